@@ -1,0 +1,282 @@
+"""Face detection: BlazeFace (MediaPipe's TFLite face detector) with letterboxing and weighted NMS.
+
+The decoding follows MediaPipe's published graph for these models (SSD anchors, score clipping,
+sigmoid, weighted non-max suppression), re-implemented in vectorised numpy so that a Pi runs it per
+frame without MediaPipe. `HaarDetector` exists only as a baseline for tools/eval_detector.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .errors import KioskError
+from .runtime import load_interpreter
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels of the ORIGINAL frame, clipped to the frame
+    score: float  # detector confidence 0..1
+    # (x, y) frame pixels; BlazeFace: right eye, left eye, nose tip, mouth, right ear, left ear
+    keypoints: tuple[tuple[float, float], ...] = ()
+
+
+class FaceDetector(Protocol):
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
+
+
+@dataclass(frozen=True)
+class _AnchorSpec:
+    # (stride, anchors per cell) per feature map; MediaPipe's SsdAnchorsCalculator merges layers
+    # of equal stride, which is why short-range has 2 then 6 anchors per cell.
+    layers: tuple[tuple[int, int], ...]
+
+
+# The two BlazeFace variants MediaPipe ships, keyed by input side. Both use fixed-size anchors
+# (w = h = 1), so an anchor is just a centre.
+_VARIANTS: dict[int, _AnchorSpec] = {
+    128: _AnchorSpec(layers=((8, 2), (16, 6))),  # short range: 16x16x2 + 8x8x6 = 896
+    192: _AnchorSpec(layers=((4, 1),)),  # full range: 48x48x1 = 2304
+}
+_NUM_COORDS = 16  # 4 box values + 6 keypoints x 2
+_NUM_KEYPOINTS = 6
+# MediaPipe clips logits to +-100 before the sigmoid so exp() cannot overflow.
+_SCORE_CLIP = 100.0
+
+
+def _anchor_centres(side: int, spec: _AnchorSpec) -> np.ndarray:
+    """Anchor centres in normalised [0, 1] input coordinates, shape [N, 2] as (x, y)."""
+    parts = []
+    for stride, per_cell in spec.layers:
+        grid = side // stride
+        c = (np.arange(grid, dtype=np.float32) + 0.5) / grid
+        xs, ys = np.meshgrid(c, c)  # row-major: y outer, x inner, as the model emits them
+        xy = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        parts.append(np.repeat(xy, per_cell, axis=0))
+    return np.concatenate(parts, axis=0)
+
+
+def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (x0, y0, x1, y1) box with each row of `boxes`."""
+    ix0 = np.maximum(box[0], boxes[:, 0])
+    iy0 = np.maximum(box[1], boxes[:, 1])
+    ix1 = np.minimum(box[2], boxes[:, 2])
+    iy1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float, max_out: int
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """MediaPipe's WEIGHTED suppression: each kept face is the score-weighted mean of its cluster.
+
+    BlazeFace fires on several neighbouring anchors per face; blending them gives steadier boxes
+    than picking the single best one, which matters for the classifier crop. The kept score is the
+    cluster's best score. Inputs must be sorted by descending score.
+    """
+    out: list[tuple[np.ndarray, np.ndarray, float]] = []
+    remaining = np.arange(len(scores))
+    while remaining.size and len(out) < max_out:
+        top = remaining[0]
+        iou = _iou_one_to_many(boxes[top], boxes[remaining])
+        cluster = remaining[iou > iou_threshold]
+        if cluster.size == 0:  # degenerate (zero-area) top box: keep it alone
+            cluster = remaining[:1]
+        w = scores[cluster]
+        wsum = float(w.sum())
+        box = (boxes[cluster] * w[:, None]).sum(axis=0) / wsum
+        kps = (keypoints[cluster] * w[:, None]).sum(axis=0) / wsum
+        out.append((box, kps, float(scores[top])))
+        remaining = remaining[~np.isin(remaining, cluster)]
+    return out
+
+
+class BlazeFaceDetector:
+    """MediaPipe BlazeFace (short range 128x128, or full range 192x192) on a BGR frame of any size."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.3,
+        num_threads: int = 1,
+        max_faces: int = 16,
+    ) -> None:
+        if not 0.0 < score_threshold < 1.0:
+            raise KioskError(f"detector score threshold must be in (0, 1), got {score_threshold}")
+        if not 0.0 < iou_threshold < 1.0:
+            raise KioskError(f"detector IoU threshold must be in (0, 1), got {iou_threshold}")
+        if max_faces < 1:
+            raise KioskError(f"max_faces must be >= 1, got {max_faces}")
+        self.model_path = Path(model_path)
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.max_faces = int(max_faces)
+        # Comparing logits avoids a sigmoid over every anchor on every frame.
+        self._logit_threshold = float(np.log(score_threshold / (1.0 - score_threshold)))
+
+        self._interp = load_interpreter(self.model_path, num_threads=num_threads)
+        self.side, self._reg_index, self._cls_index = self._validate(self._interp, self.model_path)
+        self._input_index = self._interp.get_input_details()[0]["index"]
+        self._anchors = _anchor_centres(self.side, _VARIANTS[self.side])
+        # Reused per frame: the letterboxed uint8 image and the normalised float input tensor.
+        self._square = np.zeros((self.side, self.side, 3), np.uint8)
+        self._input = np.zeros((1, self.side, self.side, 3), np.float32)
+
+    @staticmethod
+    def _validate(interp: object, path: Path) -> tuple[int, int, int]:
+        """Check tensor shapes so a wrong model fails at start-up with one clear line."""
+        ins = interp.get_input_details()  # type: ignore[attr-defined]
+        outs = interp.get_output_details()  # type: ignore[attr-defined]
+        what = f"{path}: not a BlazeFace face detector"
+        if len(ins) != 1:
+            raise KioskError(f"{what} (expected 1 input, found {len(ins)})")
+        shape = tuple(int(v) for v in ins[0]["shape"])
+        if (
+            len(shape) != 4
+            or shape[0] != 1
+            or shape[3] != 3
+            or shape[1] != shape[2]
+            or shape[1] not in _VARIANTS
+        ):
+            raise KioskError(
+                f"{what} (input shape {list(shape)}, expected [1,128,128,3] or [1,192,192,3])"
+            )
+        if ins[0]["dtype"] != np.float32:
+            raise KioskError(f"{what} (input type {np.dtype(ins[0]['dtype']).name}, expected float32)")
+        side = shape[1]
+        n = len(_anchor_centres(side, _VARIANTS[side]))
+        reg = cls = None
+        for d in outs:
+            s = tuple(int(v) for v in d["shape"])
+            if d["dtype"] != np.float32:
+                continue
+            # Identify outputs by shape: the full-range model names them Identity/Identity_1.
+            if s == (1, n, _NUM_COORDS):
+                reg = d["index"]
+            elif s == (1, n, 1):
+                cls = d["index"]
+        if len(outs) != 2 or reg is None or cls is None:
+            got = ", ".join(str([int(v) for v in d["shape"]]) for d in outs)
+            raise KioskError(
+                f"{what} (outputs {got}, expected float32 [1,{n},{_NUM_COORDS}] and [1,{n},1])"
+            )
+        return side, reg, cls
+
+    def _letterbox(self, frame_bgr: np.ndarray) -> tuple[float, float, float, float]:
+        """Fill self._input; return (offset_x, offset_y, scale_x, scale_y) from input px to frame px.
+
+        Padding instead of stretching keeps faces at the aspect ratio BlazeFace was trained on.
+        """
+        h, w = frame_bgr.shape[:2]
+        side = self.side
+        s = side / max(h, w)
+        rw, rh = max(1, min(side, round(w * s))), max(1, min(side, round(h * s)))
+        interp = cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR
+        resized = cv2.resize(frame_bgr, (rw, rh), interpolation=interp)
+        ox, oy = (side - rw) // 2, (side - rh) // 2
+        sq = self._square
+        sq.fill(0)  # black border, as MediaPipe's ImageToTensor (BORDER_ZERO)
+        sq[oy : oy + rh, ox : ox + rw] = resized
+        # BGR -> RGB and [0, 255] -> [-1, 1] straight into the reused input tensor.
+        np.multiply(sq[:, :, ::-1], 1.0 / 127.5, out=self._input[0], casting="unsafe")
+        self._input -= 1.0
+        return float(ox), float(oy), w / rw, h / rh
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Faces in a BGR uint8 HxWx3 frame, best first."""
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+            raise ValueError(
+                f"expected a BGR uint8 HxWx3 frame, got {frame_bgr.dtype} {frame_bgr.shape}"
+            )
+        h, w = frame_bgr.shape[:2]
+        if h == 0 or w == 0:
+            return []
+        ox, oy, sx, sy = self._letterbox(frame_bgr)
+        interp = self._interp
+        interp.set_tensor(self._input_index, self._input)
+        interp.invoke()
+        logits = interp.get_tensor(self._cls_index)[0, :, 0]
+        keep = np.flatnonzero(logits > self._logit_threshold)
+        if keep.size == 0:
+            return []
+        reg = interp.get_tensor(self._reg_index)[0, keep]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -_SCORE_CLIP, _SCORE_CLIP)))
+        order = np.argsort(-scores, kind="stable")
+        reg, scores = reg[order], scores[order]
+
+        # Regressors are offsets in input pixels from the anchor centre (anchor size 1 x side).
+        anchors_px = self._anchors[keep[order]] * self.side
+        cx = reg[:, 0] + anchors_px[:, 0]
+        cy = reg[:, 1] + anchors_px[:, 1]
+        half_w, half_h = reg[:, 2] * 0.5, reg[:, 3] * 0.5
+        boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+        kps = reg[:, 4:_NUM_COORDS].reshape(-1, _NUM_KEYPOINTS, 2) + anchors_px[:, None, :]
+        kps = kps.reshape(-1, _NUM_KEYPOINTS * 2)
+
+        faces = weighted_nms(boxes, kps, scores, self.iou_threshold, self.max_faces)
+        return [d for d in (self._to_frame(b, k, sc, ox, oy, sx, sy, w, h) for b, k, sc in faces) if d]
+
+    @staticmethod
+    def _to_frame(
+        box: np.ndarray,
+        kps: np.ndarray,
+        score: float,
+        ox: float,
+        oy: float,
+        sx: float,
+        sy: float,
+        w: int,
+        h: int,
+    ) -> Detection | None:
+        x0 = int(round(min(max((box[0] - ox) * sx, 0.0), w)))
+        y0 = int(round(min(max((box[1] - oy) * sy, 0.0), h)))
+        x1 = int(round(min(max((box[2] - ox) * sx, 0.0), w)))
+        y1 = int(round(min(max((box[3] - oy) * sy, 0.0), h)))
+        if x1 <= x0 or y1 <= y0:  # wholly in the padding: nothing of it is in the frame
+            return None
+        pts = kps.reshape(-1, 2)
+        keypoints = tuple(
+            (float((px - ox) * sx), float((py - oy) * sy)) for px, py in pts
+        )
+        return Detection(box=(x0, y0, x1 - x0, y1 - y0), score=score, keypoints=keypoints)
+
+
+class HaarDetector:
+    """OpenCV's Haar frontal-face cascade, for comparison only (no confidence: score is 1.0)."""
+
+    def __init__(
+        self,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 24,
+        cascade: str = "haarcascade_frontalface_default.xml",
+    ) -> None:
+        data = getattr(cv2, "data", None)
+        if data is None or not hasattr(cv2, "CascadeClassifier"):
+            raise KioskError("this OpenCV has no Haar cascades: install opencv-python-headless<5")
+        path = Path(data.haarcascades) / cascade
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise KioskError(f"cannot load Haar cascade {path}")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = (min_size, min_size)
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        found = self._cascade.detectMultiScale(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=self.min_size
+        )
+        dets = [Detection(box=(int(x), int(y), int(bw), int(bh)), score=1.0) for x, y, bw, bh in found]
+        dets.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)  # no score: largest first
+        return dets
