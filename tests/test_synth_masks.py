@@ -1,0 +1,119 @@
+"""Synthetic masks land where each style says: checked on scikit-image's astronaut (public domain)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import synth_masks as sm  # noqa: E402
+
+skimage_data = pytest.importorskip("skimage.data")
+
+# A colour far from any skin tone, so "changed" cannot be confused with "drawn skin-coloured".
+BLUE = (210, 150, 60)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> tuple[np.ndarray, np.ndarray]:
+    img = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+    mesh = sm.FaceMesh()
+    pts = sm.find_face_landmarks(img, mesh)
+    assert pts is not None, "FaceMesh found no face on the astronaut photo"
+    return img, pts
+
+
+def _patch_diff(a: np.ndarray, b: np.ndarray, xy: np.ndarray, r: int = 2) -> float:
+    x, y = int(round(xy[0])), int(round(xy[1]))
+    pa = a[y - r : y + r + 1, x - r : x + r + 1].astype(np.float32)
+    pb = b[y - r : y + r + 1, x - r : x + r + 1].astype(np.float32)
+    return float(np.abs(pa - pb).mean())
+
+
+def test_landmarks_inside_face(astronaut: tuple[np.ndarray, np.ndarray]) -> None:
+    img, pts = astronaut
+    assert pts.shape == (468, 2)
+    # Eileen Collins' face in the 512x512 astronaut photo lies roughly in x 150-300, y 40-230.
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    assert 140 < lo[0] and hi[0] < 310 and 30 < lo[1] and hi[1] < 240, (lo, hi)
+    # Anatomy in order: eyes above the nose tip above the mouth above the chin.
+    eyes_y = pts[[33, 263]][:, 1].mean()
+    assert eyes_y < pts[sm.NOSE_TIP][1] < pts[sm.UPPER_LIP_INNER][1] < pts[sm.CHIN_TIP][1]
+    assert hi[0] - lo[0] > 80  # a face, not a collapsed point cloud
+
+
+def _mouth(pts: np.ndarray) -> np.ndarray:
+    return (pts[sm.UPPER_LIP_INNER] + pts[sm.LOWER_LIP_INNER]) / 2
+
+
+@pytest.mark.parametrize("mask_type", sm.MASK_TYPES)
+def test_correct_covers_nose_and_mouth_not_eyes(astronaut, mask_type: str) -> None:
+    img, pts = astronaut
+    out = sm.draw_mask(img, pts, "correct", mask_type, BLUE, np.random.default_rng(1))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert _patch_diff(img, out, pts[sm.NOSE_TIP]) > 20
+    assert _patch_diff(img, out, _mouth(pts)) > 20
+    assert _patch_diff(img, out, pts[sm.CHIN_TIP] * 0.6 + pts[sm.CHIN_MID] * 0.4) > 20
+    for eye in (pts[list(sm.RIGHT_EYE)].mean(axis=0), pts[list(sm.LEFT_EYE)].mean(axis=0)):
+        assert _patch_diff(img, out, eye, r=3) < 1.0
+
+
+@pytest.mark.parametrize("mask_type", sm.MASK_TYPES)
+def test_nose_style_leaves_nose_tip_covers_mouth(astronaut, mask_type: str) -> None:
+    img, pts = astronaut
+    out = sm.draw_mask(img, pts, "nose", mask_type, BLUE, np.random.default_rng(2))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert _patch_diff(img, out, pts[sm.NOSE_TIP], r=1) < 2.0
+    assert _patch_diff(img, out, _mouth(pts)) > 20
+    for eye in (pts[list(sm.RIGHT_EYE)].mean(axis=0), pts[list(sm.LEFT_EYE)].mean(axis=0)):
+        assert _patch_diff(img, out, eye, r=3) < 1.0
+
+
+@pytest.mark.parametrize("mask_type", sm.MASK_TYPES)
+def test_chin_style_leaves_mouth_and_nose(astronaut, mask_type: str) -> None:
+    img, pts = astronaut
+    out = sm.draw_mask(img, pts, "chin", mask_type, BLUE, np.random.default_rng(3))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert _patch_diff(img, out, _mouth(pts), r=1) < 2.0
+    assert _patch_diff(img, out, pts[sm.NOSE_TIP], r=1) < 1.0
+    assert _patch_diff(img, out, pts[sm.CHIN_TIP] * 0.7 + pts[sm.CHIN_MID] * 0.3) > 20
+
+
+def test_deterministic_and_input_untouched(astronaut) -> None:
+    img, pts = astronaut
+    before = img.copy()
+    a = sm.draw_mask(img, pts, "correct", "cloth", None, np.random.default_rng(7))
+    b = sm.draw_mask(img, pts, "correct", "cloth", None, np.random.default_rng(7))
+    assert np.array_equal(a, b)
+    assert np.array_equal(img, before)
+
+
+def test_bad_arguments(astronaut) -> None:
+    img, pts = astronaut
+    with pytest.raises(ValueError):
+        sm.draw_mask(img, pts, "forehead", "surgical")
+    with pytest.raises(ValueError):
+        sm.draw_mask(img, pts, "correct", "scarf")
+
+
+def test_cli_writes_dataset_and_counts_skips(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "astro.jpg"), cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR))
+    (src / "broken.jpg").write_bytes(b"not an image")
+    cv2.imwrite(str(src / "flat.png"), np.full((120, 120, 3), 128, np.uint8))  # no face in it
+    out = tmp_path / "out"
+    assert sm.main([str(src), "-o", str(out), "--variants", "3", "--seed", "5"]) == 0
+    rows = (out / "manifest.tsv").read_text().strip().splitlines()
+    assert rows[0].split("\t")[:5] == ["output", "source", "source_sha256", "style", "mask_type"]
+    assert len(rows) == 1 + 3
+    for row in rows[1:]:
+        rel, source, sha, style, mtype = row.split("\t")[:5]
+        assert (out / rel).is_file() and source.endswith("astro.jpg") and len(sha) == 64
+        assert rel.split("/")[0] == sm.STYLE_CLASS[style] and mtype in sm.MASK_TYPES
