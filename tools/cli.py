@@ -1,0 +1,49 @@
+"""Shared command-line plumbing: one-line errors, quiet TensorFlow, Keras import."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+class CliError(Exception):
+    """A user-fixable problem: printed as one line, exit code 2."""
+
+
+def user_errors() -> tuple[type, ...]:
+    from kiosk.errors import KioskError
+
+    from .dataset import DataError
+    from .torch_weights import TorchReadError
+
+    return (CliError, DataError, TorchReadError, KioskError)
+
+
+def run(main) -> None:
+    """Call main(); turn the known error types into `error: ...` on stderr and exit 2 (no traceback)."""
+    try:
+        code = main()
+    except user_errors() as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def keras():
+    try:
+        import keras as k
+    except ImportError as exc:
+        raise CliError(f"Keras/TensorFlow not installed ({exc}); pip install -r requirements-host.txt") from exc
+    return k

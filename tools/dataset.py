@@ -1,0 +1,254 @@
+"""Folder datasets for the mask classifier: discovery, decoding, content-hash splits, augmentation.
+
+Layout: ROOT/<class folder>/<image files>. Folder names map to kiosk labels through ALIASES.
+Split: each file goes to train/val/test by a hash of its BYTES (sha256), so the split is the same on
+every machine, does not depend on file names or on which other files exist, and identical files can
+never straddle splits. The hash is independent of the class, so every class is split in the same
+proportions (stratified in expectation; the per-class counts are reported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from kiosk import LABELS  # noqa: E402
+from kiosk.preprocess import resize_face  # noqa: E402
+
+ALIASES = {
+    "with_mask": "mask",
+    "mask": "mask",
+    "without_mask": "no_mask",
+    "no_mask": "no_mask",
+    "mask_weared_incorrect": "incorrect",
+    "mask_worn_incorrect": "incorrect",
+    "incorrect": "incorrect",
+}
+NOT_IMAGES = {".txt", ".md", ".json", ".csv", ".tsv", ".xml", ".db", ".ini"}
+SPLITS = ("train", "val", "test")
+# RGBA / LA / transparent palette images are composited over this grey before training, the same for
+# every class, so transparency cannot become a class cue.
+BACKGROUND = (128, 128, 128)
+
+
+class DataError(Exception):
+    """A problem with the user's data or arguments: reported as one line, exit code 2."""
+
+
+@dataclass
+class Sample:
+    path: Path
+    label: str
+    digest: str
+    split: str
+
+
+@dataclass
+class Dataset:
+    labels: tuple[str, ...]
+    samples: list[Sample]
+    unreadable: list[Path] = field(default_factory=list)
+    conflicts: int = 0
+    duplicates: int = 0
+
+    def of(self, split: str | None) -> list[Sample]:
+        return [s for s in self.samples if split in (None, "all") or s.split == split]
+
+    def counts(self) -> dict:
+        out: dict = {}
+        for sp in SPLITS:
+            out[sp] = {l: sum(1 for s in self.samples if s.split == sp and s.label == l) for l in self.labels}
+        return out
+
+
+def split_of(digest: str, val: float = 0.15, test: float = 0.15) -> str:
+    u = int(digest[:16], 16) / float(1 << 64)
+    if u < test:
+        return "test"
+    if u < test + val:
+        return "val"
+    return "train"
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """Image bytes of any format/mode -> RGB uint8 [H, W, 3]. One path for every file and every class."""
+    from PIL import Image, ImageOps
+
+    import io
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "RGB" and "transparency" in im.info):
+            im = im.convert("RGBA")
+            bg = Image.new("RGBA", im.size, BACKGROUND + (255,))
+            im = Image.alpha_composite(bg, im)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im, dtype=np.float64)
+            hi = arr.max() if arr.max() > 0 else 1.0
+            im = Image.fromarray((arr * (255.0 / hi)).astype(np.uint8), "L")
+        rgb = im.convert("RGB")
+        arr = np.asarray(rgb, dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError("not an RGB image")
+    return np.ascontiguousarray(arr)
+
+
+def load_image(path: Path) -> np.ndarray | None:
+    """Decode a file to RGB uint8, or None when it is not a readable image."""
+    try:
+        return decode_rgb(Path(path).read_bytes())
+    except Exception:  # PIL raises many types for broken files; never fatal
+        return None
+
+
+def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: list[str] | None = None) -> Dataset:
+    """Find class folders in each root and hash every file. Raises DataError for unusable input."""
+    found: dict[str, list[Path]] = {}
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError(f"dataset folder not found: {root}")
+        classes = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name in ALIASES]
+        if not classes:
+            raise DataError(
+                f"{root}: no class folders (expected some of {', '.join(sorted(ALIASES))})"
+            )
+        for d in classes:
+            label = ALIASES[d.name]
+            if only and label not in only:
+                continue
+            # every file is tried (names like x.jpg_1088Wx1632H exist); what does not decode is counted
+            files = [p for p in sorted(d.rglob("*")) if p.is_file() and not p.name.startswith(".")
+                     and p.suffix.lower() not in NOT_IMAGES]
+            found.setdefault(label, []).extend(files)
+    labels = tuple(l for l in LABELS if found.get(l))
+    if only:
+        bad = [l for l in only if l not in LABELS]
+        if bad:
+            raise DataError(f"--classes: unknown label '{bad[0]}' (known: {', '.join(LABELS)})")
+    if len(labels) < 2:
+        raise DataError(
+            f"need at least 2 classes with image files, found {list(labels) or 'none'} in {', '.join(map(str, roots))}"
+        )
+    if "mask" not in labels or "no_mask" not in labels:
+        raise DataError(f"classes {list(labels)} must include mask (with_mask) and no_mask (without_mask)")
+    seen: dict[str, str] = {}
+    samples: list[Sample] = []
+    conflicts = duplicates = 0
+    bad_digests: set[str] = set()
+    for label in labels:
+        for p in found[label]:
+            try:
+                data = p.read_bytes()
+            except OSError:
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in seen:
+                if seen[digest] != label:
+                    conflicts += 1
+                    bad_digests.add(digest)
+                else:
+                    duplicates += 1
+                continue
+            seen[digest] = label
+            samples.append(Sample(p, label, digest, split_of(digest, val, test)))
+    if bad_digests:
+        samples = [s for s in samples if s.digest not in bad_digests]
+    return Dataset(labels, samples, conflicts=conflicts, duplicates=duplicates)
+
+
+def load_arrays(ds: Dataset, samples: list[Sample], size: int, verbose: bool = True):
+    """Decode + resize_face every sample -> (uint8 [N,size,size,3], int labels [N], kept samples).
+
+    Unreadable files are skipped and recorded in ds.unreadable.
+    """
+    xs, ys, kept = [], [], []
+    for i, s in enumerate(samples):
+        img = load_image(s.path)
+        if img is None:
+            ds.unreadable.append(s.path)
+            continue
+        xs.append(resize_face(img, (size, size)))
+        ys.append(ds.labels.index(s.label))
+        kept.append(s)
+        if verbose and (i + 1) % 500 == 0:
+            print(f"  decoded {i + 1}/{len(samples)}", flush=True)
+    if not xs:
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros((0,), np.int64), kept
+    return np.stack(xs), np.asarray(ys, np.int64), kept
+
+
+# ---------------------------------------------------------------------------------------- augmentation
+
+
+@dataclass
+class AugmentConfig:
+    rotation: float = 15.0  # degrees
+    zoom: float = 0.15  # scale in [1 - zoom, 1 + zoom]
+    shift: float = 0.1  # fraction of size
+    shear: float = 0.1  # radians
+    hflip: bool = True
+    p_lowres: float = 0.5  # downscale to 30..100 px then back up (both classes)
+    lowres_min: int = 30
+    lowres_max: int = 100
+    p_blur: float = 0.3
+    p_jpeg: float = 0.5
+    jpeg_min: int = 30
+    jpeg_max: int = 95
+
+
+def augment(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """One random training view of a model-sized RGB uint8 image (never flipped vertically)."""
+    size = img.shape[0]
+    # geometry: one affine warp (rotation, zoom, shear, shift, horizontal flip) around the centre
+    ang = np.deg2rad(rng.uniform(-cfg.rotation, cfg.rotation))
+    zoom = rng.uniform(1 - cfg.zoom, 1 + cfg.zoom)
+    sh = rng.uniform(-cfg.shear, cfg.shear)
+    flip = -1.0 if (cfg.hflip and rng.random() < 0.5) else 1.0
+    c, s_ = np.cos(ang), np.sin(ang)
+    rot = np.array([[c, -s_], [s_, c]])
+    shear = np.array([[1.0, np.tan(sh)], [0.0, 1.0]])
+    a = zoom * rot @ shear @ np.diag([flip, 1.0])
+    centre = np.array([size / 2.0, size / 2.0])
+    t = centre - a @ centre + rng.uniform(-cfg.shift, cfg.shift, 2) * size
+    m = np.hstack([a, t[:, None]]).astype(np.float32)
+    out = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    # anti-shortcut: camera-sized faces, blur and compression, applied to every class alike
+    if rng.random() < cfg.p_lowres:
+        small = int(rng.integers(cfg.lowres_min, cfg.lowres_max + 1))
+        if small < size:
+            out = resize_face(resize_face(out, (small, small)), (size, size))
+    if rng.random() < cfg.p_blur:
+        sigma = rng.uniform(0.3, 1.5) * size / 128.0
+        out = cv2.GaussianBlur(out, (0, 0), sigma)
+    if rng.random() < cfg.p_jpeg:
+        q = int(rng.integers(cfg.jpeg_min, cfg.jpeg_max + 1))
+        ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def representative(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Stratified subset indices: n images split evenly across classes (all of a class if it has fewer)."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    per = int(np.ceil(n / max(1, len(classes))))
+    idx = []
+    for c in classes:
+        members = np.flatnonzero(y == c)
+        idx.extend(rng.choice(members, size=min(per, len(members)), replace=False).tolist())
+    rng.shuffle(idx)
+    return np.asarray(idx, np.int64)

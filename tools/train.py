@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""Train the mask classifier (Keras 3, MobileNetV2 backbone) from folder datasets.
+
+    .venv-host/bin/python tools/train.py ../shared/datasets/masks-real --out build/train \
+        --size 128 --alpha 1.0 --weights torchvision:default
+
+Writes OUT/NAME.keras, OUT/NAME.train.json (options, split sizes, labels, history, test metrics),
+OUT/NAME_metrics.json, OUT/NAME_curves.png and OUT/NAME_confusion.png (held-out test split).
+The model takes raw RGB 0..255 (Rescaling folded in), input from kiosk.preprocess.resize_face.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tools.cli import CliError, keras, run  # noqa: E402
+from tools import dataset as D  # noqa: E402
+from tools import metrics as M  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("roots", nargs="+", help="dataset root(s): ROOT/with_mask, ROOT/without_mask[, ROOT/mask_weared_incorrect]")
+    p.add_argument("--out", default="build/train", help="output folder (default build/train)")
+    p.add_argument("--name", default="mask_classifier")
+    p.add_argument("--size", type=int, default=128, help="square input size in px (default 128)")
+    p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier (default 1.0)")
+    p.add_argument(
+        "--weights",
+        default="torchvision:default",
+        help="imagenet (Keras download, needs internet) | none | torchvision:PATH|default (offline, default)",
+    )
+    p.add_argument("--classes", default=None, help="comma-separated labels to use, e.g. mask,no_mask")
+    p.add_argument("--val", type=float, default=0.15, help="validation fraction (content-hash split)")
+    p.add_argument("--test", type=float, default=0.15, help="test fraction (content-hash split)")
+    p.add_argument("--epochs-head", type=int, default=6, help="phase 1: frozen backbone, train the head")
+    p.add_argument("--epochs-fine", type=int, default=14, help="phase 2: fine-tune the upper blocks")
+    p.add_argument("--fine-from", type=int, default=12, help="first MobileNetV2 block (0..18) unfrozen in phase 2")
+    p.add_argument("--lr-head", type=float, default=1e-3)
+    p.add_argument("--lr-fine", type=float, default=1e-4)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--patience", type=int, default=3, help="early stopping patience on val loss")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--max-per-class", type=int, default=0, help="cap images per class (smoke tests)")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (1 = progress bars)")
+    return p.parse_args(argv)
+
+
+def build_model(size: int, alpha: float, weights: str, n_classes: int, bn_momentum: float = 0.9):
+    """MobileNetV2 backbone + GAP -> Dense 128 ReLU -> Dropout 0.5 -> softmax. Returns (model, backbone layer names)."""
+    k = keras()
+    from keras import layers
+
+    from tools import mobilenet as MN
+    from tools.torch_weights import default_mobilenet_v2_path, load_state_dict
+
+    if size < 32:
+        raise CliError(f"--size {size}: must be >= 32")
+    if weights == "imagenet":
+        try:
+            base = k.applications.MobileNetV2(
+                input_shape=(size, size, 3), alpha=alpha, include_top=False, weights="imagenet"
+            )
+        except Exception as exc:  # offline download failure or unsupported size/alpha
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CliError(f"--weights imagenet: cannot get Keras ImageNet weights ({first}); use --weights torchvision:default") from None
+        inp = k.Input((size, size, 3), name="image")
+        x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inp)
+        backbone = k.Model(base.input, base.output, name="keras_mobilenetv2")
+        feats = backbone(x)
+        backbone_names = None  # nested model
+    elif weights == "none" or weights.startswith("torchvision"):
+        torch_norm = weights.startswith("torchvision")
+        if torch_norm and alpha != 1.0:
+            raise CliError(f"--weights {weights}: torchvision ImageNet weights exist for --alpha 1.0 only, got {alpha}")
+        backbone = MN.build_backbone(size, alpha, torch_norm=torch_norm, bn_momentum=bn_momentum)
+        if torch_norm:
+            spec = weights.split(":", 1)[1] if ":" in weights else "default"
+            path = default_mobilenet_v2_path() if spec in ("", "default") else Path(spec)
+            state = load_state_dict(path)
+            try:
+                n = MN.load_torchvision_weights(backbone, state)
+            except ValueError as exc:
+                raise CliError(f"{path}: {exc}") from None
+            print(f"imported torchvision ImageNet weights into {n} layers from {path}")
+        inp, feats = backbone.input, backbone.output
+        backbone_names = [l.name for l in backbone.layers]
+    else:
+        raise CliError(f"--weights {weights!r}: expected imagenet, none or torchvision:PATH|default")
+    x = layers.GlobalAveragePooling2D(name="head_pool")(feats)
+    x = layers.Dense(128, activation="relu", name="head_dense")(x)
+    x = layers.Dropout(0.5, name="head_dropout")(x)
+    out = layers.Dense(n_classes, activation="softmax", name="head_softmax")(x)
+    model = k.Model(inp, out, name="mask_classifier")
+    return model, backbone, backbone_names
+
+
+class AugmentedBatches:
+    """Factory for a keras.utils.PyDataset of randomly augmented, shuffled training batches."""
+
+    @staticmethod
+    def make(x, y, batch, seed, augment: bool):
+        k = keras()
+
+        class _DS(k.utils.PyDataset):
+            def __init__(self):
+                super().__init__(workers=1, use_multiprocessing=False)
+                self.rng = np.random.default_rng(seed)
+                self.cfg = D.AugmentConfig()
+                self.order = self.rng.permutation(len(x))
+
+            def __len__(self):
+                return int(np.ceil(len(x) / batch))
+
+            def __getitem__(self, i):
+                idx = self.order[i * batch : (i + 1) * batch]
+                if augment:
+                    xb = np.stack([D.augment(x[j], self.rng, self.cfg) for j in idx])
+                else:
+                    xb = x[idx]
+                return xb.astype(np.float32), y[idx]
+
+            def on_epoch_end(self):
+                self.order = self.rng.permutation(len(x))
+
+        return _DS()
+
+
+def set_phase(model, backbone, phase: int, fine_from: int, backbone_names) -> None:
+    from tools.mobilenet import block_index
+
+    if backbone_names is None:  # Keras applications backbone (nested)
+        backbone.trainable = phase == 2
+        if phase == 2:
+            n = len(backbone.layers)
+            for i, l in enumerate(backbone.layers):
+                l.trainable = i >= int(n * fine_from / 19) and type(l).__name__ != "BatchNormalization"
+        return
+    names = set(backbone_names)
+    for l in model.layers:
+        if l.name not in names:
+            l.trainable = True
+            continue
+        if phase == 0:  # from scratch: everything trains, BatchNorm included
+            l.trainable = True
+        elif phase == 1:
+            l.trainable = False
+        else:
+            b = block_index(l.name)
+            # BatchNorm stays frozen (inference mode) when fine-tuning pretrained weights
+            l.trainable = b is not None and b >= fine_from and type(l).__name__ != "BatchNormalization"
+
+
+def predict_probs(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    if len(x) == 0:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    return model.predict(x.astype(np.float32), batch_size=batch, verbose=0)
+
+
+def shrink_faces(x: np.ndarray, px: int) -> np.ndarray:
+    """Simulate a face seen at `px` pixels: shrink through resize_face, then back up the way the kiosk does."""
+    from kiosk.preprocess import resize_face
+
+    size = x.shape[1]
+    return np.stack([resize_face(resize_face(im, (px, px)), (size, size)) for im in x]) if len(x) else x
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    k = keras()
+    only = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    if not 0 < args.val < 0.5 or not 0 < args.test < 0.5:
+        raise CliError("--val and --test must be fractions between 0 and 0.5")
+    ds = D.scan(args.roots, args.val, args.test, only)
+    labels = ds.labels
+    print(f"classes (output order): {list(labels)}; files: {len(ds.samples)} "
+          f"(identical duplicates skipped: {ds.duplicates}, same file in two classes dropped: {ds.conflicts})")
+    train_s, val_s, test_s = ds.of("train"), ds.of("val"), ds.of("test")
+    if args.max_per_class:
+        def cap(ss):
+            out = []
+            for l in labels:
+                out += [s for s in ss if s.label == l][: args.max_per_class]
+            return out
+        train_s, val_s, test_s = cap(train_s), cap(val_s), cap(test_s)
+    t0 = time.time()
+    print(f"decoding and resizing images to {args.size}x{args.size} through kiosk.preprocess.resize_face ...")
+    xtr, ytr, _ = D.load_arrays(ds, train_s, args.size)
+    xva, yva, _ = D.load_arrays(ds, val_s, args.size)
+    xte, yte, _ = D.load_arrays(ds, test_s, args.size)
+    if ds.unreadable:
+        print(f"skipped {len(ds.unreadable)} unreadable image(s), e.g. {ds.unreadable[0]}")
+    if len(xtr) + len(xva) + len(xte) == 0:
+        raise CliError(f"no readable images in {', '.join(args.roots)} ({len(ds.unreadable)} unreadable)")
+    present = sorted(set(ytr.tolist()))
+    if len(present) < 2:
+        raise CliError(f"training split has images of {len(present)} class(es) only; need at least 2")
+    if len(xva) == 0:
+        raise CliError("validation split is empty: add images or raise --val")
+    split_counts = {
+        sp: {l: int(np.sum(yy == i)) for i, l in enumerate(labels)}
+        for sp, yy in (("train", ytr), ("val", yva), ("test", yte))
+    }
+    print(f"split sizes: {split_counts} (decoded in {time.time() - t0:.0f}s)")
+
+    k.utils.set_random_seed(args.seed)
+    counts = np.bincount(ytr, minlength=len(labels)).astype(np.float64)
+    class_weight = {i: float(len(ytr) / (len(labels) * c)) if c else 0.0 for i, c in enumerate(counts)}
+    print(f"class weights: { {labels[i]: round(w, 3) for i, w in class_weight.items()} }")
+
+    model, backbone, bnames = build_model(args.size, args.alpha, args.weights, len(labels))
+    train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment)
+    val_data = (xva.astype(np.float32), yva)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    histories = []
+    pretrained = args.weights != "none"
+
+    def fit(epochs, lr, phase):
+        set_phase(model, backbone, phase, args.fine_from, bnames)
+        model.compile(
+            optimizer=k.optimizers.Adam(lr),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        ntrain = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        print(f"phase {phase}: {epochs} epoch(s) max, lr {lr:g}, {ntrain:,} trainable parameters")
+        cb = [k.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)]
+        h = model.fit(
+            train_ds, validation_data=val_data, epochs=epochs, class_weight=class_weight,
+            callbacks=cb, verbose=args.verbose, batch_size=None,
+        )
+        histories.append({kk: [float(v) for v in vv] for kk, vv in h.history.items()})
+
+    t_train = time.time()
+    if pretrained:
+        if args.epochs_head > 0:
+            fit(args.epochs_head, args.lr_head, 1)
+        if args.epochs_fine > 0:
+            fit(args.epochs_fine, args.lr_fine, 2)
+    else:
+        fit(max(1, args.epochs_head + args.epochs_fine), args.lr_head, 0)
+    train_seconds = time.time() - t_train
+    for l in model.layers:  # save a model whose every layer is trainable again
+        l.trainable = True
+
+    model_path = out / f"{args.name}.keras"
+    model.save(model_path)
+    print(f"wrote {model_path} (training {train_seconds / 60:.1f} min)")
+
+    results = {}
+    for split, xx, yy in (("val", xva, yva), ("test", xte, yte)):
+        if len(xx):
+            pred = predict_probs(model, xx).argmax(1)
+            results[split] = M.compute(yy, pred, labels)
+            print(f"{split}: {M.summary_line(results[split])}")
+    if len(xte) and "no_mask" in labels:
+        nm = labels.index("no_mask")
+        sel = yte == nm
+        if sel.any():
+            for px in (40, 30):
+                pred = predict_probs(model, shrink_faces(xte[sel], px)).argmax(1)
+                rate = float(np.mean(pred == nm))
+                results[f"no_mask_at_{px}px"] = {"n": int(sel.sum()), "called_no_mask": rate,
+                                                 "called_mask": float(np.mean(pred == labels.index("mask")))}
+                print(f"test no_mask faces shrunk to {px} px: {rate * 100:.2f}% still called no_mask")
+    M.plot_curves(histories, out / f"{args.name}_curves.png", f"{args.name} {args.size}px alpha {args.alpha:g} ({args.weights})")
+    if "test" in results:
+        M.plot_confusion(results["test"]["confusion_matrix"], labels, out / f"{args.name}_confusion.png",
+                         f"test split, float Keras (n={results['test']['n']})")
+    metrics = {"model": model_path.name, "labels": list(labels), **results}
+    M.write_json(metrics, out / f"{args.name}_metrics.json")
+    info = {
+        "model": model_path.name,
+        "labels": list(labels),
+        "input_size": args.size,
+        "alpha": args.alpha,
+        "weights": args.weights,
+        "roots": [str(Path(r).resolve()) for r in args.roots],
+        "classes": only,
+        "val_fraction": args.val,
+        "test_fraction": args.test,
+        "split_rule": "sha256(file bytes)[:16 hex] / 2^64: < test -> test, < test+val -> val, else train",
+        "split_counts": split_counts,
+        "unreadable": len(ds.unreadable),
+        "duplicates_skipped": ds.duplicates,
+        "conflicts_dropped": ds.conflicts,
+        "max_per_class": args.max_per_class,
+        "seed": args.seed,
+        "epochs": [len(h.get("loss", [])) for h in histories],
+        "train_seconds": round(train_seconds, 1),
+        "options": vars(args),
+        "history": histories,
+        "metrics": results,
+    }
+    M.write_json(info, out / f"{args.name}.train.json")
+    print(f"wrote {out / (args.name + '.train.json')}, {args.name}_metrics.json, _curves.png, _confusion.png")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
