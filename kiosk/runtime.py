@@ -5,6 +5,9 @@ The Pi never needs TensorFlow; both runtimes expose the same Interpreter API.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +44,29 @@ def load_interpreter(path: str | Path, num_threads: int = 1) -> Any:
         raise KioskError(f"{path}: not a TFLite model (bad file identifier)")
     cls, _ = interpreter_class()
     try:
-        interp = cls(model_content=data, num_threads=num_threads)
-        interp.allocate_tensors()
+        with _quiet_stderr():
+            interp = cls(model_content=data, num_threads=num_threads)
+            interp.allocate_tensors()
     except Exception as exc:  # the runtimes raise ValueError/RuntimeError with long texts
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise KioskError(f"{path}: cannot load TFLite model: {first}") from exc
     return interp
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the runtime's C++ banner ("Created TensorFlow Lite XNNPACK delegate") on fd 2,
+    which would otherwise end up in every command's output; Python-level errors still raise."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

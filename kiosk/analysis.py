@@ -1,0 +1,62 @@
+"""One frame in, classified faces out: detect -> filter -> crop -> classify.
+
+Shared by the daemon, `scan` and the benchmark, so all three make the same per-face calls.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from .classifier import Classifier
+from .decision import FaceVerdict
+from .preprocess import crop, square_crop_box
+
+
+class FaceAnalyzer:
+    def __init__(self, detector, classifier: Classifier, min_face_px: int, margin: float,
+                 max_faces: int) -> None:
+        self.detector = detector
+        self.classifier = classifier
+        self.min_face_px = min_face_px
+        self.margin = margin
+        self.max_faces = max_faces
+        self._mask_index = classifier.labels.index("mask")
+
+    def analyse(self, frame: np.ndarray,
+                timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:
+        """Returns the verdicts and the face crops (crops only leave this function for snapshots)."""
+        t0 = time.perf_counter()
+        detections = self.detector.detect(frame)
+        t1 = time.perf_counter()
+        detections = [d for d in detections if d.box[2] >= self.min_face_px]
+        # The largest faces are the people at the gate; far-away ones are cut first.
+        detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
+        detections = detections[: self.max_faces]
+        h, w = frame.shape[:2]
+        verdicts: list[FaceVerdict] = []
+        crops: list[np.ndarray] = []
+        prep_s = cls_s = 0.0
+        for det in detections:
+            ta = time.perf_counter()
+            face = crop(frame, square_crop_box(det.box, self.margin, w, h))
+            if face.size == 0:
+                continue
+            tensor = self.classifier.prepare(face)
+            tb = time.perf_counter()
+            probs = self.classifier.predict(tensor)
+            tc = time.perf_counter()
+            prep_s += tb - ta
+            cls_s += tc - tb
+            i = int(np.argmax(probs))
+            verdicts.append(FaceVerdict(label=self.classifier.labels[i], score=float(probs[i]),
+                                        mask_prob=float(probs[self._mask_index]), box=tuple(det.box),
+                                        det_score=float(det.score)))
+            crops.append(face)
+        if timing is not None:
+            timing("detect", (t1 - t0) * 1000)
+            timing("preprocess", prep_s * 1000)
+            timing("classify", cls_s * 1000)
+        return verdicts, crops

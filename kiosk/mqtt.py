@@ -1,0 +1,225 @@
+"""MQTT publishing with paho-mqtt 2.x: availability, state, events, stats and Home Assistant discovery.
+
+Topics, under <prefix>/<kiosk id>/:
+  availability  retained "online"/"offline"; also the last will
+  state         retained JSON: gate, last decision, faults, counters
+  events        one JSON per decision, QoS 1
+  stats         JSON every stats_interval, QoS 0
+
+paho reconnects by itself (connect_async + loop_start) and keeps QoS 1 messages published while the
+broker is away, so the kiosk never waits on the network: the frame loop only hands messages over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+
+from . import __version__
+from .config import Config
+from .errors import KioskError
+
+log = logging.getLogger("kiosk.mqtt")
+
+
+class Publisher(Protocol):
+    def start(self) -> None: ...
+    def publish_event(self, event: dict[str, Any]) -> None: ...
+    def publish_state(self, state: dict[str, Any]) -> None: ...
+    def publish_stats(self, stats: dict[str, Any]) -> None: ...
+    def stop(self) -> None: ...
+
+
+class NullPublisher:
+    """Used when mqtt.enabled is false: decisions are only logged."""
+
+    def start(self) -> None:
+        pass
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        pass
+
+    def publish_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def publish_stats(self, stats: dict[str, Any]) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def read_password(spec: str, resolve) -> str:
+    """The broker password from a file, or from a systemd credential ('credential:NAME')."""
+    if spec.startswith("credential:"):
+        base = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not base:
+            raise KioskError(f"config key 'mqtt.password_file': {spec} needs $CREDENTIALS_DIRECTORY "
+                             "(LoadCredential= in the unit)")
+        path = Path(base) / spec.split(":", 1)[1]
+    else:
+        path = resolve(spec)
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise KioskError(f"config key 'mqtt.password_file': cannot read {path}: {exc.strerror}") from None
+
+
+class MqttPublisher:
+    def __init__(self, cfg: Config, model: dict[str, str]) -> None:
+        m = cfg.mqtt
+        self.cfg = cfg
+        self.base = f"{m.prefix}/{cfg.kiosk.id}"
+        self.model = model
+        self._last_state: str | None = None
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+        client_id = m.client_id or f"maskgate-{cfg.kiosk.id}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=mqtt.MQTTv311, clean_session=True)
+        self.client.enable_logger(logging.getLogger("kiosk.paho"))
+        self.client.max_queued_messages_set(10000)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.will_set(f"{self.base}/availability", "offline", qos=1, retain=True)
+        if m.username:
+            password = read_password(m.password_file, cfg.resolve) if m.password_file else None
+            self.client.username_pw_set(m.username, password)
+        if m.tls:
+            for key in ("ca_file", "cert_file", "key_file"):
+                val = getattr(m, key)
+                if val and not cfg.resolve(val).is_file():
+                    raise KioskError(f"config key 'mqtt.{key}': file not found: {cfg.resolve(val)}")
+            try:
+                self.client.tls_set(
+                    ca_certs=str(cfg.resolve(m.ca_file)) if m.ca_file else None,
+                    certfile=str(cfg.resolve(m.cert_file)) if m.cert_file else None,
+                    keyfile=str(cfg.resolve(m.key_file)) if m.key_file else None,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (ssl.SSLError, OSError) as exc:
+                raise KioskError(f"config key 'mqtt.ca_file': cannot load TLS files: {exc}") from None
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        m = self.cfg.mqtt
+        try:
+            self.client.connect_async(m.host, m.port, keepalive=m.keepalive)
+        except (ValueError, OSError) as exc:
+            raise KioskError(f"config key 'mqtt.host': {m.host}:{m.port}: {exc}") from None
+        self.client.loop_start()
+        log.info("mqtt: connecting to %s:%d as %s (topics under %s/)", m.host, m.port,
+                 m.username or "anonymous", self.base)
+
+    def stop(self) -> None:
+        if self.connected.is_set():
+            info = self.client.publish(f"{self.base}/availability", "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2.0)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- callbacks (paho's network thread) -------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.warning("mqtt: connection refused: %s", reason_code)
+            return
+        log.info("mqtt: connected")
+        self.connected.set()
+        client.publish(f"{self.base}/availability", "online", qos=1, retain=True)
+        if self.cfg.mqtt.discovery:
+            client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
+            self._publish_discovery()
+        with self._lock:
+            state = self._last_state
+        if state is not None:
+            client.publish(f"{self.base}/state", state, qos=1, retain=True)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if self.connected.is_set():
+            log.warning("mqtt: disconnected (%s); reconnecting in the background", reason_code)
+        self.connected.clear()
+
+    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        if msg.topic == f"{self.cfg.mqtt.discovery_prefix}/status" and msg.payload == b"online":
+            log.info("mqtt: Home Assistant is back; re-sending discovery")
+            self._publish_discovery()
+            with self._lock:
+                state = self._last_state
+            if state is not None:
+                client.publish(f"{self.base}/state", state, qos=1, retain=True)
+
+    # -- publishing ----------------------------------------------------------------------------
+    def publish_event(self, event: dict[str, Any]) -> None:
+        self.client.publish(f"{self.base}/events", json.dumps(event, separators=(",", ":")), qos=1)
+
+    def publish_state(self, state: dict[str, Any]) -> None:
+        payload = json.dumps(state, separators=(",", ":"), sort_keys=True)
+        with self._lock:
+            self._last_state = payload
+        self.client.publish(f"{self.base}/state", payload, qos=1, retain=True)
+
+    def publish_stats(self, stats: dict[str, Any]) -> None:
+        if self.connected.is_set():  # stats are a snapshot: stale ones are not worth queueing
+            self.client.publish(f"{self.base}/stats", json.dumps(stats, separators=(",", ":")), qos=0)
+
+    def _publish_discovery(self) -> None:
+        for topic, payload in discovery_messages(self.cfg, self.model):
+            self.client.publish(topic, json.dumps(payload, separators=(",", ":")), qos=1, retain=True)
+
+
+def discovery_messages(cfg: Config, model: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """Home Assistant MQTT discovery: one device with its entities, all reading the retained state."""
+    kid = cfg.kiosk.id
+    base = f"{cfg.mqtt.prefix}/{kid}"
+    node = f"maskgate_{kid}".replace("-", "_")
+    device = {
+        "identifiers": [node],
+        "name": f"maskgate {kid}",
+        "manufacturer": "maskgate",
+        "model": f"mask kiosk ({model.get('name', '?')})",
+        "sw_version": __version__,
+    }
+    common = {
+        "availability_topic": f"{base}/availability",
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "state_topic": f"{base}/state",
+        "device": device,
+    }
+    entities: list[tuple[str, str, dict[str, Any]]] = [
+        ("binary_sensor", "gate", {
+            "name": "Gate", "device_class": "opening",
+            "value_template": "{{ 'ON' if value_json.gate == 'open' else 'OFF' }}"}),
+        ("sensor", "last_decision", {
+            "name": "Last decision", "icon": "mdi:face-mask",
+            "value_template": "{{ value_json.last_decision.decision if value_json.last_decision else 'none' }}",
+            "json_attributes_topic": f"{base}/state",
+            "json_attributes_template": "{{ (value_json.last_decision or {}) | tojson }}"}),
+        ("binary_sensor", "fault", {
+            "name": "Fault", "device_class": "problem",
+            "value_template": "{{ 'ON' if value_json.faults else 'OFF' }}"}),
+    ]
+    for counter in ("opened", "denied", "denied_incorrect", "manual"):
+        entities.append(("sensor", counter, {
+            "name": counter.replace("_", " ").capitalize(), "state_class": "total_increasing",
+            "value_template": f"{{{{ value_json.counters.{counter} }}}}"}))
+    out = []
+    for component, obj, extra in entities:
+        payload = dict(common)
+        payload.update(extra)
+        payload["unique_id"] = f"{node}_{obj}"
+        payload["default_entity_id"] = f"{component}.{node}_{obj}"
+        out.append((f"{cfg.mqtt.discovery_prefix}/{component}/{node}/{obj}/config", payload))
+    return out

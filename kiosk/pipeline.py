@@ -1,0 +1,293 @@
+"""The daemon: capture -> faces -> classify -> decide -> act -> publish, one frame at a time.
+
+Reads top to bottom in `Kiosk.step`. Hardware and services come in through narrow parts (camera
+supervisor, analyzer, gate, indicator, publisher) so tests run the same loop with local real parts.
+The gate fails closed: it is closed at start, on any camera or model fault, on deny, and on every
+way out of `run` (signal, error, end of a demo clip).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .analysis import FaceAnalyzer
+from .camera import CameraSupervisor, EndOfStream, make_camera
+from .classifier import Classifier
+from .config import Config
+from .decision import Decider, Decision, Policy
+from .detector import BlazeFaceDetector
+from .errors import KioskError, RuntimeFault
+from .events import build_event, manual_event, utc_now_iso
+from .gate import Gate, Indicator, StaffButton, make_pin_factory
+from .mqtt import MqttPublisher, NullPublisher, Publisher
+from .notify import Notifier
+from .stats import Stats
+
+log = logging.getLogger("kiosk")
+
+
+@dataclass
+class Summary:
+    frames: int = 0
+    faces: int = 0
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    camera_failures: int = 0
+    seconds: float = 0.0
+    exit_reason: str = ""
+
+    def count(self, decision: str) -> int:
+        return sum(1 for d in self.decisions if d["decision"] == decision)
+
+
+def build_analyzer(cfg: Config) -> FaceAnalyzer:
+    """Load both models (once); refuses missing or inconsistent models with a KioskError."""
+    classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=cfg.classifier.threads)
+    detector = BlazeFaceDetector(cfg.resolve(cfg.detector.model), score_threshold=cfg.detector.score_threshold,
+                                 num_threads=cfg.detector.threads)
+    return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
+                        cfg.detector.max_faces)
+
+
+class Kiosk:
+    def __init__(self, cfg: Config, *, pin_factory=None, publisher: Publisher | None = None,
+                 analyzer: FaceAnalyzer | None = None, supervisor: CameraSupervisor | None = None,
+                 notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.stop_event = threading.Event()
+        self.notifier = notifier or Notifier()
+        self.stats = Stats()
+        self.summary = Summary()
+        d = cfg.decision
+        self.decider = Decider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames))
+        self.analyzer = analyzer or build_analyzer(cfg)
+        clf = self.analyzer.classifier
+        self.model_info = {"name": clf.meta.name, "sha256": clf.sha256}
+        factory = pin_factory if pin_factory is not None else make_pin_factory(cfg.gpio.backend)
+        g = cfg.gpio
+        self._lock = threading.RLock()
+        self.gate = Gate(g.relay_pin, g.relay_active_high, d.max_open_seconds, pin_factory=factory,
+                         on_change=self._gate_changed)
+        try:
+            self.indicator = Indicator(g.led, g.led_red_pin, g.led_green_pin, g.led_blue_pin, g.buzzer_pin,
+                                       pin_factory=factory)
+            self.button = (StaffButton(g.button_pin, self._manual_open, pin_factory=factory)
+                           if g.button_pin else None)
+        except KioskError:
+            self.gate.shutdown()
+            raise
+        if publisher is not None:
+            self.publisher = publisher
+        elif cfg.mqtt.enabled:
+            self.publisher = MqttPublisher(cfg, self.model_info)
+        else:
+            self.publisher = NullPublisher()
+        self.supervisor = supervisor or CameraSupervisor(make_camera(cfg.camera, cfg.resolve), cfg.camera)
+        self.faults: set[str] = set()
+        self.last_decision: dict[str, Any] | None = None
+        self._light_until = 0.0
+        self._last_stats = time.monotonic()
+        self._state_dirty = True
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self, max_seconds: float | None = None) -> Summary:
+        start = time.monotonic()
+        self.gate.close()
+        self.indicator.show("idle")
+        self.publisher.start()
+        self._publish_state()
+        self.notifier.ready(f"watching {self.supervisor.camera.name}")
+        log.info("kiosk %s running: camera %s, model %s (%s...)", self.cfg.kiosk.id,
+                 self.supervisor.camera.name, self.model_info["name"], self.model_info["sha256"][:12])
+        try:
+            while not self.stop_event.is_set():
+                if max_seconds is not None and time.monotonic() - start > max_seconds:
+                    self.summary.exit_reason = "time limit"
+                    break
+                try:
+                    self.step()
+                except EndOfStream:
+                    self.summary.exit_reason = "end of stream"
+                    break
+            else:
+                self.summary.exit_reason = self.summary.exit_reason or "stopped"
+        except KioskError:
+            self.summary.exit_reason = "error"
+            raise
+        except Exception as exc:
+            self.summary.exit_reason = "error"
+            raise RuntimeFault(f"kiosk: unexpected {type(exc).__name__}: {exc}") from exc
+        finally:
+            self.shutdown()
+            self.summary.seconds = time.monotonic() - start
+        return self.summary
+
+    def step(self) -> None:
+        """One iteration: a frame, or (camera down) a short wait with the gate closed."""
+        t0 = time.perf_counter()
+        frame = self.supervisor.read()
+        now = time.monotonic()
+        if frame is None:
+            self._camera_down()
+            self._tick(now)
+            self.stop_event.wait(0.05)
+            return
+        if "camera" in self.faults:
+            self._clear_fault("camera")
+        self.stats.add("capture", (time.perf_counter() - t0) * 1000)
+        try:
+            faces, crops = self.analyzer.analyse(frame, timing=self.stats.add)
+        except Exception as exc:
+            # A model that fails at run time: close the gate, report, let systemd restart us.
+            self._set_fault("model")
+            self.gate.close()
+            raise RuntimeFault(f"model failure: {type(exc).__name__}: {exc}") from exc
+        t1 = time.perf_counter()
+        decision = self.decider.update(now, faces)
+        t2 = time.perf_counter()
+        self.stats.add("decide", (t2 - t1) * 1000)
+        self.stats.frame(now)
+        self.summary.frames += 1
+        self.summary.faces += len(faces)
+        self.stats.counters["faces"] += len(faces)
+        if decision is not None:
+            self._act(decision, (t2 - t0) * 1000, crops)
+        self._tick(now)
+        self.stats.add("publish", (time.perf_counter() - t2) * 1000)
+        self.notifier.watchdog(now)
+
+    # -- acting ----------------------------------------------------------------------------------
+    def _act(self, decision: Decision, latency_ms: float, crops: list[np.ndarray]) -> None:
+        d = self.cfg.decision
+        event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
+        now = time.monotonic()
+        with self._lock:
+            if decision.decision == "open":
+                self.gate.open(d.open_seconds)
+                self.indicator.show("open")
+                self._light_until = now + d.open_seconds
+                self.stats.counters["opened"] += 1
+            else:
+                self.gate.close()
+                self.indicator.show("incorrect" if decision.reason == "incorrect" else "deny")
+                self._light_until = now + d.deny_seconds
+                self.stats.counters["denied"] += 1
+                if decision.reason == "incorrect":
+                    self.stats.counters["denied_incorrect"] += 1
+        self._record(event)
+        if self.cfg.snapshots.enabled:
+            self._snapshot(event["id"], crops)
+
+    def _manual_open(self) -> None:
+        """Staff button (gpiozero's thread): open at once, then publish like any decision."""
+        event = manual_event(self.cfg.kiosk.id, self.model_info)
+        with self._lock:
+            self.gate.open(self.cfg.decision.open_seconds)
+            self.indicator.show("open")
+            self._light_until = time.monotonic() + self.cfg.decision.open_seconds
+            self.stats.counters["manual"] += 1
+        self._record(event)
+
+    def _record(self, event: dict[str, Any]) -> None:
+        faces = ", ".join(f"{f['label']} {f['score']:.2f}" for f in event["faces"]) or "-"
+        log.info("decision: %s (%s) faces: %s", event["decision"], event["reason"], faces)
+        self.summary.decisions.append(event)
+        self.last_decision = {k: event[k] for k in ("id", "ts", "decision", "reason")}
+        self.publisher.publish_event(event)
+        self._state_dirty = True
+
+    def _snapshot(self, event_id: str, crops: list[np.ndarray]) -> None:
+        folder = self.cfg.state_path() / self.cfg.snapshots.dir
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, face in enumerate(crops):
+            cv2.imwrite(str(folder / f"{event_id}-{i}.jpg"), face)
+        files = sorted(folder.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
+        for old in files[: max(0, len(files) - self.cfg.snapshots.keep)]:
+            old.unlink(missing_ok=True)
+
+    def _tick(self, now: float) -> None:
+        with self._lock:
+            if self._light_until and now >= self._light_until and not self.gate.is_open:
+                self._light_until = 0.0
+                self.indicator.show("fault" if self.faults else "idle")
+        if self._state_dirty:
+            self._publish_state()
+        if now - self._last_stats >= self.cfg.mqtt.stats_interval:
+            self._last_stats = now
+            self.publisher.publish_stats(self._stats_payload())
+
+    def _stats_payload(self) -> dict[str, Any]:
+        s = self.stats.summary()
+        s["ts"] = utc_now_iso()
+        s["kiosk_id"] = self.cfg.kiosk.id
+        return s
+
+    # -- faults and state ------------------------------------------------------------------------
+    def _camera_down(self) -> None:
+        if "camera" not in self.faults:
+            self.gate.close()
+            self.decider.reset()
+            self.stats.counters["camera_failures"] += 1
+            self.summary.camera_failures += 1
+            self._set_fault("camera")
+
+    def _set_fault(self, name: str) -> None:
+        with self._lock:
+            self.faults.add(name)
+            self.indicator.show("fault")
+        log.warning("fault: %s (%s)", name, self.supervisor.fault or "")
+        self._state_dirty = True
+        self._publish_state()
+
+    def _clear_fault(self, name: str) -> None:
+        with self._lock:
+            self.faults.discard(name)
+            if not self.faults and not self._light_until:
+                self.indicator.show("idle")
+        log.info("fault cleared: %s", name)
+        self._state_dirty = True
+
+    def _gate_changed(self, is_open: bool) -> None:
+        log.info("gate: %s", "open" if is_open else "closed")
+        self._state_dirty = True
+        if not is_open:
+            self._publish_state()  # from the timer thread too: the state topic follows the relay
+
+    def state_payload(self) -> dict[str, Any]:
+        return {
+            "gate": "open" if self.gate.is_open else "closed",
+            "last_decision": self.last_decision,
+            "faults": sorted(self.faults),
+            "camera_fault": self.supervisor.fault if "camera" in self.faults else None,
+            "counters": {k: self.stats.counters[k] for k in ("opened", "denied", "denied_incorrect", "manual")},
+            "model": self.model_info,
+            "ts": utc_now_iso(),
+        }
+
+    def _publish_state(self) -> None:
+        with self._lock:
+            self._state_dirty = False
+            payload = self.state_payload()
+        self.publisher.publish_state(payload)
+
+    def shutdown(self) -> None:
+        """Every way out ends here: relay de-energised first, then the rest."""
+        self.gate.close()
+        self.notifier.stopping()
+        try:
+            self.indicator.show("idle")
+            self._publish_state()
+            self.publisher.stop()
+        finally:
+            self.supervisor.close()
+            if self.button is not None:
+                self.button.close()
+            self.indicator.close()
+            self.gate.shutdown()

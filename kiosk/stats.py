@@ -1,0 +1,39 @@
+"""Per-stage latency and frame-rate bookkeeping for the stats topic and the benchmark."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+STAGES = ("capture", "detect", "preprocess", "classify", "decide", "publish")
+
+
+class Stats:
+    def __init__(self, window: int = 1000) -> None:
+        self.latency: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
+        self.counters: dict[str, int] = {"frames": 0, "faces": 0, "opened": 0, "denied": 0,
+                                         "denied_incorrect": 0, "manual": 0, "camera_failures": 0}
+        self._frame_times: deque[float] = deque(maxlen=window)
+
+    def add(self, stage: str, ms: float) -> None:
+        self.latency[stage].append(ms)
+
+    def frame(self, now: float) -> None:
+        self.counters["frames"] += 1
+        self._frame_times.append(now)
+
+    def fps(self) -> float:
+        t = self._frame_times
+        if len(t) < 2 or t[-1] <= t[0]:
+            return 0.0
+        return (len(t) - 1) / (t[-1] - t[0])
+
+    def summary(self) -> dict:
+        lat = {}
+        for stage, values in self.latency.items():
+            if values:
+                arr = np.fromiter(values, float)
+                lat[stage] = {"p50": round(float(np.percentile(arr, 50)), 3),
+                              "p95": round(float(np.percentile(arr, 95)), 3)}
+        return {"fps": round(self.fps(), 2), "latency_ms": lat, "counters": dict(self.counters)}

@@ -1,0 +1,102 @@
+"""Shared fixtures: a real mosquitto broker, gpiozero MockFactory pins, the shipped models."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from kiosk.broker import Mosquitto
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+CLASSIFIER = MODELS / "mask_classifier.tflite"
+DETECTOR = MODELS / "face_detection_short_range.tflite"
+DEMO_CLIP = ROOT / "kiosk" / "demo" / "demo.mp4"
+
+
+@pytest.fixture
+def factory():
+    """gpiozero's own MockFactory, passed to devices explicitly (no global pin factory)."""
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
+    Device.pin_factory = None
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto on a free 127.0.0.1 port. Under CI=true a missing broker is a failure."""
+    b = Mosquitto(workdir=tmp_path / "mosquitto")
+    if not b.available:
+        if os.environ.get("CI") == "true":
+            pytest.fail("mosquitto is not installed (.ci/run installs it with apt)")
+        pytest.skip("mosquitto not installed")
+    b.start()
+    yield b
+    b.stop()
+
+
+class Subscriber:
+    """A plain paho client collecting messages, as a dashboard would see them."""
+
+    def __init__(self, port: int, topics: list[str], client_id: str = "test-sub") -> None:
+        self.messages: "queue.Queue[mqtt.MQTTMessage]" = queue.Queue()
+        self.all: list[mqtt.MQTTMessage] = []
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self._subscribed.wait(5), "subscriber did not subscribe"
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self.all.append(msg)
+        self.messages.put(msg)
+
+    def wait_for(self, predicate, timeout: float = 5.0):
+        """The first message (new or already received) satisfying predicate."""
+        for m in list(self.all):
+            if predicate(m):
+                return m
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                m = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if predicate(m):
+                return m
+        raise AssertionError("no matching MQTT message; got topics: "
+                             + ", ".join(sorted({m.topic for m in self.all})))
+
+    def topic(self, name: str) -> list[mqtt.MQTTMessage]:
+        return [m for m in self.all if m.topic == name]
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def subscriber_factory():
+    subs: list[Subscriber] = []
+
+    def make(port: int, topics: list[str], client_id: str = "test-sub") -> Subscriber:
+        s = Subscriber(port, topics, client_id)
+        subs.append(s)
+        return s
+
+    yield make
+    for s in subs:
+        s.stop()
