@@ -127,6 +127,7 @@ class MqttPublisher:
                 info.wait_for_publish(timeout=2.0)
             except (RuntimeError, ValueError):
                 pass
+        self.connected.clear()
         self.client.disconnect()
         self.client.loop_stop()
 

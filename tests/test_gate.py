@@ -1,0 +1,136 @@
+"""Relay, status light and staff button on gpiozero's MockFactory pins: whole timelines asserted."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from kiosk.gate import Gate, Indicator, StaffButton
+
+
+def levels(pin) -> list[int]:
+    return [int(bool(s.state)) for s in pin.states]
+
+
+def test_relay_starts_closed_and_opens_for_the_time_asked(factory):
+    changes = []
+    gate = Gate(17, True, max_open_seconds=1.0, pin_factory=factory, on_change=changes.append)
+    pin = factory.pin(17)
+    assert levels(pin) == [0]  # initial_value=False: never energised at start
+    granted = gate.open(0.2)
+    assert granted == pytest.approx(0.2)
+    assert gate.is_open and levels(pin) == [0, 1]
+    time.sleep(0.35)
+    assert not gate.is_open
+    assert levels(pin) == [0, 1, 0]
+    assert changes == [True, False]
+    # the high phase lasted the time asked
+    assert pin.states[2].timestamp == pytest.approx(0.2, abs=0.06)
+    gate.shutdown()
+
+
+def test_max_open_is_never_exceeded(factory):
+    gate = Gate(17, True, max_open_seconds=0.2, pin_factory=factory)
+    assert gate.open(30.0) == pytest.approx(0.2)
+    time.sleep(0.4)
+    pin = factory.pin(17)
+    assert levels(pin) == [0, 1, 0]
+    assert pin.states[2].timestamp == pytest.approx(0.2, abs=0.06)
+    gate.shutdown()
+
+
+def test_reopening_extends_without_glitch_and_stays_bounded(factory):
+    gate = Gate(17, True, max_open_seconds=0.3, pin_factory=factory)
+    gate.open(0.3)
+    time.sleep(0.15)
+    gate.open(0.3)  # a second person: the relay stays energised, no close/open blip
+    time.sleep(0.2)
+    assert gate.is_open  # the first timer (t=0.3) did not close it
+    time.sleep(0.2)
+    pin = factory.pin(17)
+    assert levels(pin) == [0, 1, 0]
+    assert pin.states[2].timestamp == pytest.approx(0.45, abs=0.07)
+    gate.shutdown()
+
+
+def test_active_low_relay(factory):
+    gate = Gate(5, False, max_open_seconds=1.0, pin_factory=factory)
+    pin = factory.pin(5)
+    assert levels(pin) == [0, 1]  # claimed, driven high = de-energised for an active-low board
+    gate.open(1.0)
+    gate.close()
+    assert levels(pin) == [0, 1, 0, 1]
+    gate.shutdown()
+
+
+def test_close_is_idempotent_and_shutdown_leaves_it_off(factory):
+    changes = []
+    gate = Gate(17, True, 1.0, pin_factory=factory, on_change=changes.append)
+    gate.close()
+    gate.open(1.0)
+    gate.shutdown()
+    assert levels(factory.pin(17)) == [0, 1, 0]
+    assert changes == [True, False]
+
+
+def test_pair_light_patterns(factory):
+    ind = Indicator("pair", red=22, green=27, blue=24, pin_factory=factory)
+    red, green = factory.pin(22), factory.pin(27)
+    ind.show("idle")
+    ind.show("open")
+    assert (green.state, red.state) == (1, 0)
+    ind.show("deny")
+    assert (green.state, red.state) == (0, 1)
+    ind.show("idle")
+    assert (green.state, red.state) == (0, 0)
+    ind.show("incorrect")  # red blinking fast
+    time.sleep(0.5)
+    ind.show("idle")
+    assert levels(green) == [0, 1, 0]
+    red_levels = levels(red)
+    assert red_levels[:3] == [0, 1, 0] and len(red_levels) >= 5  # deny, then blinks
+    ind.close()
+
+
+def test_rgb_light_and_buzzer(factory):
+    ind = Indicator("rgb", red=22, green=27, blue=24, buzzer_pin=23, pin_factory=factory)
+    r, g, b, bz = (factory.pin(n) for n in (22, 27, 24, 23))
+    ind.show("idle")
+    assert (r.state, g.state, b.state) == (0, 0, 1)
+    ind.show("open")
+    assert (r.state, g.state, b.state) == (0, 1, 0)
+    time.sleep(0.4)
+    ind.show("deny")
+    assert (r.state, g.state, b.state) == (1, 0, 0)
+    time.sleep(1.2)
+    assert levels(bz) == [0, 1, 0, 1, 0, 1, 0]  # one short beep for open, two long ones for deny
+    assert [round(s.timestamp, 1) for s in bz.states[2:3]] == [0.1]
+    assert [round(s.timestamp, 1) for s in (bz.states[4], bz.states[6])] == [0.3, 0.3]
+    ind.close()
+
+
+def test_none_light_claims_no_pins(factory):
+    ind = Indicator("none", red=22, green=27, blue=24, pin_factory=factory)
+    ind.show("deny")
+    assert 22 not in [p for p in factory.pins]
+    ind.close()
+
+
+def test_staff_button_calls_back(factory):
+    pressed = threading.Event()
+    btn = StaffButton(26, pressed.set, pin_factory=factory)
+    pin = factory.pin(26)
+    pin.drive_low()  # button to ground, pull-up: pressed
+    assert pressed.wait(1.0)
+    btn.close()
+
+
+def test_relay_pin_conflict_is_a_clear_error(factory):
+    from kiosk.errors import KioskError
+
+    g = Gate(17, True, 1.0, pin_factory=factory)
+    with pytest.raises(KioskError, match="cannot claim relay pin GPIO17"):
+        Gate(17, True, 1.0, pin_factory=factory)
+    g.shutdown()
