@@ -71,7 +71,7 @@ def load_sources() -> dict[str, np.ndarray]:
 # B's segments makes it the same mask, first worn properly, then pulled below the nose.
 MASKS = {"A": ("surgical", (222, 196, 150), 11), "B": ("cloth", (90, 60, 40), 4)}
 # Face width (FaceMesh oval) in the frame, pixels: both within the kiosk's 120-250 px range.
-FACE_PX = {"A": 165, "B": 235}
+FACE_PX = {"A": 165, "B": 190}
 
 
 def empty_scene(rng: np.random.Generator) -> np.ndarray:
@@ -130,12 +130,35 @@ def _keep_inside(m: np.ndarray, src_w: int, src_h: int) -> np.ndarray:
     return m
 
 
+def _widen(src: np.ndarray, pad: int) -> np.ndarray:
+    """Extend a portrait sideways by `pad` px: mirrored edges, increasingly defocused away from the
+    photo, so a narrow photo fills a 4:3 frame like an out-of-focus background would."""
+    if pad <= 0:
+        return src
+    wide = cv2.copyMakeBorder(src, 0, 0, pad, pad, cv2.BORDER_REFLECT101).astype(np.float32)
+    soft = cv2.GaussianBlur(wide, (0, 0), 6.0)
+    softer = cv2.GaussianBlur(wide, (0, 0), 14.0)
+    x = np.arange(wide.shape[1], dtype=np.float32)
+    # 0 inside the photo, growing to 1 at the padded edge; a short ramp hides the seam.
+    d = np.maximum(pad - x, x - (wide.shape[1] - 1 - pad)) / pad
+    ramp = np.clip(d + 0.15, 0, 1)[None, :, None]
+    blurred = soft * (1 - ramp) + softer * ramp
+    out = wide * (1 - np.clip(ramp * 3, 0, 1)) + blurred * np.clip(ramp * 3, 0, 1)
+    # Out-of-focus background is also a little darker at the far edges (lens vignetting).
+    return out * (1 - 0.15 * ramp)
+
+
 def person_frames(src: np.ndarray, pts: np.ndarray, face_px: float, n: int, rng: np.random.Generator) -> list[np.ndarray]:
     """`n` frames of a photo framed like the kiosk camera, with slight natural motion."""
     oval = pts[sm.FACE_OVAL]
     face_w = float(oval[:, 0].max() - oval[:, 0].min())
     cx, cy = oval.mean(axis=0)
     base_scale = face_px / face_w
+    # Widen photos too narrow for the frame at this scale (with room for the sway).
+    need = W / (base_scale * 0.97) + 24
+    pad = int(np.ceil(max(0.0, (need - src.shape[1]) / 2)))
+    src = _widen(src, pad)
+    cx = cx + pad
     zoom = _smooth_wobble(rng, n, 0.025, (14, 30))
     tx = _smooth_wobble(rng, n, 7.0, (12, 26))
     ty = _smooth_wobble(rng, n, 4.0, (10, 22))

@@ -198,7 +198,7 @@ class MaskShape:
     ex: np.ndarray
     ey: np.ndarray
     face_width: float
-    ear_anchors: tuple[np.ndarray, np.ndarray]  # image coords near the two ears
+    ear_anchors: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # (upper, lower) per side
     corners: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # top-left/right, low-left/right
 
 
@@ -297,13 +297,23 @@ def _mask_shape(pts: np.ndarray, style: str, mask_type: str, rng: np.random.Gene
     # Bottom edge as a function of u (the lowest outline point at each u), for texture mapping.
     bins = np.linspace(a_l[0], a_r[0], n)
     bottom_v = np.interp(bins, below[:, 0], below[:, 1])
-    order = np.argsort(np.arctan2(below[:, 1] - centre[1], below[:, 0] - centre[0]))[::-1]
+    # Angles grow from the right side (0) through the chin (pi/2) to the left side (pi) in image
+    # coordinates, which continues the top edge (drawn left to right) without self-crossing.
+    order = np.argsort(np.arctan2(below[:, 1] - centre[1], below[:, 0] - centre[0]))
     outline_bottom = below[order]  # from the right anchor around the chin to the left anchor
     poly_local = np.vstack([top, outline_bottom])
     poly = to_img(poly_local)
 
-    ear_l = to_img(np.array([[oval[:, 0].min() - 0.03 * face_w, lm(RIGHT_EYE[0])[1] + 0.12 * face_h]]))[0]
-    ear_r = to_img(np.array([[oval[:, 0].max() + 0.03 * face_w, lm(LEFT_EYE[1])[1] + 0.12 * face_h]]))[0]
+    # Where the loops disappear behind the ears: just outside the face outline, the upper point at
+    # eye level, the lower one a little above the nose tip.
+    eye_v = (lm(RIGHT_EYE[0])[1] + lm(LEFT_EYE[1])[1]) / 2
+    def ear_at(v: float, sign: float) -> np.ndarray:
+        half = oval[(oval[:, 0] - peak_u) * sign > 0]
+        near = half[np.argsort(np.abs(half[:, 1] - v))[:4]]
+        x = (near[:, 0] * sign).max() * sign + sign * 0.025 * face_w
+        return to_img(np.array([[x, v]]))[0]
+    ear_l = (ear_at(eye_v + 0.02 * face_h, -1.0), ear_at(tip[1] - 0.04 * face_h, -1.0))
+    ear_r = (ear_at(eye_v + 0.02 * face_h, 1.0), ear_at(tip[1] - 0.04 * face_h, 1.0))
     low_v = side_v + 0.55 * (bottom_v.max() - side_v)
     low_l = to_img(np.array([[np.interp(low_v, *_monotone(below[below[:, 0] < peak_u][:, ::-1])), low_v]]))[0]
     low_r = to_img(np.array([[np.interp(low_v, *_monotone(below[below[:, 0] >= peak_u][:, ::-1])), low_v]]))[0]
@@ -362,9 +372,9 @@ def _fabric(
         folds = np.sort(rng.uniform(-0.04, 0.04, 3) + np.array([0.3, 0.5, 0.7]))
         for fk in folds:
             d = f - fk
-            shade -= 0.20 * np.exp(-((d / 0.018) ** 2))  # the crease line itself
-            shade += 0.07 * np.exp(-((d - 0.045) / 0.035) ** 2)  # the lit lip just below the fold
-            shade -= 0.06 * np.exp(-((d + 0.05) / 0.045) ** 2)  # shadow above the fold
+            shade -= 0.22 * np.exp(-((d / 0.011) ** 2))  # the crease line itself
+            shade += 0.06 * np.exp(-((d - 0.03) / 0.022) ** 2)  # the lit lip just below the fold
+            shade -= 0.04 * np.exp(-((d + 0.035) / 0.03) ** 2)  # shadow above the fold
         # Nose wire channel and the stitched edge bindings at both sides.
         shade += 0.06 * np.exp(-((f - 0.04) / 0.03) ** 2)
         shade -= 0.07 * np.exp(-((f - 0.085) / 0.01) ** 2)
@@ -420,6 +430,31 @@ def _fabric(
     return col * shade[..., None]
 
 
+def _estimate_blur(image_bgr: np.ndarray, pts: np.ndarray) -> float:
+    """Rough Gaussian sigma (pixels) of the photo's own softness, from how much a further 1 px blur
+    weakens the face's Laplacian: a crisp mask on a soft, upscaled face is an obvious paste cue.
+    Calibrated on scikit-image's astronaut blurred by known amounts."""
+    x0, y0 = np.maximum(pts.min(axis=0).astype(int), 0)
+    x1, y1 = pts.max(axis=0).astype(int)
+    g = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    if g.shape[0] < 8 or g.shape[1] < 8:
+        return 0.5
+    l1 = float(np.abs(cv2.Laplacian(g, cv2.CV_32F)).mean())
+    l2 = float(np.abs(cv2.Laplacian(cv2.GaussianBlur(g, (0, 0), 1.0), cv2.CV_32F)).mean())
+    r = l1 / max(l2, 1e-6)
+    return float(np.interp(r, [1.3, 1.34, 1.54, 1.75, 2.6, 3.5], [2.0, 1.5, 1.0, 0.8, 0.5, 0.3]))
+
+
+def _coverage(poly: np.ndarray, h: int, w: int, ss: int = 4) -> np.ndarray:
+    """Fraction of each pixel inside the polygon: filled at ss x ss supersampling, then averaged.
+    (fillPoly's LINE_AA does not anti-alias on float images, which left stair-stepped edges.)"""
+    big = np.zeros((h * ss, w * ss), np.uint8)
+    SH = 3
+    pts = np.round((poly * ss + (ss - 1) / 2.0) * (1 << SH)).astype(np.int32)
+    cv2.fillPoly(big, [pts], 255, lineType=cv2.LINE_8, shift=SH)
+    return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
 def draw_mask(
     image_bgr: np.ndarray,
     landmarks_xy: np.ndarray,
@@ -457,11 +492,9 @@ def draw_mask(
 
     # Coverage with sub-pixel edges (fillPoly with fractional shift), then softened by a blur
     # proportional to face size: a sharp cut-out edge is the most visible "pasted" cue.
-    SH = 4
-    poly = np.round((shape.polygon - [x0, y0]) * (1 << SH)).astype(np.int32)
-    alpha = np.zeros((h, w), np.float32)
-    cv2.fillPoly(alpha, [poly], 1.0, lineType=cv2.LINE_AA, shift=SH)
-    edge_sigma = max(0.5, fw / 260.0)
+    alpha = _coverage(shape.polygon - [x0, y0], h, w)
+    photo_blur = _estimate_blur(image_bgr, pts)
+    edge_sigma = max(0.5, fw / 260.0, 0.8 * photo_blur)
     alpha = cv2.GaussianBlur(alpha, (0, 0), edge_sigma)
 
     # Face-local coordinates of every pixel: su along the eye line, sv down the face.
@@ -481,10 +514,18 @@ def draw_mask(
 
     # Shape lighting: the mask wraps around the face, so it darkens toward the sides and the
     # chin; a random light direction adds a left/right gradient.
-    light = rng.uniform(-0.12, 0.12)
-    curv = 1.0 - 0.28 * np.abs(u) ** 2.4 - 0.10 * f ** 3 + light * u
+    light = rng.uniform(0.05, 0.16) * rng.choice([-1.0, 1.0])
+    # The two halves face different ways around the nose: with the light from one side, one half is
+    # brighter. Cloth masks have a sharp centre seam; the others turn smoothly.
+    turn = np.tanh(u / (0.06 if mask_type == "cloth" else 0.35))
+    curv = 1.0 - 0.38 * np.abs(u) ** 2.2 - 0.30 * f ** 4 + light * turn + 0.5 * light * u
     if mask_type == "n95":
-        curv -= 0.10 * (np.abs(u) ** 2 + (2 * f - 1) ** 2) * 0.5
+        curv -= 0.12 * (np.abs(u) ** 2 + (2 * f - 1) ** 2) * 0.5
+    # Broad sheen where the fabric faces the camera (upper middle): additive, so that dark masks
+    # show their form too instead of reading as a flat silhouette.
+    sheen_u = 0.25 * (-np.sign(light))
+    sheen = np.exp(-(((u - sheen_u) / 0.45) ** 2) - ((f - 0.35) / 0.35) ** 2)
+    sheen_amp = {"surgical": 10.0, "cloth": 16.0, "n95": 22.0}[mask_type]
     # Scene lighting: take the low-frequency brightness of the face under the mask relative to
     # the face's mean, so masks in shadowed or warm-lit photos are shadowed the same way.
     gray = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -496,10 +537,10 @@ def draw_mask(
     cast = face_mean / max(float(face_mean.mean()), 1.0)
     cast = np.clip(1.0 + 0.35 * (cast - 1.0), 0.85, 1.15)
     exposure = np.clip(ref / 140.0, 0.45, 1.15) ** 0.5  # dark photos get darker masks
-    colour = colour * (curv * rel * exposure)[..., None] * cast
+    colour = (colour * curv[..., None] + sheen_amp * sheen[..., None]) * (rel * exposure)[..., None] * cast
 
     # Match the photo's softness and grain: blur a little, then add noise of the photo's level.
-    colour = cv2.GaussianBlur(colour, (0, 0), max(0.4, fw / 400.0))
+    colour = cv2.GaussianBlur(colour, (0, 0), max(0.4, fw / 400.0, photo_blur))
     grain = float(np.std(gray - cv2.GaussianBlur(gray, (0, 0), 1.0)))
     colour += rng.normal(0, min(grain, 6.0) * 0.6, colour.shape).astype(np.float32)
 
@@ -512,7 +553,7 @@ def draw_mask(
     # Mostly below the top edge's level falls on the neck; keep it weak above the mask.
     region *= (1.0 - 0.35 * shadow)[..., None]
 
-    _draw_loops(region, shape, (x0, y0), base, mask_type, rng, alpha)
+    _draw_loops(region, shape, (x0, y0), base, mask_type, rng, alpha, float(exposure) * cast)
 
     region[:] = region * (1 - alpha[..., None]) + colour * alpha[..., None]
     out[y0:y1, x0:x1] = region
@@ -521,34 +562,38 @@ def draw_mask(
 
 def _draw_loops(
     region: np.ndarray, shape: MaskShape, offset: tuple[int, int], base: np.ndarray,
-    mask_type: str, rng: np.random.Generator, alpha: np.ndarray,
+    mask_type: str, rng: np.random.Generator, alpha: np.ndarray, light: np.ndarray,
 ) -> None:
     """Ear loops (surgical, cloth) or head straps (N95) from the mask's sides toward the ears."""
     x0, y0 = offset
     fw = shape.face_width
-    thick = max(1.0, fw / (70.0 if mask_type != "n95" else 45.0))
+    thick = fw / (110.0 if mask_type != "n95" else 70.0)
     if mask_type == "surgical":
-        loop_col = np.array([238, 238, 236], np.float32) if rng.random() < 0.7 else base
+        loop_col = np.array([232, 232, 230], np.float32) if rng.random() < 0.7 else base
     elif mask_type == "cloth":
-        loop_col = base * 0.9
+        loop_col = base * 0.85
     else:
-        loop_col = np.array(rng.choice([[235, 235, 235], [200, 120, 40], [40, 200, 230]]), np.float32)
-    layer = np.zeros(region.shape[:2], np.float32)
-    SH = 3
+        loop_col = np.array(rng.choice([[225, 225, 225], [190, 120, 50], [50, 190, 220]]), np.float32)
+    # Loops sit in the same light as the mask, and at the face's sides, which face away from it.
+    loop_col = loop_col * light * 0.85
+    h, w = region.shape[:2]
+    ss = 4  # drawn supersampled: loops are 1-3 px wide and must not look jagged
+    big = np.zeros((h * ss, w * ss), np.uint8)
     tl, tr, ll, lr = shape.corners
-    for (top, low), ear in (((tl, ll), shape.ear_anchors[0]), ((tr, lr), shape.ear_anchors[1])):
-        for start in (top, low):
-            # Quadratic curve bulging outward, as an elastic pulled over the cheek does.
-            mid = (start + ear) / 2 + (ear - start) * 0.0 + (start - shape.origin) * 0.08
-            t = np.linspace(0, 1, 24)[:, None]
+    for corners, ears in (((tl, ll), shape.ear_anchors[0]), ((tr, lr), shape.ear_anchors[1])):
+        for start, ear in zip(corners, ears):
+            # A gentle outward bow, as an elastic pulled over the cheek takes.
+            mid = (start + ear) / 2 + (start - shape.origin) * 0.05
+            t = np.linspace(0, 1, 32)[:, None]
             curve = (1 - t) ** 2 * start + 2 * (1 - t) * t * mid + t ** 2 * ear
-            pts = np.round((curve - [x0, y0]) * (1 << SH)).astype(np.int32)
-            cv2.polylines(layer, [pts], False, 1.0, thickness=max(1, int(round(thick))),
-                          lineType=cv2.LINE_AA, shift=SH)
-    layer = np.clip(layer, 0, 1) * (1 - alpha)
-    if thick < 1.5:
-        layer *= 0.75  # thin loops at small scale are partly transparent
-    region[:] = region * (1 - layer[..., None]) + loop_col * 0.92 * layer[..., None]
+            pts = np.round(((curve - [x0, y0]) * ss + (ss - 1) / 2) * 8).astype(np.int32)
+            cv2.polylines(big, [pts], False, 255, thickness=max(1, int(round(thick * ss))),
+                          lineType=cv2.LINE_8, shift=3)
+    layer = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    layer *= 1 - alpha
+    # Thin elastic is partly see-through and picks up the scene's light.
+    layer *= 0.85
+    region[:] = region * (1 - layer[..., None]) + loop_col * layer[..., None]
 
 
 # --------------------------------------------------------------------------------------------
