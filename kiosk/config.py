@@ -132,8 +132,14 @@ class Config:
     base_dir: Path = field(default=PROJECT_ROOT, metadata={"internal": True})
 
     def resolve(self, path: str) -> Path:
+        """Relative paths: from the config file's folder, else from the installation (models/...)."""
         p = Path(path).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p)
+        if p.is_absolute():
+            return p
+        local = self.base_dir / p
+        if local.exists() or not (PROJECT_ROOT / p).exists():
+            return local
+        return PROJECT_ROOT / p
 
     def state_path(self) -> Path:
         import os
