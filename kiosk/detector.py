@@ -251,6 +251,68 @@ class BlazeFaceDetector:
         return Detection(box=(x0, y0, x1 - x0, y1 - y0), score=score, keypoints=keypoints)
 
 
+class TiledDetector:
+    """A BlazeFace pass over the whole frame plus passes over overlapping tiles, merged.
+
+    BlazeFace sees the frame shrunk to 128 (or 192) px, so a face 25% of a 640x480 frame's height
+    is ~24 px there, at the bottom of what the model was trained on; masked faces then often score
+    below threshold. A tile is shrunk less, so the same face is larger in the model's input. The
+    whole-frame pass still finds faces too big for a tile. Costs 1 + rows * cols model runs.
+    """
+
+    def __init__(
+        self,
+        base: BlazeFaceDetector,
+        grid: tuple[int, int] = (2, 2),
+        tile_fraction: float = 2.0 / 3.0,
+        max_faces: int | None = None,
+    ) -> None:
+        rows, cols = grid
+        if rows < 1 or cols < 1 or not 0.0 < tile_fraction <= 1.0:
+            raise KioskError(f"bad tiling: grid {grid}, tile fraction {tile_fraction}")
+        self.base = base
+        self.grid = (rows, cols)
+        self.tile_fraction = float(tile_fraction)
+        self.max_faces = base.max_faces if max_faces is None else int(max_faces)
+
+    def _tiles(self, h: int, w: int) -> list[tuple[int, int, int, int]]:
+        rows, cols = self.grid
+        th, tw = max(1, round(h * self.tile_fraction)), max(1, round(w * self.tile_fraction))
+        ys = np.linspace(0, h - th, rows).round().astype(int) if rows > 1 else [0]
+        xs = np.linspace(0, w - tw, cols).round().astype(int) if cols > 1 else [0]
+        return [(int(x), int(y), tw, th) for y in ys for x in xs]
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Faces in a BGR uint8 HxWx3 frame, best first."""
+        h, w = frame_bgr.shape[:2]
+        found = list(self.base.detect(frame_bgr))
+        for tx, ty, tw, th in self._tiles(h, w):
+            for d in self.base.detect(frame_bgr[ty : ty + th, tx : tx + tw]):
+                x, y, bw, bh = d.box
+                # A box touching a tile edge inside the frame is a face cut by the tile: its
+                # box is wrong and the whole-frame pass or a neighbouring tile sees it whole.
+                if (x <= 0 < tx) or (y <= 0 < ty) or (x + bw >= tw and tx + tw < w) or (
+                    y + bh >= th and ty + th < h
+                ):
+                    continue
+                kps = tuple((px + tx, py + ty) for px, py in d.keypoints)
+                found.append(Detection((x + tx, y + ty, bw, bh), d.score, kps))
+        if len(found) <= 1:
+            return found
+        found.sort(key=lambda d: d.score, reverse=True)
+        boxes = np.array([(x, y, x + bw, y + bh) for x, y, bw, bh in (d.box for d in found)], np.float64)
+        kps = np.array([np.ravel(d.keypoints) for d in found], np.float64)
+        scores = np.array([d.score for d in found], np.float64)
+        merged = weighted_nms(boxes, kps, scores, self.base.iou_threshold, self.max_faces)
+        out = []
+        for b, k, sc in merged:
+            x0, y0 = int(round(b[0])), int(round(b[1]))
+            x1, y1 = int(round(b[2])), int(round(b[3]))
+            pts = tuple((float(px), float(py)) for px, py in k.reshape(-1, 2))
+            out.append(Detection((x0, y0, x1 - x0, y1 - y0), sc, pts))
+        return out
+
+
 class HaarDetector:
     """OpenCV's Haar frontal-face cascade, for comparison only (no confidence: score is 1.0)."""
 

@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kiosk.detector import BlazeFaceDetector, Detection, FaceDetector, HaarDetector  # noqa: E402
+from kiosk.detector import (  # noqa: E402
+    BlazeFaceDetector,
+    Detection,
+    FaceDetector,
+    HaarDetector,
+    TiledDetector,
+)
 from kiosk.errors import KioskError  # noqa: E402
 
 MODELS = ROOT / "models"
@@ -205,6 +211,57 @@ def test_wrong_model_files(tmp_path: Path) -> None:
     with pytest.raises(KioskError) as exc:
         BlazeFaceDetector(truncated)
     assert "\n" not in str(exc.value)
+
+
+@pytest.fixture(scope="module")
+def tiled(short_detector: BlazeFaceDetector) -> TiledDetector:
+    return TiledDetector(short_detector)
+
+
+@pytest.mark.parametrize(
+    "frame_hw,side,x,y",
+    [
+        ((480, 640), 120, 20, 40),  # 60 px face in a corner tile: too small for one whole-frame pass
+        ((480, 640), 120, 260, 180),  # centred, where all four tiles overlap
+        ((640, 480), 120, 180, 260),  # portrait frame
+        ((480, 640), 240, 200, 120),  # found by the whole-frame pass and by tiles: merged
+        ((480, 640), 480, 80, 0),  # larger than a tile
+    ],
+)
+def test_tiled_finds_each_face_once(
+    tiled: TiledDetector,
+    head_bgr: np.ndarray,
+    frame_hw: tuple[int, int],
+    side: int,
+    x: int,
+    y: int,
+) -> None:
+    frame, truth = place(head_bgr, side, x, y, frame_hw)
+    assert_one_face(tiled.detect(frame), truth, frame)
+
+
+def test_tiled_small_face_missed_by_one_pass(
+    short_detector: BlazeFaceDetector, tiled: TiledDetector, head_bgr: np.ndarray
+) -> None:
+    # Why tiling exists: the same 60 px face that the whole-frame pass misses.
+    frame, _ = place(head_bgr, 120, 260, 180, (480, 640))
+    assert short_detector.detect(frame) == []
+    assert len(tiled.detect(frame)) == 1
+
+
+@pytest.mark.parametrize("name", ["grey", "coffee"])
+def test_tiled_no_faces(tiled: TiledDetector, name: str) -> None:
+    frame = (
+        np.full((480, 640, 3), GREY, np.uint8)
+        if name == "grey"
+        else np.ascontiguousarray(data.coffee()[:, :, ::-1])
+    )
+    assert tiled.detect(frame) == []
+
+
+def test_tiled_bad_grid(short_detector: BlazeFaceDetector) -> None:
+    with pytest.raises(KioskError):
+        TiledDetector(short_detector, grid=(0, 2))
 
 
 class _FakeInterpreter:
