@@ -184,6 +184,38 @@ def find_face_landmarks(
     return None
 
 
+def face_yaw(pts: np.ndarray) -> float:
+    """Signed horizontal offset of the nose tip from the middle of the face outline, as a fraction
+    of the face width: ~0 frontal, ~0.3 and more for half-profile views, where the 2D outline no
+    longer describes where a mask would sit."""
+    eye_r = pts[list(RIGHT_EYE)].mean(axis=0)
+    eye_l = pts[list(LEFT_EYE)].mean(axis=0)
+    ex = (eye_l - eye_r) / (np.linalg.norm(eye_l - eye_r) + 1e-9)
+    u = pts[FACE_OVAL] @ ex
+    mid = (u.min() + u.max()) / 2
+    return float((pts[NOSE_TIP] @ ex - mid) / max(u.max() - u.min(), 1e-6))
+
+
+def mask_visible_fraction(
+    image_shape: tuple[int, ...], landmarks_xy: np.ndarray, style: str, mask_type: str
+) -> float:
+    """Share of the mask's area that would fall inside the image. Tight face crops often cut at
+    the chin: a `chin` mask drawn there is invisible, and its label would be noise."""
+    shape = _mask_shape(np.asarray(landmarks_xy, np.float64)[:, :2], style, mask_type, np.random.default_rng(0))
+    poly = shape.polygon
+    x, y = poly[:, 0], poly[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+    if area < 1.0:
+        return 0.0
+    h, w = image_shape[:2]
+    # Clip by rasterising on a canvas that has the image in its middle.
+    ox, oy = max(0, -int(np.floor(x.min()))), max(0, -int(np.floor(y.min())))
+    cw, ch = max(w, int(np.ceil(x.max())) + 1) + ox, max(h, int(np.ceil(y.max())) + 1) + oy
+    cov = _coverage(poly + [ox, oy], ch, cw, ss=2)
+    inside = float(cov[oy : oy + h, ox : ox + w].sum())
+    return float(np.clip(inside / max(float(cov.sum()), 1e-6), 0.0, 1.0))
+
+
 # --------------------------------------------------------------------------------------------
 # Mask geometry
 # --------------------------------------------------------------------------------------------
@@ -253,7 +285,10 @@ def _mask_shape(pts: np.ndarray, style: str, mask_type: str, rng: np.random.Gene
         drop = 0.22
     else:
         raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
-    peak_u = float(peak[0])
+    # On strongly turned faces the nose can project onto (or past) the outline; keep the peak inside
+    # so that both halves of the mask exist.
+    umin, umax = float(oval[:, 0].min()), float(oval[:, 0].max())
+    peak_u = float(np.clip(peak[0], umin + 0.12 * face_w, umax - 0.12 * face_w))
     if mask_type == "n95":
         drop += 0.03  # cupped respirators sit lower under the chin
 
@@ -315,8 +350,13 @@ def _mask_shape(pts: np.ndarray, style: str, mask_type: str, rng: np.random.Gene
     ear_l = (ear_at(eye_v + 0.02 * face_h, -1.0), ear_at(tip[1] - 0.04 * face_h, -1.0))
     ear_r = (ear_at(eye_v + 0.02 * face_h, 1.0), ear_at(tip[1] - 0.04 * face_h, 1.0))
     low_v = side_v + 0.55 * (bottom_v.max() - side_v)
-    low_l = to_img(np.array([[np.interp(low_v, *_monotone(below[below[:, 0] < peak_u][:, ::-1])), low_v]]))[0]
-    low_r = to_img(np.array([[np.interp(low_v, *_monotone(below[below[:, 0] >= peak_u][:, ::-1])), low_v]]))[0]
+    def low_point(sel: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        half = below[sel]
+        if len(half) < 2:
+            return to_img(fallback[None])[0]
+        return to_img(np.array([[np.interp(low_v, *_monotone(half[:, ::-1])), low_v]]))[0]
+    low_l = low_point(below[:, 0] < peak_u, a_l)
+    low_r = low_point(below[:, 0] >= peak_u, a_r)
     return MaskShape(
         polygon=poly,
         top_u=top,
@@ -629,6 +669,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--types", default="surgical,cloth,n95", help="mask types to sample from")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="stop after this many inputs (0: all)")
+    ap.add_argument("--max-yaw", type=float, default=0.3,
+                    help="skip faces turned further than this (nose offset / face width)")
+    ap.add_argument("--min-visible", type=float, default=0.6,
+                    help="skip a variant when less of its mask than this falls inside the photo")
     ap.add_argument("--mesh-model", type=Path, default=DEFAULT_MESH_MODEL)
     ap.add_argument("--detector-model", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -654,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     for cls in set(STYLE_CLASS.values()):
         (args.out / cls).mkdir(parents=True, exist_ok=True)
     manifest = args.out / "manifest.tsv"
-    written = unreadable = no_face = 0
+    written = unreadable = no_face = bad_geometry = turned = out_of_frame = 0
     with manifest.open("w", encoding="utf-8") as tsv:
         tsv.write("output\tsource\tsource_sha256\tstyle\tmask_type\tcolor_bgr\n")
         for path in files:
@@ -670,17 +714,33 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             # Seeded by content, not by order: the same photo gets the same masks on every run.
             rng = np.random.default_rng([args.seed, int(sha[:12], 16)])
+            if abs(face_yaw(pts)) > args.max_yaw:
+                turned += 1
+                continue
             for k in range(args.variants):
                 style = str(rng.choice(styles, p=weights))
                 mtype = str(rng.choice(types))
                 pal = PALETTES[mtype]
                 color = pal[int(rng.integers(len(pal)))]
-                out = draw_mask(img, pts, style, mtype, color, rng)
+                # A chin mask is small: partly cut off it is hard to see at all, so ask for more of it.
+                need = max(args.min_visible, 0.8) if style == "chin" else args.min_visible
+                if mask_visible_fraction(img.shape, pts, style, mtype) < need:
+                    out_of_frame += 1
+                    continue
+                try:
+                    out = draw_mask(img, pts, style, mtype, color, rng)
+                except ValueError:  # degenerate landmarks (e.g. a near-profile face)
+                    bad_geometry += 1
+                    break
                 rel = Path(STYLE_CLASS[style]) / f"{path.stem}_{sha[:8]}_{k}_{style}_{mtype}.jpg"
                 cv2.imwrite(str(args.out / rel), out, [cv2.IMWRITE_JPEG_QUALITY, 95])
                 tsv.write(f"{rel.as_posix()}\t{path}\t{sha}\t{style}\t{mtype}\t{','.join(map(str, color))}\n")
                 written += 1
-    print(f"inputs {len(files)}  written {written}  skipped: unreadable {unreadable}, no face {no_face}")
+    print(
+        f"inputs {len(files)}  written {written}  skipped: unreadable {unreadable}, "
+        f"no face {no_face}, turned away {turned}, bad landmarks {bad_geometry}; "
+        f"variants not drawn because the mask would be out of frame: {out_of_frame}"
+    )
     print(f"manifest: {manifest}")
     return 0
 
