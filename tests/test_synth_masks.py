@@ -102,7 +102,19 @@ def test_bad_arguments(astronaut) -> None:
         sm.draw_mask(img, pts, "correct", "scarf")
 
 
-def test_cli_writes_dataset_and_counts_skips(tmp_path: Path) -> None:
+def test_pose_and_visibility_checks(astronaut) -> None:
+    img, pts = astronaut
+    assert abs(sm.face_yaw(pts)) < 0.2  # a frontal portrait
+    for style in sm.STYLES:
+        assert sm.mask_visible_fraction(img.shape, pts, style, "surgical") > 0.99
+    # A crop that ends just below the mouth hides a chin mask but shows most of a correct one.
+    bottom = int(pts[sm.LOWER_LIP_BOTTOM][1]) + 3
+    cropped = img[:bottom]
+    assert sm.mask_visible_fraction(cropped.shape, pts, "chin", "surgical") < 0.3
+    assert sm.mask_visible_fraction(cropped.shape, pts, "correct", "surgical") > 0.4
+
+
+def test_cli_writes_dataset_and_counts_skips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "in"
     src.mkdir()
     cv2.imwrite(str(src / "astro.jpg"), cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR))
@@ -110,6 +122,9 @@ def test_cli_writes_dataset_and_counts_skips(tmp_path: Path) -> None:
     cv2.imwrite(str(src / "flat.png"), np.full((120, 120, 3), 128, np.uint8))  # no face in it
     out = tmp_path / "out"
     assert sm.main([str(src), "-o", str(out), "--variants", "3", "--seed", "5"]) == 0
+    report = capsys.readouterr().out
+    assert "inputs 3" in report and "written 3" in report
+    assert "unreadable 1" in report and "no face 1" in report
     rows = (out / "manifest.tsv").read_text().strip().splitlines()
     assert rows[0].split("\t")[:5] == ["output", "source", "source_sha256", "style", "mask_type"]
     assert len(rows) == 1 + 3
