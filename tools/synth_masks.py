@@ -590,8 +590,13 @@ def draw_mask(
     # Contact shadow: the skin right around the mask is darker where the fabric stands off it.
     shadow = cv2.GaussianBlur(alpha, (0, 0), max(1.0, fw / 70.0))
     shadow = np.clip(shadow - alpha, 0, 1)
-    # Mostly below the top edge's level falls on the neck; keep it weak above the mask.
-    region *= (1.0 - 0.35 * shadow)[..., None]
+    # Light from above: the mask also casts a softer shadow down onto the neck, offset along the
+    # face's down direction.
+    drop = fw * 0.04
+    m = np.float32([[1, 0, shape.ey[0] * drop], [0, 1, shape.ey[1] * drop]])
+    cast_sh = cv2.warpAffine(alpha, m, (w, h), borderMode=cv2.BORDER_CONSTANT)
+    cast_sh = np.clip(cv2.GaussianBlur(cast_sh, (0, 0), max(1.0, fw / 30.0)) - alpha, 0, 1)
+    region *= (1.0 - 0.30 * shadow - 0.25 * cast_sh)[..., None]
 
     _draw_loops(region, shape, (x0, y0), base, mask_type, rng, alpha, float(exposure) * cast)
 
