@@ -41,9 +41,27 @@ def run(main) -> None:
     sys.exit(code or 0)
 
 
+def _quiet_import():
+    """Import TensorFlow + Keras with the C++ start-up chatter (absl, cpu_feature_guard) kept off stderr,
+    so that a later error stays the only line there."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+        import keras as k
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return k
+
+
 def keras():
     try:
-        import keras as k
+        return _quiet_import()
     except ImportError as exc:
         raise CliError(f"Keras/TensorFlow not installed ({exc}); pip install -r requirements-host.txt") from exc
-    return k

@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--patience", type=int, default=3, help="early stopping patience on val loss")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--bn-momentum", type=float, default=0.9,
+                   help="BatchNorm momentum for layers that train (0.9; Keras' 0.999 stalls from scratch)")
     p.add_argument("--max-per-class", type=int, default=0, help="cap images per class (smoke tests)")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (1 = progress bars)")
@@ -175,7 +177,6 @@ def shrink_faces(x: np.ndarray, px: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    k = keras()
     only = [c.strip() for c in args.classes.split(",")] if args.classes else None
     if not 0 < args.val < 0.5 or not 0 < args.test < 0.5:
         raise CliError("--val and --test must be fractions between 0 and 0.5")
@@ -211,12 +212,13 @@ def main(argv=None) -> int:
     }
     print(f"split sizes: {split_counts} (decoded in {time.time() - t0:.0f}s)")
 
+    k = keras()
     k.utils.set_random_seed(args.seed)
     counts = np.bincount(ytr, minlength=len(labels)).astype(np.float64)
     class_weight = {i: float(len(ytr) / (len(labels) * c)) if c else 0.0 for i, c in enumerate(counts)}
     print(f"class weights: { {labels[i]: round(w, 3) for i, w in class_weight.items()} }")
 
-    model, backbone, bnames = build_model(args.size, args.alpha, args.weights, len(labels))
+    model, backbone, bnames = build_model(args.size, args.alpha, args.weights, len(labels), args.bn_momentum)
     train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment)
     val_data = (xva.astype(np.float32), yva)
     out = Path(args.out)

@@ -1,0 +1,100 @@
+"""Decoding (every format/mode to RGB the same way), content-hash split, unreadable files, augmentation."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools import dataset as D  # noqa: E402
+
+
+def encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_decode_modes_to_rgb_uint8():
+    rgb = Image.new("RGB", (20, 10), (200, 100, 50))
+    cases = [
+        encode(rgb, "PNG"),
+        encode(rgb, "JPEG", quality=95),
+        encode(rgb.convert("L"), "PNG"),
+        encode(rgb.convert("P"), "PNG"),
+        encode(rgb.convert("RGBA"), "PNG"),
+        encode(rgb, "WEBP", lossless=True),
+        encode(rgb, "BMP"),
+    ]
+    for data in cases:
+        arr = D.decode_rgb(data)
+        assert arr.dtype == np.uint8 and arr.shape == (10, 20, 3)
+
+
+def test_transparent_pixels_become_the_same_grey():
+    rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))  # fully transparent red
+    arr = D.decode_rgb(encode(rgba, "PNG"))
+    assert (arr == np.array(D.BACKGROUND, np.uint8)).all()
+    half = Image.new("RGBA", (8, 8), (255, 255, 255, 255))
+    assert (D.decode_rgb(encode(half, "PNG")) == 255).all()
+
+
+def test_greyscale_channels_equal():
+    arr = D.decode_rgb(encode(Image.new("L", (5, 5), 77), "PNG"))
+    assert (arr == 77).all()
+
+
+def test_split_depends_only_on_content():
+    import hashlib
+
+    a = hashlib.sha256(b"same bytes").hexdigest()
+    assert D.split_of(a) == D.split_of(a)
+    splits = [D.split_of(hashlib.sha256(str(i).encode()).hexdigest()) for i in range(4000)]
+    frac = {s: splits.count(s) / len(splits) for s in D.SPLITS}
+    assert abs(frac["test"] - 0.15) < 0.03 and abs(frac["val"] - 0.15) < 0.03
+
+
+def test_aliases_and_unreadable_counted(tmp_path):
+    (tmp_path / "mask").mkdir()
+    (tmp_path / "without_mask").mkdir()
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / "mask" / "a.png")
+    Image.new("RGB", (16, 16), (90, 20, 30)).save(tmp_path / "without_mask" / "b.jpg_1088Wx1632H", "JPEG")
+    (tmp_path / "without_mask" / "c.jpg").write_bytes(b"garbage")
+    ds = D.scan([tmp_path])
+    assert ds.labels == ("mask", "no_mask")
+    assert len(ds.samples) == 3
+    x, y, kept = D.load_arrays(ds, ds.samples, 24, verbose=False)
+    assert x.shape == (2, 24, 24, 3) and len(ds.unreadable) == 1
+    assert ds.unreadable[0].name == "c.jpg"
+
+
+def test_same_file_in_two_classes_is_dropped(tmp_path):
+    for cls in ("with_mask", "without_mask"):
+        (tmp_path / cls).mkdir()
+        Image.new("RGB", (16, 16), (1, 2, 3)).save(tmp_path / cls / "same.bmp")
+        Image.new("RGB", (16, 16), (50, 60, 70) if cls == "with_mask" else (70, 60, 50)).save(tmp_path / cls / "x.bmp")
+    ds = D.scan([tmp_path])
+    assert ds.conflicts == 1 and len(ds.samples) == 2
+
+
+def test_augment_keeps_shape_and_never_flips_vertically():
+    rng = np.random.default_rng(0)
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:20] = 255  # bright top
+    cfg = D.AugmentConfig()
+    for _ in range(50):
+        out = D.augment(img, rng, cfg)
+        assert out.shape == img.shape and out.dtype == np.uint8
+        assert out[:16].mean() > out[-16:].mean()  # top stays on top
+
+
+def test_representative_is_stratified():
+    y = np.array([0] * 900 + [1] * 100)
+    idx = D.representative(np.zeros((1000, 1)), y, 200)
+    assert len(idx) == 200 and (y[idx] == 1).sum() == 100 and len(set(idx.tolist())) == 200

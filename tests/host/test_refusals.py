@@ -1,0 +1,80 @@
+"""The tools refuse bad input with one clear line on stderr, a non-zero exit and no traceback.
+
+These fail before TensorFlow is imported, so they are quick.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synth import make_dataset  # noqa: E402
+
+
+def run_tool(*args) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_missing_folder(tmp_path):
+    missing = tmp_path / "nope"
+    one_line_error(run_tool("tools/train.py", missing, "--out", tmp_path / "o"), "not found", str(missing))
+
+
+def test_folder_without_class_folders(tmp_path):
+    (tmp_path / "cats").mkdir()
+    one_line_error(run_tool("tools/train.py", tmp_path, "--out", tmp_path / "o"), "no class folders", "with_mask")
+
+
+def test_single_class(tmp_path):
+    make_dataset(tmp_path, n_per_class=3, classes=("with_mask",))
+    one_line_error(run_tool("tools/train.py", tmp_path, "--out", tmp_path / "o"), "at least 2 classes", "mask")
+
+
+def test_no_readable_images(tmp_path):
+    for cls in ("with_mask", "without_mask"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            (tmp_path / cls / f"broken{i}.jpg").write_bytes(b"not an image " + bytes([i]) + cls.encode())
+    one_line_error(run_tool("tools/train.py", tmp_path, "--out", tmp_path / "o"), "no readable images")
+
+
+def test_bad_weights_option(tmp_path):
+    make_dataset(tmp_path, n_per_class=30)
+    pytest.importorskip("keras")
+    one_line_error(run_tool("tools/train.py", tmp_path, "--out", tmp_path / "o", "--weights", "resnet",
+                            "--size", 32), "--weights")
+
+
+def test_missing_torchvision_weights_file(tmp_path):
+    make_dataset(tmp_path, n_per_class=30)
+    pytest.importorskip("keras")
+    one_line_error(run_tool("tools/train.py", tmp_path, "--out", tmp_path / "o", "--weights",
+                            f"torchvision:{tmp_path / 'no.pth'}", "--size", 32), "weights file not found")
+
+
+def test_convert_missing_model(tmp_path):
+    one_line_error(run_tool("tools/convert_tflite.py", tmp_path / "m.keras", "--out", tmp_path / "m.tflite"),
+                   "not found")
+
+
+def test_evaluate_missing_model(tmp_path):
+    make_dataset(tmp_path / "d", n_per_class=2)
+    one_line_error(run_tool("tools/evaluate.py", tmp_path / "m.tflite", tmp_path / "d"), "model file not found")
