@@ -25,6 +25,8 @@ import paho.mqtt.client as mqtt
 from . import __version__
 from .config import Config
 from .errors import KioskError
+from .events import utc_now_iso
+from .outbox import Outbox, Row
 
 log = logging.getLogger("kiosk.mqtt")
 
@@ -73,9 +75,16 @@ def read_password(spec: str, resolve) -> str:
 
 
 class MqttPublisher:
-    def __init__(self, cfg: Config, model: dict[str, str]) -> None:
+    def __init__(self, cfg: Config, model: dict[str, str], outbox: Outbox | None = None) -> None:
         m = cfg.mqtt
         self.cfg = cfg
+        self.outbox = outbox
+        # PUBACK bookkeeping: paho message id -> outbox row. A PUBACK can arrive (network thread)
+        # before publish() has returned the mid to us; such early acks wait in _early_acks.
+        self._mid_rows: dict[int, int | None] = {}
+        self._early_acks: set[int] = set()
+        self._ack_lock = threading.Lock()
+        self.acked = 0
         self.base = f"{m.prefix}/{cfg.kiosk.id}"
         self.model = model
         self._last_state: str | None = None
@@ -108,6 +117,7 @@ class MqttPublisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -117,19 +127,28 @@ class MqttPublisher:
         except (ValueError, OSError) as exc:
             raise KioskError(f"config key 'mqtt.host': {m.host}:{m.port}: {exc}") from None
         self.client.loop_start()
+        if self.outbox is not None:
+            backlog = self.outbox.pending()
+            if backlog:
+                log.info("mqtt: %d events from before the restart are waiting for the broker", len(backlog))
+            for row in backlog:  # oldest first; paho keeps them in order until the broker acks
+                self._send(row)
         log.info("mqtt: connecting to %s:%d as %s (topics under %s/)", m.host, m.port,
                  m.username or "anonymous", self.base)
 
     def stop(self) -> None:
         if self.connected.is_set():
+            self._wait_for_acks(2.0)
             info = self.client.publish(f"{self.base}/availability", "offline", qos=1, retain=True)
             try:
-                info.wait_for_publish(timeout=2.0)
+                info.wait_for_publish(timeout=2.0)  # connected: this one does complete
             except (RuntimeError, ValueError):
                 pass
         self.connected.clear()
         self.client.disconnect()
         self.client.loop_stop()
+        if self.outbox is not None:
+            self.outbox.close()
 
     # -- callbacks (paho's network thread) -------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -138,14 +157,14 @@ class MqttPublisher:
             return
         log.info("mqtt: connected")
         self.connected.set()
-        client.publish(f"{self.base}/availability", "online", qos=1, retain=True)
+        self._publish(f"{self.base}/availability", "online", 1, True)
         if self.cfg.mqtt.discovery:
             client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
             self._publish_discovery()
         with self._lock:
             state = self._last_state
         if state is not None:
-            client.publish(f"{self.base}/state", state, qos=1, retain=True)
+            self._publish(f"{self.base}/state", state, 1, True)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if self.connected.is_set():
@@ -159,25 +178,84 @@ class MqttPublisher:
             with self._lock:
                 state = self._last_state
             if state is not None:
-                client.publish(f"{self.base}/state", state, qos=1, retain=True)
+                self._publish(f"{self.base}/state", state, 1, True)
 
     # -- publishing ----------------------------------------------------------------------------
     def publish_event(self, event: dict[str, Any]) -> None:
-        self.client.publish(f"{self.base}/events", json.dumps(event, separators=(",", ":")), qos=1)
+        topic = f"{self.base}/events"
+        payload = json.dumps(event, separators=(",", ":")).encode()
+        if self.outbox is None:
+            self._publish(topic, payload, 1)
+            return
+        row_id, dropped = self.outbox.put(topic, payload, 1)
+        self._send(Row(row_id, topic, payload, 1, 0.0))
+        if dropped:
+            log.warning("mqtt: outbox full, dropped the %d oldest unsent events", dropped)
+            notice = {"ts": utc_now_iso(), "kiosk_id": self.cfg.kiosk.id, "dropped": dropped,
+                      "dropped_total": self.outbox.dropped_total()}
+            self._publish(f"{self.base}/dropped", json.dumps(notice), 1)
+
+    def _send(self, row: Row) -> None:
+        self._publish(row.topic, row.payload, row.qos, False, row.id)
+
+    def _publish(self, topic: str, payload: str | bytes, qos: int, retain: bool = False,
+                 row_id: int | None = None) -> None:
+        """Every publish goes through here, so that every message id is known when its PUBACK comes."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if qos == 0:
+            return
+        with self._ack_lock:
+            if info.mid in self._early_acks:  # acked before we got here
+                self._early_acks.discard(info.mid)
+                if row_id is not None:
+                    self._ack_row(row_id)
+            else:
+                self._mid_rows[info.mid] = row_id
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
+        # Called by paho's network thread with its message lock held: never publish from here.
+        with self._ack_lock:
+            if mid not in self._mid_rows:
+                self._early_acks.add(mid)
+                return
+            row_id = self._mid_rows.pop(mid)
+            if row_id is not None:
+                self._ack_row(row_id)
+
+    def _ack_row(self, row_id: int) -> None:
+        if self.outbox is not None:
+            self.outbox.ack(row_id)
+        self.acked += 1
+
+    def _wait_for_acks(self, timeout: float) -> None:
+        """On a clean stop, give the broker a moment to acknowledge what is in flight (the rest stays
+        in the outbox for the next start)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.connected.is_set():
+            with self._ack_lock:
+                waiting = any(r is not None for r in self._mid_rows.values())
+            if not waiting:
+                return
+            time.sleep(0.02)
+
+    def pending_count(self) -> int:
+        return len(self.outbox) if self.outbox is not None else 0
 
     def publish_state(self, state: dict[str, Any]) -> None:
         payload = json.dumps(state, separators=(",", ":"), sort_keys=True)
         with self._lock:
             self._last_state = payload
-        self.client.publish(f"{self.base}/state", payload, qos=1, retain=True)
+        self._publish(f"{self.base}/state", payload, 1, True)
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         if self.connected.is_set():  # stats are a snapshot: stale ones are not worth queueing
-            self.client.publish(f"{self.base}/stats", json.dumps(stats, separators=(",", ":")), qos=0)
+            self._publish(f"{self.base}/stats", json.dumps(stats, separators=(",", ":")), 0)
 
     def _publish_discovery(self) -> None:
         for topic, payload in discovery_messages(self.cfg, self.model):
-            self.client.publish(topic, json.dumps(payload, separators=(",", ":")), qos=1, retain=True)
+            self._publish(topic, json.dumps(payload, separators=(",", ":")), 1, True)
 
 
 def discovery_messages(cfg: Config, model: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:

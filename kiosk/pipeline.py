@@ -29,9 +29,13 @@ from .events import build_event, manual_event, utc_now_iso
 from .gate import Gate, Indicator, StaffButton, make_pin_factory
 from .mqtt import MqttPublisher, NullPublisher, Publisher
 from .notify import Notifier
+from .outbox import Outbox
 from .stats import Stats
 
 log = logging.getLogger("kiosk")
+
+# How long start-up waits for a first camera frame before reporting READY with a camera fault.
+READY_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -86,7 +90,9 @@ class Kiosk:
         if publisher is not None:
             self.publisher = publisher
         elif cfg.mqtt.enabled:
-            self.publisher = MqttPublisher(cfg, self.model_info)
+            m = cfg.mqtt
+            outbox = Outbox(cfg.state_path() / "outbox.sqlite", m.outbox_max_rows, m.outbox_max_age_hours * 3600)
+            self.publisher = MqttPublisher(cfg, self.model_info, outbox)
         else:
             self.publisher = NullPublisher()
         self.supervisor = supervisor or CameraSupervisor(make_camera(cfg.camera, cfg.resolve), cfg.camera)
@@ -101,23 +107,32 @@ class Kiosk:
         start = time.monotonic()
         self.gate.close()
         self.indicator.show("idle")
-        self.publisher.start()
-        self._publish_state()
-        self.notifier.ready(f"watching {self.supervisor.camera.name}")
-        log.info("kiosk %s running: camera %s, model %s (%s...)", self.cfg.kiosk.id,
-                 self.supervisor.camera.name, self.model_info["name"], self.model_info["sha256"][:12])
         try:
+            self.publisher.start()
+            self._publish_state()
+            # READY=1 once models and GPIO are up (they are, by now) and the camera has delivered a
+            # frame, or has failed for ready_timeout seconds: then we are "up" with a camera fault,
+            # the gate closed, and the state topic saying so, rather than stuck in "activating".
+            first = self._first_frame(start, min(READY_TIMEOUT_S, max_seconds or READY_TIMEOUT_S))
+            status = (f"watching {self.supervisor.camera.name}" if first is not None
+                      else f"camera fault: {self.supervisor.fault}")
+            self.notifier.ready(status)
+            log.info("kiosk %s running: camera %s, model %s (%s...)", self.cfg.kiosk.id,
+                     self.supervisor.camera.name, self.model_info["name"], self.model_info["sha256"][:12])
             while not self.stop_event.is_set():
                 if max_seconds is not None and time.monotonic() - start > max_seconds:
                     self.summary.exit_reason = "time limit"
                     break
                 try:
-                    self.step()
+                    self.step(first)
+                    first = None
                 except EndOfStream:
                     self.summary.exit_reason = "end of stream"
                     break
             else:
                 self.summary.exit_reason = self.summary.exit_reason or "stopped"
+        except EndOfStream:  # a clip with no frame at all
+            self.summary.exit_reason = "end of stream"
         except KioskError:
             self.summary.exit_reason = "error"
             raise
@@ -129,10 +144,20 @@ class Kiosk:
             self.summary.seconds = time.monotonic() - start
         return self.summary
 
-    def step(self) -> None:
+    def _first_frame(self, start: float, timeout: float) -> np.ndarray | None:
+        while not self.stop_event.is_set() and time.monotonic() - start < timeout:
+            frame = self.supervisor.read()
+            if frame is not None:
+                return frame
+            self._camera_down()
+            self.stop_event.wait(0.05)
+        return None
+
+    def step(self, frame: np.ndarray | None = None) -> None:
         """One iteration: a frame, or (camera down) a short wait with the gate closed."""
         t0 = time.perf_counter()
-        frame = self.supervisor.read()
+        if frame is None:
+            frame = self.supervisor.read()
         now = time.monotonic()
         if frame is None:
             self._camera_down()

@@ -141,3 +141,7 @@ def test_fuzz_toml_text_only_raises_kiosk_errors(tmp_path_factory, text):
         C.load(p)
     except KioskError:
         pass
+
+
+def test_shipped_config_is_the_generated_one():
+    assert (ROOT / "config.toml").read_text() == C.documented_toml()

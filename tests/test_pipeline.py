@@ -137,3 +137,82 @@ def test_snapshots_off_by_default_and_on_when_enabled(factory, tmp_path):
     shots = list((tmp_path / "state" / "snapshots").glob("*.jpg"))
     assert shots
     assert {p.name.rsplit("-", 1)[0] for p in shots} <= {d["id"] for d in summary.decisions}
+
+
+def test_systemd_notifications(factory, tmp_path, monkeypatch):
+    """READY=1 after start-up, WATCHDOG=1 only while frames are processed, STOPPING=1 at the end."""
+    import socket
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.1)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # ping at least every 0.1 s
+    cfg = demo_cfg(None, tmp_path)
+    cfg.camera.fps = 20.0
+    kiosk = Kiosk(cfg, pin_factory=factory)
+    summary = kiosk.run(max_seconds=60)
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(4096).decode())
+        except (TimeoutError, socket.timeout):
+            break
+    sock.close()
+    first = [m.split("\n")[0] for m in got]
+    assert first[0] == "READY=1" and "STATUS=watching" in got[0]
+    assert first[-1] == "STOPPING=1"
+    pings = first.count("WATCHDOG=1")
+    # ~10 s of frames, pinged at most every 0.1 s: between 50 and 120 pings, none before READY
+    assert 50 <= pings <= summary.frames
+    assert set(first[1:-1]) == {"WATCHDOG=1"}
+
+
+def test_no_watchdog_pings_while_the_camera_is_down(factory, tmp_path, monkeypatch):
+    import socket
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.1)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    cfg = demo_cfg(None, tmp_path)
+    cfg.camera.source = str(tmp_path / "gone.mp4")
+    cfg.camera.on_end = "reopen"
+    Kiosk(cfg, pin_factory=factory).run(max_seconds=1.5)
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(4096).decode())
+        except (TimeoutError, socket.timeout):
+            break
+    sock.close()
+    first = [m.split("\n")[0] for m in got]
+    assert first == ["READY=1", "STOPPING=1"]
+    assert "STATUS=camera fault: cannot open" in got[0]
+
+
+def test_staff_button_opens_and_publishes_manual_event(broker, subscriber_factory, factory, tmp_path):
+    import threading
+
+    sub = subscriber_factory(broker.port, ["maskgate/it/events"])
+    cfg = demo_cfg(broker.port, tmp_path)
+    cfg.gpio.button_pin = 26
+    cfg.camera.source = str(tmp_path / "no-camera.mp4")  # the button works without a camera too
+    cfg.camera.on_end = "reopen"
+    kiosk = Kiosk(cfg, pin_factory=factory)
+    t = threading.Thread(target=kiosk.run, kwargs={"max_seconds": 4})
+    t.start()
+    time.sleep(1.0)
+    factory.pin(26).drive_low()
+    time.sleep(0.1)
+    factory.pin(26).drive_high()
+    ev = json.loads(sub.wait_for(lambda m: True).payload)
+    t.join()
+    assert ev["decision"] == "open" and ev["reason"] == "manual" and ev["faces"] == []
+    assert check_event(ev) == []
+    relay = factory.pin(cfg.gpio.relay_pin)
+    assert [int(bool(s.state)) for s in relay.states] == [0, 1, 0]
+    assert high_phases(relay)[0] == pytest.approx(cfg.decision.open_seconds, abs=0.1)
