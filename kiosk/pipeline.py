@@ -222,7 +222,7 @@ class Kiosk:
 
     def _record(self, event: dict[str, Any]) -> None:
         faces = ", ".join(f"{f['label']} {f['score']:.2f}" for f in event["faces"]) or "-"
-        log.info("decision: %s (%s) faces: %s", event["decision"], event["reason"], faces)
+        log.info("decision: %s (%s) faces: %s id=%s", event["decision"], event["reason"], faces, event["id"])
         self.summary.decisions.append(event)
         self.last_decision = {k: event[k] for k in ("id", "ts", "decision", "reason")}
         self.publisher.publish_event(event)

@@ -1,0 +1,119 @@
+"""The gate fails closed: whole relay timelines on MockFactory pins for every way things go wrong."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from kiosk.camera import CameraSupervisor, OpenCVCamera
+from kiosk.errors import RuntimeFault
+from kiosk.pipeline import Kiosk
+from tests.conftest import DEMO_CLIP
+from tests.test_pipeline import demo_cfg, high_phases
+
+FIRST_OPEN_FRAME = 60  # person A with a mask appears at frame 60 of the demo clip
+
+
+def levels(pin) -> list[int]:
+    return [int(bool(s.state)) for s in pin.states]
+
+
+class FaultyCamera(OpenCVCamera):
+    """The real demo clip with faults injected at given frame numbers (a camera that misbehaves)."""
+
+    def __init__(self, faults: dict[int, str]) -> None:
+        super().__init__(str(DEMO_CLIP), 640, 480, 30.0, finite=False)  # behaves like a live camera
+        self.faults = faults
+        self.n = 0
+
+    def read(self):
+        frame = super().read()
+        self.n += 1
+        kind = self.faults.pop(self.n, None)
+        if kind == "none":
+            return None
+        if kind == "empty":
+            return np.zeros((0, 0, 3), np.uint8)
+        if kind == "grey":
+            return frame[:, :, 0].copy()
+        return frame
+
+
+def run_with_signal(kiosk: Kiosk, when: float, sig: int) -> None:
+    from kiosk.cli import _stop_on_signals
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    _stop_on_signals(kiosk)
+    timer = threading.Timer(when, os.kill, (os.getpid(), sig))
+    timer.start()
+    try:
+        kiosk.run(max_seconds=30)
+    finally:
+        timer.cancel()
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_while_open_closes_the_relay(factory, tmp_path, sig):
+    cfg = demo_cfg(None, tmp_path)
+    cfg.decision.open_seconds = 5.0
+    cfg.decision.max_open_seconds = 10.0
+    kiosk = Kiosk(cfg, pin_factory=factory)
+    # person A (masked) is let in around frame 62 = 2.1 s at 30 fps; the signal comes at 3 s
+    run_with_signal(kiosk, 3.0, sig)
+    relay = factory.pin(cfg.gpio.relay_pin)
+    assert levels(relay) == [0, 1, 0]
+    assert high_phases(relay)[0] < 2.0  # closed by the signal, not by the 5 s timer
+    assert kiosk.summary.exit_reason == "stopped"
+
+
+def test_unhandled_model_error_closes_the_relay(factory, tmp_path):
+    cfg = demo_cfg(None, tmp_path)
+    cfg.decision.open_seconds = 5.0
+    cfg.decision.max_open_seconds = 10.0
+    kiosk = Kiosk(cfg, pin_factory=factory)
+    real_predict = kiosk.analyzer.classifier.predict
+    calls = {"n": 0}
+
+    def failing_predict(tensor):
+        calls["n"] += 1
+        if kiosk.gate.is_open:  # the model breaks while the gate is open
+            raise RuntimeError("tensor arena corrupted")
+        return real_predict(tensor)
+
+    kiosk.analyzer.classifier.predict = failing_predict
+    with pytest.raises(RuntimeFault, match="model failure: RuntimeError: tensor arena corrupted"):
+        kiosk.run(max_seconds=30)
+    relay = factory.pin(cfg.gpio.relay_pin)
+    assert levels(relay) == [0, 1, 0]
+    assert high_phases(relay)[0] < 1.0
+    assert "model" in kiosk.faults
+
+
+@pytest.mark.parametrize("kind", ["none", "empty", "grey"])
+def test_camera_fault_while_open_closes_relay_reports_and_recovers(factory, tmp_path, kind):
+    cfg = demo_cfg(None, tmp_path)
+    cfg.decision.open_seconds = 5.0
+    cfg.decision.max_open_seconds = 10.0
+    cfg.camera.reopen_min_s = 0.3
+    states = []
+    kiosk = Kiosk(cfg, pin_factory=factory,
+                  supervisor=CameraSupervisor(FaultyCamera({FIRST_OPEN_FRAME + 10: kind}), cfg.camera))
+    original = kiosk.publisher.publish_state
+    kiosk.publisher.publish_state = lambda st: (states.append((time.monotonic(), st)), original(st))
+    summary = kiosk.run(max_seconds=8)
+    relay = factory.pin(cfg.gpio.relay_pin)
+    lv = levels(relay)
+    assert lv[:3] == [0, 1, 0]
+    assert high_phases(relay)[0] < 1.0  # closed at the fault, not after open_seconds
+    faulted = [t for t, st in states if st["faults"] == ["camera"]]
+    cleared = [t for t, st in states if t > faulted[0] and st["faults"] == []]
+    assert faulted and cleared  # reported, then cleared when the reopened camera delivers frames
+    assert cleared[0] - faulted[0] < 2.0
+    assert kiosk.supervisor.failures == 1 and summary.frames > FIRST_OPEN_FRAME + 10
