@@ -9,6 +9,7 @@ way out of `run` (signal, error, end of a demo clip).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -101,10 +102,13 @@ class Kiosk:
         self._light_until = 0.0
         self._last_stats = time.monotonic()
         self._state_dirty = True
+        # Test-only fault injection (tests/test_watchdog_nspawn.py): after this many seconds the frame
+        # loop stalls, as a hung camera driver would, so systemd's watchdog must kill and restart us.
+        self._stall_after = float(os.environ.get("MASKGATE_TEST_STALL_AFTER", "0") or 0)
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, max_seconds: float | None = None) -> Summary:
-        start = time.monotonic()
+        start = self._started = time.monotonic()
         self.gate.close()
         self.indicator.show("idle")
         try:
@@ -159,6 +163,10 @@ class Kiosk:
         if frame is None:
             frame = self.supervisor.read()
         now = time.monotonic()
+        if self._stall_after and now - self._started > self._stall_after:
+            log.warning("test fault injection: frame loop stalls now")
+            while True:
+                time.sleep(3600)
         if frame is None:
             self._camera_down()
             self._tick(now)
