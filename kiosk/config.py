@@ -116,6 +116,15 @@ class MqttSection:
 
 
 @dataclass
+class CommandsSection:
+    enabled: bool = _f(False, "accept remote commands (open the gate, set the mode) on <prefix>/<id>/command")
+    secret_file: str = _f("", "file with the shared HMAC-SHA256 secret (at least 16 bytes); "
+                              "'credential:NAME' reads $CREDENTIALS_DIRECTORY/NAME")
+    window_seconds: float = _f(30.0, "commands whose timestamp is further than this from now are refused, seconds",
+                               lo=1, hi=3600)
+
+
+@dataclass
 class SnapshotsSection:
     enabled: bool = _f(False, "store face crops of decisions on disk (personal data: off by default)")
     dir: str = _f("snapshots", "folder for snapshots, relative to the state directory")
@@ -131,6 +140,7 @@ class Config:
     decision: DecisionSection = field(default_factory=DecisionSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
+    commands: CommandsSection = field(default_factory=CommandsSection)
     snapshots: SnapshotsSection = field(default_factory=SnapshotsSection)
     # Where relative paths are resolved from: the config file's folder (or the project root).
     base_dir: Path = field(default=PROJECT_ROOT, metadata={"internal": True})
@@ -236,6 +246,10 @@ def _cross_checks(cfg: Config) -> None:
         if pin in seen:
             raise KioskError(f"config key '{key}': pin {pin} is already used by {seen[pin]}")
         seen[pin] = key
+    if cfg.commands.enabled and not cfg.commands.secret_file:
+        raise KioskError("config key 'commands.secret_file': required when commands.enabled is true")
+    if cfg.commands.enabled and not cfg.mqtt.enabled:
+        raise KioskError("config key 'commands.enabled': remote commands need mqtt.enabled = true")
     m = cfg.mqtt
     if (m.cert_file or m.key_file) and not (m.cert_file and m.key_file):
         raise KioskError("config key 'mqtt.cert_file': a client certificate needs both cert_file and key_file")
@@ -282,6 +296,7 @@ _HEADINGS = {
     "classifier": "Mask classifier", "decision": "Decision policy (see kiosk/decision.py)",
     "gpio": "Gate relay, status light, buzzer, staff button (BCM pin numbers)",
     "mqtt": "MQTT: topics under <prefix>/<kiosk id>/ (README: MQTT reference)",
+    "commands": "Remote commands (signed; see kiosk/commands.py)",
     "snapshots": "Face snapshots (personal data; off unless you need them)",
 }
 

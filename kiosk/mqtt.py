@@ -18,7 +18,7 @@ import os
 import ssl
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import paho.mqtt.client as mqtt
 
@@ -36,6 +36,7 @@ class Publisher(Protocol):
     def publish_event(self, event: dict[str, Any]) -> None: ...
     def publish_state(self, state: dict[str, Any]) -> None: ...
     def publish_stats(self, stats: dict[str, Any]) -> None: ...
+    def publish_command_result(self, result: dict[str, Any]) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -54,16 +55,19 @@ class NullPublisher:
     def publish_stats(self, stats: dict[str, Any]) -> None:
         pass
 
+    def publish_command_result(self, result: dict[str, Any]) -> None:
+        pass
+
     def stop(self) -> None:
         pass
 
 
-def read_password(spec: str, resolve) -> str:
-    """The broker password from a file, or from a systemd credential ('credential:NAME')."""
+def read_secret(spec: str, resolve, key: str = "mqtt.password_file") -> str:
+    """A secret from a file, or from a systemd credential ('credential:NAME'). Never logged."""
     if spec.startswith("credential:"):
         base = os.environ.get("CREDENTIALS_DIRECTORY")
         if not base:
-            raise KioskError(f"config key 'mqtt.password_file': {spec} needs $CREDENTIALS_DIRECTORY "
+            raise KioskError(f"config key '{key}': {spec} needs $CREDENTIALS_DIRECTORY "
                              "(LoadCredential= in the unit)")
         path = Path(base) / spec.split(":", 1)[1]
     else:
@@ -71,7 +75,12 @@ def read_password(spec: str, resolve) -> str:
     try:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
-        raise KioskError(f"config key 'mqtt.password_file': cannot read {path}: {exc.strerror}") from None
+        raise KioskError(f"config key '{key}': cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise KioskError(f"config key '{key}': {path} is not UTF-8 text") from None
+
+
+read_password = read_secret
 
 
 class MqttPublisher:
@@ -85,6 +94,8 @@ class MqttPublisher:
         self._early_acks: set[int] = set()
         self._ack_lock = threading.Lock()
         self.acked = 0
+        # Set by the pipeline when remote commands are enabled; called from paho's network thread.
+        self.on_command: Callable[[bytes], None] | None = None
         self.base = f"{m.prefix}/{cfg.kiosk.id}"
         self.model = model
         self._last_state: str | None = None
@@ -158,6 +169,8 @@ class MqttPublisher:
         log.info("mqtt: connected")
         self.connected.set()
         self._publish(f"{self.base}/availability", "online", 1, True)
+        if self.on_command is not None:
+            client.subscribe(f"{self.base}/command", qos=1)
         if self.cfg.mqtt.discovery:
             client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
             self._publish_discovery()
@@ -172,6 +185,10 @@ class MqttPublisher:
         self.connected.clear()
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        if msg.topic == f"{self.base}/command":
+            if self.on_command is not None and not msg.retain:  # a retained command is a stale one
+                self.on_command(msg.payload)
+            return
         if msg.topic == f"{self.cfg.mqtt.discovery_prefix}/status" and msg.payload == b"online":
             log.info("mqtt: Home Assistant is back; re-sending discovery")
             self._publish_discovery()
@@ -252,6 +269,9 @@ class MqttPublisher:
     def publish_stats(self, stats: dict[str, Any]) -> None:
         if self.connected.is_set():  # stats are a snapshot: stale ones are not worth queueing
             self._publish(f"{self.base}/stats", json.dumps(stats, separators=(",", ":")), 0)
+
+    def publish_command_result(self, result: dict[str, Any]) -> None:
+        self._publish(f"{self.base}/command_result", json.dumps(result, separators=(",", ":")), 1)
 
     def _publish_discovery(self) -> None:
         for topic, payload in discovery_messages(self.cfg, self.model):

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from .detector import BlazeFaceDetector
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
 from .gate import Gate, Indicator, StaffButton, make_pin_factory
-from .mqtt import MqttPublisher, NullPublisher, Publisher
+from .commands import CommandVerifier
+from .mqtt import MqttPublisher, NullPublisher, Publisher, read_secret
 from .notify import Notifier
 from .outbox import Outbox
 from .stats import Stats
@@ -97,6 +99,16 @@ class Kiosk:
         else:
             self.publisher = NullPublisher()
         self.supervisor = supervisor or CameraSupervisor(make_camera(cfg.camera, cfg.resolve), cfg.camera)
+        self.mode = "auto"  # "locked": decisions are made and published, the gate never opens by itself
+        self.verifier: CommandVerifier | None = None
+        if cfg.commands.enabled:
+            secret = read_secret(cfg.commands.secret_file, cfg.resolve, "commands.secret_file").encode()
+            try:
+                self.verifier = CommandVerifier(secret, cfg.kiosk.id, cfg.commands.window_seconds)
+            except ValueError as exc:
+                raise KioskError(f"config key 'commands.secret_file': {exc}") from None
+            if isinstance(self.publisher, MqttPublisher):
+                self.publisher.on_command = self._on_command
         self.faults: set[str] = set()
         self.last_decision: dict[str, Any] | None = None
         self._light_until = 0.0
@@ -201,6 +213,9 @@ class Kiosk:
         d = self.cfg.decision
         event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
         now = time.monotonic()
+        if decision.decision == "open" and self.mode == "locked":
+            decision = Decision("deny", "locked", decision.faces)
+            event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
         with self._lock:
             if decision.decision == "open":
                 self.gate.open(d.open_seconds)
@@ -227,6 +242,35 @@ class Kiosk:
             self._light_until = time.monotonic() + self.cfg.decision.open_seconds
             self.stats.counters["manual"] += 1
         self._record(event)
+
+    def _on_command(self, payload: bytes) -> None:
+        """A remote command (paho's thread): verified, then acted on; every outcome is published."""
+        assert self.verifier is not None
+        verdict = self.verifier.verify(payload)
+        command = verdict.command or {}
+        result = {"id": str(uuid.uuid4()), "ts": utc_now_iso(), "kiosk_id": self.cfg.kiosk.id,
+                  "command": command.get("command"), "accepted": verdict.accepted, "reason": verdict.reason}
+        if not verdict.accepted:
+            log.warning("command refused: %s", verdict.reason)
+            self.publisher.publish_command_result(result)
+            return
+        log.info("command accepted: %s", command)
+        self.publisher.publish_command_result(result)
+        if command["command"] == "open":
+            event = build_event(Decision("open", "remote", ()), self.cfg.kiosk.id, self.model_info, 0.0)
+            with self._lock:
+                self.gate.open(self.cfg.decision.open_seconds)
+                self.indicator.show("open")
+                self._light_until = time.monotonic() + self.cfg.decision.open_seconds
+                self.stats.counters["opened"] += 1
+            self._record(event)
+        elif command["command"] == "mode":
+            with self._lock:
+                self.mode = command["mode"]
+                if self.mode == "locked":
+                    self.gate.close()
+            self._state_dirty = True
+            self._publish_state()
 
     def _record(self, event: dict[str, Any]) -> None:
         faces = ", ".join(f"{f['label']} {f['score']:.2f}" for f in event["faces"]) or "-"
@@ -296,6 +340,7 @@ class Kiosk:
     def state_payload(self) -> dict[str, Any]:
         return {
             "gate": "open" if self.gate.is_open else "closed",
+            "mode": self.mode,
             "last_decision": self.last_decision,
             "faults": sorted(self.faults),
             "camera_fault": self.supervisor.fault if "camera" in self.faults else None,
