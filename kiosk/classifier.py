@@ -203,8 +203,12 @@ class Classifier:
 
     def prepare(self, face_bgr: np.ndarray) -> np.ndarray:
         """BGR uint8 face crop of any size -> the model's input tensor [1, H, W, 3]."""
-        img = face_bgr if self.meta.color_order == "BGR" else cv2.cvtColor(face_bgr, cv2.COLOR_BGR2RGB)
-        img = resize_face(img, (self.meta.width, self.meta.height))
+        # Resize first, then swap channels: the swap is a pure per-pixel permutation and resizing
+        # works per channel, so the result is the same, but the swap then touches W x H pixels
+        # instead of a whole (often larger) face crop.
+        img = resize_face(face_bgr, (self.meta.width, self.meta.height))
+        if self.meta.color_order != "BGR":
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         spec = self.meta.input
         if self._identity and spec.dtype == "uint8" and spec.scale == 1.0 and spec.zero_point == 0:
             return img[np.newaxis]  # raw pixels are already the quantised values
