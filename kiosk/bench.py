@@ -229,6 +229,16 @@ class _Protocol:
         self._out.flush()
 
 
+def _invoke_ms(interp: Any, n: int = 30) -> float:
+    """Median time of a bare Invoke() on the tensors already set: the model alone, no Python."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        interp.invoke()
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(percentile(times, 50), 4)
+
+
 class OurPipeline:
     """The kiosk's own per-frame pieces, in the order Kiosk.step runs them."""
 
@@ -274,7 +284,9 @@ class OurPipeline:
         except Exception:  # noqa: BLE001 - informational only
             runtime_version = "?"
         c = self.analyzer.classifier
-        return {"name": "maskgate", "runtime": f"{runtime} {runtime_version}", "opencv": cv2.__version__,
+        invoke_ms = {"detector": _invoke_ms(self.analyzer.detector._interp),
+                     "classifier": _invoke_ms(c.interpreter)}
+        return {"name": "maskgate", "invoke_ms": invoke_ms, "runtime": f"{runtime} {runtime_version}", "opencv": cv2.__version__,
                 "numpy": np.__version__, "threads": {"detector": self.cfg.detector.threads,
                                                       "classifier": self.cfg.classifier.threads},
                 "classifier": {"name": c.meta.name, "sha256": c.sha256, "input": [c.meta.width, c.meta.height],
@@ -431,6 +443,90 @@ def worker_main(argv: list[str]) -> int:
         return t_imported, pl
 
     return serve(factory, first, a.startup_only, t_main)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model cost and the Raspberry Pi 4 estimate
+# ---------------------------------------------------------------------------------------------
+def model_macs(path: str | Path) -> dict[str, Any]:
+    """Multiply-accumulates of one inference, counted from the .tflite graph (conv, depthwise
+    conv, fully connected; element-wise ops are not MACs), and the graph's compute type."""
+    from .runtime import interpreter_class
+
+    cls, _ = interpreter_class()
+    kwargs: dict[str, Any] = {}
+    try:  # without XNNPACK the op list is the model's own graph, not one fused DELEGATE node
+        from ai_edge_litert.interpreter import OpResolverType  # type: ignore
+
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    except ImportError:
+        pass
+    it = cls(model_path=str(path), **kwargs)
+    it.allocate_tensors()
+    shape = {t["index"]: tuple(int(v) for v in t["shape"]) for t in it.get_tensor_details()}
+    dtype = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
+    import numpy as np
+
+    total, int8 = 0, True
+    for op in it._get_ops_details():
+        name, ins, outs = op["op_name"], list(op["inputs"]), list(op["outputs"])
+        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            continue
+        o, w = shape[outs[0]], shape[ins[1]]
+        if name == "CONV_2D":  # out HxWxCo, filter Co x kh x kw x Ci
+            macs = o[1] * o[2] * o[3] * w[1] * w[2] * w[3]
+        elif name == "DEPTHWISE_CONV_2D":  # filter 1 x kh x kw x Co
+            macs = o[1] * o[2] * o[3] * w[1] * w[2]
+        else:  # weights out x in
+            macs = (o[0] if len(o) > 1 else 1) * w[0] * w[1]
+        total += macs
+        int8 = int8 and dtype[ins[0]] in (np.int8, np.uint8)
+    return {"macs": int(total), "compute": "int8" if int8 else "float32"}
+
+
+# Raspberry Pi 4 (Cortex-A72, 1.5 GHz, 64-bit OS, LiteRT/XNNPACK), per core, one thread: ESTIMATES,
+# not measurements (docs/bench.md gives the published figures they come from).
+PI4_GMACS_PER_CORE = {"int8": (3.0, 6.0), "float32": (2.0, 4.0)}
+# Speed-up of 4 XNNPACK threads over 1 on the Pi's 4 cores for models this small (estimate).
+PI4_THREAD_SPEEDUP_4 = (2.5, 3.0)
+# Non-model work (JPEG-free capture, resize, crop, numpy, Python) slower than here by this factor.
+PI4_SLOWDOWN_OTHER = (5.0, 20.0)
+
+
+def pi4_estimate(ours: dict[str, Any], macs: dict[str, dict[str, Any]], faces: int = 3,
+                 fps_target: float = 15.0) -> dict[str, Any]:
+    """Frame time on a Pi 4 with `faces` faces: model time from MACs at the assumed Pi 4 rates,
+    plus the measured non-model time here (decode excluded: the Pi camera gives raw frames)
+    scaled by the assumed slowdown. Returns best/worst bounds for 1 and 4 threads."""
+    det, clf = macs.get("detector"), macs.get("classifier")
+    scen = ours["scenarios"].get(f"faces{faces}") or ours["scenarios"].get("faces3")
+    if not det or not clf or not scen:
+        return {}
+    lat = scen["latency_ms"]
+    inv = ours["info"].get("invoke_ms", {})
+    n_faces = faces
+    # Non-model work here: the whole frame minus JPEG decoding (a Pi camera hands over raw frames)
+    # minus the bare model invocations, timed alone in the worker.
+    model_here = inv.get("detector", 0.0) + n_faces * inv.get("classifier", 0.0)
+    other_here = max(0.0, lat["total"]["mean"] - lat["decode"]["mean"] - model_here)
+    out: dict[str, Any] = {"faces": faces, "fps_target": fps_target,
+                           "detector_mmacs": round(det["macs"] / 1e6, 1), "classifier_mmacs": round(clf["macs"] / 1e6, 1),
+                           "other_ms_here": round(other_here, 3), "model_ms_here": round(model_here, 3), "assumptions": {
+                               "gmacs_per_core": PI4_GMACS_PER_CORE, "thread_speedup_4": PI4_THREAD_SPEEDUP_4,
+                               "slowdown_other": PI4_SLOWDOWN_OTHER}}
+    for threads in (1, 4):
+        bounds = []
+        for k in (1, 0):  # fast bound, then slow bound
+            model_ms = (det["macs"] / (PI4_GMACS_PER_CORE[det["compute"]][k] * 1e6)
+                        + faces * clf["macs"] / (PI4_GMACS_PER_CORE[clf["compute"]][k] * 1e6))
+            if threads == 4:
+                model_ms /= PI4_THREAD_SPEEDUP_4[k]
+            other_ms = other_here * PI4_SLOWDOWN_OTHER[1 - k]
+            bounds.append(round(model_ms + other_ms, 1))
+        out[f"threads_{threads}"] = {"ms_per_frame": bounds, "fps": [round(1000 / b, 1) for b in bounds],
+                                     "keeps_up": ("yes" if 1000 / bounds[1] >= fps_target else
+                                                  "no" if 1000 / bounds[0] < fps_target else "borderline")}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -681,6 +777,21 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _our_models_macs(config: str | None, model: str | None) -> dict[str, dict[str, Any]]:
+    from .config import Config, load
+
+    cfg = load(config) if config else Config()
+    paths = {"detector": cfg.resolve(cfg.detector.model),
+             "classifier": Path(model) if model else cfg.resolve(cfg.classifier.model)}
+    out: dict[str, dict[str, Any]] = {}
+    for key, path in paths.items():
+        try:
+            out[key] = dict(model_macs(path), file=Path(path).name)
+        except Exception as exc:  # noqa: BLE001 - the report goes on without this figure
+            out[key] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
 def _parse_threads(text: str | None) -> list[int | None]:
     if not text:
         return [None]
@@ -785,6 +896,10 @@ def run_bench(args: argparse.Namespace) -> int:
                   "cpu_ms_per_frame: process CPU time (all threads) / frames"],
         "sides": {s.key: _side_report(s, manifest) for s in sides},
     }
+    macs = _our_models_macs(config, model)
+    report["models"] = macs
+    first_ours = next(k for k in report["sides"] if k.startswith("ours"))
+    report["pi4_estimate"] = pi4_estimate(report["sides"][first_ours], macs)
     if want_peer:
         report["ratios"] = {k: _ratios(v, report["sides"]["peer"]) for k, v in report["sides"].items()
                             if k.startswith("ours")}
