@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split each scenario's time into this many alternating rounds (default 2)")
     b.add_argument("--startup-runs", type=int, default=3, help="fresh processes timed for start-up (default 3)")
     b.add_argument("--threads", help="interpreter threads for our models, e.g. 1 or 1,2 (default: config)")
-    b.add_argument("--scenarios", help="comma-separated subset of faces0,faces1,faces3,faces8")
+    b.add_argument("--scenarios", help="comma-separated subset of faces0,faces1,faces3,faces8,close1")
     b.add_argument("--config", help="TOML config file (default: the embedded defaults)")
     b.add_argument("--model", help="classifier .tflite with its .json sidecar (default: the config's)")
     b.add_argument("--profile", action="store_true", help="also write a cProfile of our worker (faces3) to OUT")

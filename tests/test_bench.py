@@ -76,7 +76,7 @@ def test_report_structure_and_sanity(smoke):
 def test_frames_are_fixed_640x480_jpegs(smoke):
     _, out, _ = smoke
     manifest = json.loads((out / "frames" / "frames.json").read_text())
-    assert len(manifest["frames"]) == 16
+    assert len(manifest["frames"]) == 20
     for rec in manifest["frames"]:
         data = (out / "frames" / rec["file"]).read_bytes()
         assert data[:2] == b"\xff\xd8"
