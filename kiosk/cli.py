@@ -68,19 +68,26 @@ def _emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
-    from .classifier import Classifier
+def _images(paths: list[str], failed: list[str]):
+    """Yield (path, image) for each readable path; report the others as JSON error lines."""
     from .images import ImageError, read_image
 
-    clf = Classifier(args.model or DEFAULT_MODEL, num_threads=1)
-    failed = 0
-    for path in args.paths:
+    for path in paths:
         try:
             image = read_image(path)
         except ImageError as exc:
-            failed += 1
+            failed.append(path)
             _emit({"path": path, "error": str(exc)})
             continue
+        yield path, image
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from .classifier import Classifier
+
+    clf = Classifier(args.model or DEFAULT_MODEL, num_threads=1)
+    failed: list[str] = []
+    for path, image in _images(args.paths, failed):
         label, _, scores = clf.classify(image)
         if args.json:
             _emit({"path": path, "label": label, "scores": {k: round(v, 6) for k, v in scores.items()}})
@@ -91,19 +98,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from .decision import single_frame_decision
-    from .images import ImageError, read_image
     from .pipeline import build_analyzer
 
     cfg = _config(args.config)
     analyzer = build_analyzer(cfg)
-    failed = 0
-    for path in args.paths:
-        try:
-            image = read_image(path)
-        except ImageError as exc:
-            failed += 1
-            _emit({"path": path, "error": str(exc)})
-            continue
+    failed: list[str] = []
+    for path, image in _images(args.paths, failed):
         faces, _ = analyzer.analyse(image)
         decision = single_frame_decision(faces, cfg.decision.mask_threshold)
         record = {"path": path,

@@ -235,12 +235,14 @@ class Kiosk:
 
     def _manual_open(self) -> None:
         """Staff button (gpiozero's thread): open at once, then publish like any decision."""
-        event = manual_event(self.cfg.kiosk.id, self.model_info)
+        self._open_by_hand(manual_event(self.cfg.kiosk.id, self.model_info), "manual")
+
+    def _open_by_hand(self, event: dict[str, Any], counter: str) -> None:
         with self._lock:
             self.gate.open(self.cfg.decision.open_seconds)
             self.indicator.show("open")
             self._light_until = time.monotonic() + self.cfg.decision.open_seconds
-            self.stats.counters["manual"] += 1
+            self.stats.counters[counter] += 1
         self._record(event)
 
     def _on_command(self, payload: bytes) -> None:
@@ -258,12 +260,7 @@ class Kiosk:
         self.publisher.publish_command_result(result)
         if command["command"] == "open":
             event = build_event(Decision("open", "remote", ()), self.cfg.kiosk.id, self.model_info, 0.0)
-            with self._lock:
-                self.gate.open(self.cfg.decision.open_seconds)
-                self.indicator.show("open")
-                self._light_until = time.monotonic() + self.cfg.decision.open_seconds
-                self.stats.counters["opened"] += 1
-            self._record(event)
+            self._open_by_hand(event, "opened")
         elif command["command"] == "mode":
             with self._lock:
                 self.mode = command["mode"]

@@ -139,8 +139,8 @@ def test_snapshots_off_by_default_and_on_when_enabled(factory, tmp_path):
     assert {p.name.rsplit("-", 1)[0] for p in shots} <= {d["id"] for d in summary.decisions}
 
 
-def test_systemd_notifications(factory, tmp_path, monkeypatch):
-    """READY=1 after start-up, WATCHDOG=1 only while frames are processed, STOPPING=1 at the end."""
+def notify_socket(tmp_path, monkeypatch, watchdog_usec: int):
+    """A real datagram socket standing where systemd's would be."""
     import socket
 
     path = tmp_path / "notify.sock"
@@ -148,11 +148,13 @@ def test_systemd_notifications(factory, tmp_path, monkeypatch):
     sock.bind(str(path))
     sock.settimeout(0.1)
     monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # ping at least every 0.1 s
-    cfg = demo_cfg(None, tmp_path)
-    cfg.camera.fps = 20.0
-    kiosk = Kiosk(cfg, pin_factory=factory)
-    summary = kiosk.run(max_seconds=60)
+    monkeypatch.setenv("WATCHDOG_USEC", str(watchdog_usec))
+    return sock
+
+
+def received(sock) -> list[str]:
+    import socket
+
     got = []
     while True:
         try:
@@ -160,6 +162,17 @@ def test_systemd_notifications(factory, tmp_path, monkeypatch):
         except (TimeoutError, socket.timeout):
             break
     sock.close()
+    return got
+
+
+def test_systemd_notifications(factory, tmp_path, monkeypatch):
+    """READY=1 after start-up, WATCHDOG=1 only while frames are processed, STOPPING=1 at the end."""
+    sock = notify_socket(tmp_path, monkeypatch, watchdog_usec=400000)  # ping at least every 0.1 s
+    cfg = demo_cfg(None, tmp_path)
+    cfg.camera.fps = 20.0
+    kiosk = Kiosk(cfg, pin_factory=factory)
+    summary = kiosk.run(max_seconds=60)
+    got = received(sock)
     first = [m.split("\n")[0] for m in got]
     assert first[0] == "READY=1" and "STATUS=watching" in got[0]
     assert first[-1] == "STOPPING=1"
@@ -170,25 +183,12 @@ def test_systemd_notifications(factory, tmp_path, monkeypatch):
 
 
 def test_no_watchdog_pings_while_the_camera_is_down(factory, tmp_path, monkeypatch):
-    import socket
-
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(0.1)
-    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    sock = notify_socket(tmp_path, monkeypatch, watchdog_usec=200000)
     cfg = demo_cfg(None, tmp_path)
     cfg.camera.source = str(tmp_path / "gone.mp4")
     cfg.camera.on_end = "reopen"
     Kiosk(cfg, pin_factory=factory).run(max_seconds=1.5)
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(4096).decode())
-        except (TimeoutError, socket.timeout):
-            break
-    sock.close()
+    got = received(sock)
     first = [m.split("\n")[0] for m in got]
     assert first == ["READY=1", "STOPPING=1"]
     assert "STATUS=camera fault: cannot open" in got[0]
