@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
@@ -10,20 +9,16 @@ import numpy as np
 import pytest
 from skimage import data
 
-ROOT = Path(__file__).resolve().parents[1]
-# The repo has no pytest config putting the project root on sys.path yet; keep
-# `.venv/bin/pytest tests/test_detector.py` working from any directory.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from kiosk.detector import (  # noqa: E402
+from kiosk.detector import (
     BlazeFaceDetector,
     Detection,
     FaceDetector,
     HaarDetector,
     TiledDetector,
 )
-from kiosk.errors import KioskError  # noqa: E402
+from kiosk.errors import KioskError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MODELS = ROOT / "models"
 MODEL = MODELS / "face_detection_short_range.tflite"
