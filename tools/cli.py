@@ -41,22 +41,33 @@ def run(main) -> None:
     sys.exit(code or 0)
 
 
-def _quiet_import():
-    """Import TensorFlow + Keras with the C++ start-up chatter (absl, cpu_feature_guard) kept off stderr,
-    so that a later error stays the only line there."""
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
+import contextlib
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Send file descriptor 2 to /dev/null for a while (TensorFlow's C++ logging ignores Python)."""
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-        import keras as k
+        yield
     finally:
+        sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _quiet_import():
+    """Import TensorFlow + Keras with the C++ start-up chatter (absl, cpu_feature_guard) kept off stderr,
+    so that a later error stays the only line there."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    with quiet_stderr():
+        import tensorflow  # noqa: F401
+        import keras as k
     return k
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.cli import CliError, keras, run  # noqa: E402
+from tools.cli import CliError, keras, quiet_stderr, run  # noqa: E402
 from tools import dataset as D  # noqa: E402
 from tools import metrics as M  # noqa: E402
 
@@ -95,7 +95,8 @@ def to_tflite(model, size: int, rep: np.ndarray, io_type: str) -> bytes:
         dt = tf.uint8 if io_type == "uint8" else tf.int8
         conv.inference_input_type = dt
         conv.inference_output_type = dt
-        return conv.convert()
+        with quiet_stderr():  # the converter's C++ progress lines
+            return conv.convert()
 
 
 def tensor_details(tfl_path: Path):
