@@ -208,6 +208,7 @@ class CameraSupervisor:
         self.fault: str | None = None
         self.frames = 0
         self.failures = 0
+        self.last_capture_ms = 0.0
         self.ended = False
 
     def _fail(self, why: str) -> None:
@@ -233,7 +234,9 @@ class CameraSupervisor:
             self._is_open = True
             self._next_frame_at = None
             log.info("camera: %s open", self.camera.name)
+        t0 = time.perf_counter()
         frame = self.camera.read()
+        self.last_capture_ms = (time.perf_counter() - t0) * 1000  # the read alone, not the pacing
         if frame is None:
             if self.camera.finite:
                 if self.cfg.on_end == "exit":

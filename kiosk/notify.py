@@ -24,11 +24,14 @@ class Notifier:
         if not self._addr:
             return
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # Never block the frame loop on a busy or stuck receiver: a lost ping is what the
+            # watchdog is for, a blocked loop is not.
+            sock.setblocking(False)
             try:
                 sock.connect(self._addr)
-                sock.sendall(message.encode())
+                sock.send(message.encode())
             except OSError:
-                pass  # systemd gone (shutdown): nothing useful to do
+                pass  # systemd gone (shutdown) or its queue full: nothing useful to do
 
     def ready(self, status: str = "") -> None:
         self.send("READY=1" + (f"\nSTATUS={status}" if status else ""))

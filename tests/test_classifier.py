@@ -32,7 +32,7 @@ def test_square_crop_box():
     # a 40x60 box gets a square of side 60 * 1.4 centred on it
     assert square_crop_box((100, 100, 40, 60), 0.2, 640, 480) == (78, 88, 84, 84)
     # clipped at the frame edges
-    assert square_crop_box((0, 0, 50, 50), 0.5, 640, 480) == (0, 0, 50, 50)
+    assert square_crop_box((0, 0, 50, 50), 0.5, 640, 480) == (0, 0, 75, 75)  # -25..75, cut at 0
     assert square_crop_box((600, 440, 40, 40), 0.0, 640, 480) == (600, 440, 40, 40)
 
 

@@ -47,7 +47,7 @@ def images(tmp_path_factory):
     # broken inputs
     out["text"] = d / "notes.jpg"
     out["text"].write_text("this is not an image\n")
-    out["empty_file"] = d / "empty.png"
+    out["empty_file"] = d / "zero-bytes.png"
     out["empty_file"].write_bytes(b"")
     jpg = out["astronaut_face"].read_bytes()
     out["truncated_jpg"] = d / "cut.jpg"

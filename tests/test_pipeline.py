@@ -139,40 +139,51 @@ def test_snapshots_off_by_default_and_on_when_enabled(factory, tmp_path):
     assert {p.name.rsplit("-", 1)[0] for p in shots} <= {d["id"] for d in summary.decisions}
 
 
-def notify_socket(tmp_path, monkeypatch, watchdog_usec: int):
-    """A real datagram socket standing where systemd's would be."""
-    import socket
+class NotifyListener:
+    """A real datagram socket standing where systemd's would be, read as systemd would, all along."""
 
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(0.1)
-    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-    monkeypatch.setenv("WATCHDOG_USEC", str(watchdog_usec))
-    return sock
+    def __init__(self, tmp_path, monkeypatch, watchdog_usec: int) -> None:
+        import socket
+        import threading
 
+        path = tmp_path / "notify.sock"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setenv("WATCHDOG_USEC", str(watchdog_usec))
+        self.got: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
 
-def received(sock) -> list[str]:
-    import socket
+    def _read(self) -> None:
+        import socket
 
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(4096).decode())
-        except (TimeoutError, socket.timeout):
-            break
-    sock.close()
-    return got
+        while not self._stop.is_set():
+            try:
+                self.got.append(self.sock.recv(4096).decode())
+            except (TimeoutError, socket.timeout):
+                continue
+
+    def received(self) -> list[str]:
+        import time as _t
+
+        _t.sleep(0.3)
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+        return self.got
 
 
 def test_systemd_notifications(factory, tmp_path, monkeypatch):
     """READY=1 after start-up, WATCHDOG=1 only while frames are processed, STOPPING=1 at the end."""
-    sock = notify_socket(tmp_path, monkeypatch, watchdog_usec=400000)  # ping at least every 0.1 s
+    listener = NotifyListener(tmp_path, monkeypatch, watchdog_usec=400000)  # ping at least every 0.1 s
     cfg = demo_cfg(None, tmp_path)
     cfg.camera.fps = 20.0
     kiosk = Kiosk(cfg, pin_factory=factory)
     summary = kiosk.run(max_seconds=60)
-    got = received(sock)
+    got = listener.received()
     first = [m.split("\n")[0] for m in got]
     assert first[0] == "READY=1" and "STATUS=watching" in got[0]
     assert first[-1] == "STOPPING=1"
@@ -183,12 +194,12 @@ def test_systemd_notifications(factory, tmp_path, monkeypatch):
 
 
 def test_no_watchdog_pings_while_the_camera_is_down(factory, tmp_path, monkeypatch):
-    sock = notify_socket(tmp_path, monkeypatch, watchdog_usec=200000)
+    listener = NotifyListener(tmp_path, monkeypatch, watchdog_usec=200000)
     cfg = demo_cfg(None, tmp_path)
     cfg.camera.source = str(tmp_path / "gone.mp4")
     cfg.camera.on_end = "reopen"
     Kiosk(cfg, pin_factory=factory).run(max_seconds=1.5)
-    got = received(sock)
+    got = listener.received()
     first = [m.split("\n")[0] for m in got]
     assert first == ["READY=1", "STOPPING=1"]
     assert "STATUS=camera fault: cannot open" in got[0]
