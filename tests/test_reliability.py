@@ -192,8 +192,10 @@ def test_broker_unreachable_at_start_events_arrive_later(tmp_path, factory):
     try:
         cfg = demo_cfg(port, tmp_path)
         cfg.mqtt.keepalive = 5
+        cfg.camera.on_end = "reopen"  # a daemon keeps running; the clip loops
+        cfg.camera.reopen_min_s = 0.05
         kiosk = Kiosk(cfg, pin_factory=factory)
-        t = threading.Thread(target=kiosk.run, kwargs={"max_seconds": 30})
+        t = threading.Thread(target=kiosk.run, kwargs={"max_seconds": 20})
         t.start()
         time.sleep(5)
         early = [e["id"] for e in kiosk.summary.decisions]
