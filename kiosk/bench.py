@@ -53,7 +53,8 @@ _EMPTY_FRAMES = (0, 50, 95, 140)
 _PERSON_FRAMES = (20, 70, 110, 160)
 # Source indices into the face list built by _face_sources: 0-3 the person frames above, 4 the
 # astronaut photo itself. Layouts were checked to give exactly the scenario's face count with
-# BlazeFace short range at score 0.5 (lowest scores ~0.6, away from the threshold).
+# both BlazeFace models at their usual thresholds (short range at 0.5: lowest face score ~0.6;
+# full range at 0.3: lowest ~0.47), so the smoke test holds whichever the config picks.
 _LAYOUT_3 = ((0, 1, 3), (1, 3, 0), (3, 4, 1), (4, 0, 3))
 _LAYOUT_8 = ((3, 1, 0, 3, 0, 3, 3, 4), (0, 0, 4, 0, 3, 1, 3, 0), (0, 3, 2, 1, 4, 0, 2, 0),
              (0, 3, 0, 2, 4, 4, 4, 3))
@@ -235,14 +236,15 @@ class _Protocol:
         self._out.flush()
 
 
-def _invoke_ms(interp: Any, n: int = 30) -> float:
-    """Median time of a bare Invoke() on the tensors already set: the model alone, no Python."""
+def _invoke_ms(interp: Any, n: int = 50) -> float:
+    """Fastest of n bare Invoke() calls on the tensors already set: the model alone, no Python.
+    The minimum, because on a shared machine every slower run is someone else's time slice."""
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
         interp.invoke()
         times.append((time.perf_counter() - t0) * 1000)
-    return round(percentile(times, 50), 4)
+    return round(min(times), 4)
 
 
 class OurPipeline:
@@ -514,10 +516,10 @@ def pi4_estimate(ours: dict[str, Any], macs: dict[str, dict[str, Any]], faces: i
     lat = scen["latency_ms"]
     inv = ours["info"].get("invoke_ms", {})
     n_faces = faces
-    # Non-model work here: the whole frame minus JPEG decoding (a Pi camera hands over raw frames)
-    # minus the bare model invocations, timed alone in the worker.
+    # Non-model work here: the median frame minus JPEG decoding (a Pi camera hands over raw
+    # frames) minus the bare model invocations, timed alone in the worker.
     model_here = inv.get("detector", 0.0) + n_faces * inv.get("classifier", 0.0)
-    other_here = max(0.0, lat["total"]["mean"] - lat["decode"]["mean"] - model_here)
+    other_here = max(0.0, lat["total"]["p50"] - lat["decode"]["p50"] - model_here)
     out: dict[str, Any] = {"faces": faces, "fps_target": fps_target,
                            "detector_mmacs": round(det["macs"] / 1e6, 1), "classifier_mmacs": round(clf["macs"] / 1e6, 1),
                            "other_ms_here": round(other_here, 3), "model_ms_here": round(model_here, 3), "assumptions": {
