@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 # Taken before the heavy imports so that a worker can report its own import time.
 _T_MODULE = time.monotonic()
@@ -330,7 +330,10 @@ class OurPipeline:
         return len(faces), (decision.decision if decision is not None else None)
 
 
-def measure(process, reset, frames: list[tuple[str, bytes]], seconds: float,
+ProcessFn = Callable[[bytes, dict[str, float]], tuple[int, "str | None"]]
+
+
+def measure(process: ProcessFn, reset: Callable[[], None], frames: list[tuple[str, bytes]], seconds: float,
             hold: int = HOLD_FRAMES) -> dict[str, Any]:
     """Cycle through `frames` (each `hold` times in a row) for at least `seconds` and one cycle.
 
@@ -381,7 +384,8 @@ def measure(process, reset, frames: list[tuple[str, bytes]], seconds: float,
             "rss_kb": proc_status_kb("VmRSS"), "peak_rss_kb": peak_rss_kb()}
 
 
-def serve(pipeline_factory, first_frame: bytes, startup_only: bool, t_main: float) -> int:
+def serve(pipeline_factory: Callable[[], tuple[float, Any]], first_frame: bytes, startup_only: bool,
+          t_main: float) -> int:
     """The worker protocol, shared in shape with tools/peer_worker.py:
 
     -> {"event": "ready", t_main, t_imported, t_loaded, t_first (time.monotonic), info, rss}
@@ -401,7 +405,7 @@ def serve(pipeline_factory, first_frame: bytes, startup_only: bool, t_main: floa
     return _command_loop(proto, pipeline)
 
 
-def _command_loop(proto: _Protocol, pipeline) -> int:
+def _command_loop(proto: _Protocol, pipeline: Any) -> int:
     frames: dict[str, list[tuple[str, bytes]]] = pipeline.frames
     for line in sys.stdin:
         if not line.strip():
