@@ -66,7 +66,8 @@ def test_demo_clip_end_to_end(broker, subscriber_factory, factory, tmp_path):
     opens = sum(1 for e in events if e["decision"] == "open")
     # starts low, one high phase per opening (openings are further apart than open_seconds), ends low
     assert levels == [0] + [1, 0] * opens
-    assert all(p <= cfg.decision.max_open_seconds + 0.05 for p in high_phases(relay))
+    # timer-driven phases, measured on a loaded CI machine: generous tolerances
+    assert all(p <= cfg.decision.max_open_seconds + 0.2 for p in high_phases(relay))
     assert all(p >= cfg.decision.open_seconds - 0.05 for p in high_phases(relay)[:-1])
 
     red = factory.pin(cfg.gpio.led_red_pin)
@@ -226,4 +227,4 @@ def test_staff_button_opens_and_publishes_manual_event(broker, subscriber_factor
     assert check_event(ev) == []
     relay = factory.pin(cfg.gpio.relay_pin)
     assert [int(bool(s.state)) for s in relay.states] == [0, 1, 0]
-    assert high_phases(relay)[0] == pytest.approx(cfg.decision.open_seconds, abs=0.1)
+    assert cfg.decision.open_seconds - 0.01 <= high_phases(relay)[0] <= cfg.decision.open_seconds + 0.15
