@@ -56,13 +56,13 @@ class DetectorSection:
     min_face_px: int = _f(40, "faces narrower than this (pixels) are ignored", lo=8, hi=2000)
     margin: float = _f(0.2, "crop margin around a face box, fraction of its size on each side", lo=0.0, hi=1.0)
     max_faces: int = _f(8, "most faces classified per frame (largest first)", lo=1, hi=64)
-    threads: int = _f(1, "interpreter threads", lo=1, hi=8)
+    threads: int = _f(0, "interpreter threads; 0 = one per CPU core, at most 4", lo=0, hi=8)
 
 
 @dataclass
 class ClassifierSection:
     model: str = _f("models/mask_classifier.tflite", "int8 mask classifier; its .json sidecar must sit beside it")
-    threads: int = _f(1, "interpreter threads", lo=1, hi=8)
+    threads: int = _f(0, "interpreter threads; 0 = one per CPU core, at most 4", lo=0, hi=8)
 
 
 @dataclass
@@ -172,6 +172,13 @@ class Config:
 def _section_classes() -> dict[str, type]:
     return {f.name: type(getattr(Config(), f.name)) for f in dataclasses.fields(Config)
             if not f.metadata.get("internal")}
+
+
+def auto_threads(n: int) -> int:
+    """0 means: as many interpreter threads as cores, up to 4 (a Pi 4/5 has 4)."""
+    import os
+
+    return n if n > 0 else max(1, min(4, os.cpu_count() or 1))
 
 
 def _check_value(key: str, fld: dataclasses.Field, value: Any) -> Any:

@@ -23,7 +23,7 @@ import numpy as np
 from .analysis import FaceAnalyzer
 from .camera import CameraSupervisor, EndOfStream, make_camera
 from .classifier import Classifier
-from .config import Config
+from .config import Config, auto_threads
 from .decision import Decider, Decision, Policy
 from .detector import BlazeFaceDetector
 from .errors import KioskError, RuntimeFault
@@ -56,9 +56,9 @@ class Summary:
 
 def build_analyzer(cfg: Config) -> FaceAnalyzer:
     """Load both models (once); refuses missing or inconsistent models with a KioskError."""
-    classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=cfg.classifier.threads)
+    classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=auto_threads(cfg.classifier.threads))
     detector = BlazeFaceDetector(cfg.resolve(cfg.detector.model), score_threshold=cfg.detector.score_threshold,
-                                 num_threads=cfg.detector.threads)
+                                 num_threads=auto_threads(cfg.detector.threads))
     return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
                         cfg.detector.max_faces)
 
