@@ -179,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    from gpiozero.exc import PinFactoryFallback
+
+    # gpiozero warns once per pin library it tries; on a machine without GPIO our own one-line error
+    # (which names gpio.backend = "mock") says what matters.
+    warnings.filterwarnings("ignore", category=PinFactoryFallback)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
