@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .config import PROJECT_ROOT, CameraSection
+from .images import ImageError, read_image
 
 log = logging.getLogger("kiosk.camera")
 
@@ -99,10 +100,10 @@ class FolderCamera:
         while self._i < len(self._files):
             path = self._files[self._i]
             self._i += 1
-            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if frame is not None:
-                return frame
-            log.warning("camera: skipping unreadable image %s", path)
+            try:
+                return read_image(path)
+            except ImageError as exc:
+                log.warning("camera: skipping %s", exc)
         return None
 
     def close(self) -> None:

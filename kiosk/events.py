@@ -33,8 +33,9 @@ def build_event(decision: Decision, kiosk_id: str, model: dict[str, str], latenc
     }
 
 
-def manual_event(kiosk_id: str, model: dict[str, str]) -> dict[str, Any]:
-    return build_event(Decision("open", "manual", ()), kiosk_id, model, 0.0)
+def manual_event(kiosk_id: str, model: dict[str, str], reason: str = "manual") -> dict[str, Any]:
+    """An opening by a person (staff button: "manual"; signed remote command: "remote")."""
+    return build_event(Decision("open", reason, ()), kiosk_id, model, 0.0)
 
 
 def check_event(event: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ import logging
 import os
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -80,8 +81,6 @@ def read_secret(spec: str, resolve, key: str = "mqtt.password_file") -> str:
         raise KioskError(f"config key '{key}': {path} is not UTF-8 text") from None
 
 
-read_password = read_secret
-
 
 class MqttPublisher:
     def __init__(self, cfg: Config, model: dict[str, str], outbox: Outbox | None = None) -> None:
@@ -109,7 +108,7 @@ class MqttPublisher:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.will_set(f"{self.base}/availability", "offline", qos=1, retain=True)
         if m.username:
-            password = read_password(m.password_file, cfg.resolve) if m.password_file else None
+            password = read_secret(m.password_file, cfg.resolve) if m.password_file else None
             self.client.username_pw_set(m.username, password)
         if m.tls:
             for key in ("ca_file", "cert_file", "key_file"):
@@ -247,8 +246,6 @@ class MqttPublisher:
     def _wait_for_acks(self, timeout: float) -> None:
         """On a clean stop, give the broker a moment to acknowledge what is in flight (the rest stays
         in the outbox for the next start)."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.connected.is_set():
             with self._ack_lock:

@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -211,11 +210,10 @@ class Kiosk:
     # -- acting ----------------------------------------------------------------------------------
     def _act(self, decision: Decision, latency_ms: float, crops: list[np.ndarray]) -> None:
         d = self.cfg.decision
-        event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
-        now = time.monotonic()
         if decision.decision == "open" and self.mode == "locked":
             decision = Decision("deny", "locked", decision.faces)
-            event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
+        event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
+        now = time.monotonic()
         with self._lock:
             if decision.decision == "open":
                 self.gate.open(d.open_seconds)
@@ -259,8 +257,7 @@ class Kiosk:
         log.info("command accepted: %s", command)
         self.publisher.publish_command_result(result)
         if command["command"] == "open":
-            event = build_event(Decision("open", "remote", ()), self.cfg.kiosk.id, self.model_info, 0.0)
-            self._open_by_hand(event, "opened")
+            self._open_by_hand(manual_event(self.cfg.kiosk.id, self.model_info, "remote"), "opened")
         elif command["command"] == "mode":
             with self._lock:
                 self.mode = command["mode"]

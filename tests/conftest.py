@@ -30,14 +30,20 @@ def factory():
     Device.pin_factory = None
 
 
-@pytest.fixture
-def broker(tmp_path):
-    """A real mosquitto on a free 127.0.0.1 port. Under CI=true a missing broker is a failure."""
-    b = Mosquitto(workdir=tmp_path / "mosquitto")
+def new_broker(workdir: Path, **kw) -> Mosquitto:
+    """A real mosquitto, not yet started. Under CI=true a missing broker is a failure, else a skip."""
+    b = Mosquitto(workdir=workdir, **kw)
     if not b.available:
         if os.environ.get("CI") == "true":
             pytest.fail("mosquitto is not installed (.ci/run installs it with apt)")
         pytest.skip("mosquitto not installed")
+    return b
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto on a free 127.0.0.1 port."""
+    b = new_broker(tmp_path / "mosquitto")
     b.start()
     yield b
     b.stop()

@@ -9,7 +9,6 @@ import sys
 import zlib
 
 import cv2
-import numpy as np
 import pytest
 from skimage import data
 

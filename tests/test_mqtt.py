@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from kiosk.broker import Mosquitto, free_port
+from kiosk.broker import free_port
 from kiosk.config import Config
 from kiosk.errors import KioskError
-from kiosk.mqtt import MqttPublisher, discovery_messages, read_password
+from kiosk.mqtt import MqttPublisher, discovery_messages, read_secret
+from tests.conftest import new_broker
 
 MODEL = {"name": "test-model", "sha256": "ab" * 32}
 
@@ -121,9 +122,7 @@ def test_home_assistant_discovery_and_resend(broker, subscriber_factory):
 
 def test_broker_down_at_start_events_arrive_when_it_comes_up(tmp_path, subscriber_factory):
     port = free_port()
-    broker = Mosquitto(port=port, workdir=tmp_path / "m")
-    if not broker.available:
-        pytest.skip("mosquitto not installed")
+    broker = new_broker(tmp_path / "m", port=port)
     cfg = make_cfg(port, "late")
     pub = MqttPublisher(cfg, MODEL)
     pub.start()  # nothing listens yet: must not raise or block
@@ -154,8 +153,7 @@ def test_password_file_is_used_and_never_logged(tmp_path, subscriber_factory, ca
     secret = "s3cr3t-Pa55word"
     pwfile = tmp_path / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(pwfile), "kiosk", secret], check=True)
-    broker = Mosquitto(workdir=tmp_path / "m",
-                       extra_conf=f"password_file {pwfile}\n").start()
+    broker = new_broker(tmp_path / "m", extra_conf=f"password_file {pwfile}\n").start()
     # allow_anonymous true stays in the base conf, so check the password is really used: a wrong one fails.
     try:
         (tmp_path / "pw").write_text(secret + "\n")
@@ -183,12 +181,12 @@ def test_password_sources(tmp_path, monkeypatch):
     (tmp_path / "creds").mkdir()
     (tmp_path / "creds" / "mqtt").write_text("from-credential\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))
-    assert read_password("credential:mqtt", lambda p: tmp_path / p) == "from-credential"
+    assert read_secret("credential:mqtt", lambda p: tmp_path / p) == "from-credential"
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
     with pytest.raises(KioskError, match="needs \\$CREDENTIALS_DIRECTORY"):
-        read_password("credential:mqtt", lambda p: tmp_path / p)
+        read_secret("credential:mqtt", lambda p: tmp_path / p)
     with pytest.raises(KioskError, match="mqtt.password_file': cannot read .*nope"):
-        read_password("nope", lambda p: tmp_path / p)
+        read_secret("nope", lambda p: tmp_path / p)
 
 
 def test_tls_missing_ca_file_is_refused(tmp_path):

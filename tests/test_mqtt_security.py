@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from kiosk.broker import Mosquitto
+from tests.conftest import new_broker
 from kiosk.config import Config
 from kiosk.mqtt import MqttPublisher
 
@@ -50,9 +51,7 @@ def secure_broker(tmp_path, pki):
     acl = tmp_path / "acl"
     acl.write_text("user kiosk\ntopic readwrite maskgate/k1/#\ntopic readwrite homeassistant/#\n\n"
                    "user dash\ntopic read maskgate/#\ntopic write maskgate/k1/command\n")
-    b = Mosquitto(workdir=tmp_path / "m")
-    if not b.available:
-        pytest.skip("mosquitto not installed")
+    b = new_broker(tmp_path / "m")
     # One TLS listener that requires a password and, optionally, a client certificate.
     conf_extra = (f"per_listener_settings false\nallow_anonymous false\npassword_file {pw}\nacl_file {acl}\n")
     yield b, conf_extra

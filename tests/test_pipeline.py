@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 
 from kiosk.broker import free_port
 from kiosk.config import Config

@@ -15,10 +15,10 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from kiosk.broker import Mosquitto, free_port
+from kiosk.broker import free_port
 from kiosk.outbox import Outbox
 from kiosk.pipeline import Kiosk
-from tests.conftest import DEMO_CLIP, ROOT
+from tests.conftest import DEMO_CLIP, ROOT, new_broker
 from tests.test_pipeline import demo_cfg
 
 
@@ -54,11 +54,7 @@ def report(name: str, sent: list[str], received: list[dict]) -> None:
 
 @pytest.fixture
 def mosq(tmp_path):
-    b = Mosquitto(workdir=tmp_path / "broker")
-    if not b.available:
-        if os.environ.get("CI") == "true":
-            pytest.fail("mosquitto is not installed")
-        pytest.skip("mosquitto not installed")
+    b = new_broker(tmp_path / "broker")
     yield b
     b.stop()
 
@@ -140,9 +136,7 @@ def decided_ids(log: str) -> list[str]:
 
 def test_sigkill_with_events_pending_then_restart(tmp_path):
     port = free_port()
-    broker = Mosquitto(port=port, workdir=tmp_path / "broker")
-    if not broker.available:
-        pytest.skip("mosquitto not installed")
+    broker = new_broker(tmp_path / "broker", port=port)
     cfg = tmp_path / "k.toml"
     write_config(cfg, port, str(tmp_path / "state"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -181,9 +175,7 @@ def test_sigkill_with_events_pending_then_restart(tmp_path):
 
 def test_broker_unreachable_at_start_events_arrive_later(tmp_path, factory):
     port = free_port()
-    broker = Mosquitto(port=port, workdir=tmp_path / "broker")
-    if not broker.available:
-        pytest.skip("mosquitto not installed")
+    broker = new_broker(tmp_path / "broker", port=port)
     # The recorder's persistent session exists before the outage (the broker saves it on stop).
     broker.start()
     rec = Recorder(port, "maskgate/it/events")

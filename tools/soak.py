@@ -20,17 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kiosk.bench import proc_status_kb  # noqa: E402
 from kiosk.broker import Mosquitto  # noqa: E402
 from kiosk.camera import DEMO_CLIP  # noqa: E402
 from kiosk.config import Config  # noqa: E402
 from kiosk.pipeline import Kiosk  # noqa: E402
-
-
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def main() -> int:
@@ -63,9 +57,9 @@ def main() -> int:
         runner = threading.Thread(target=kiosk.run, kwargs={"max_seconds": a.minutes * 60})
         runner.start()
         while runner.is_alive():
-            samples.append((time.monotonic() - t0, rss_kib(), kiosk.summary.frames))
+            samples.append((time.monotonic() - t0, proc_status_kb("VmRSS"), kiosk.summary.frames))
             runner.join(10)
-        samples.append((time.monotonic() - t0, rss_kib(), kiosk.summary.frames))
+        samples.append((time.monotonic() - t0, proc_status_kb("VmRSS"), kiosk.summary.frames))
     if broker:
         broker.cleanup()
     warm = next((s for s in samples if s[0] >= 60), samples[0])
