@@ -2,4 +2,5 @@
 
 __version__ = "0.1.0"
 
-LABELS = ("mask", "no_mask", "incorrect")
+# `not_face` lets the classifier veto a detector mistake (a sign, a texture): such crops are dropped.
+LABELS = ("mask", "no_mask", "incorrect", "not_face")

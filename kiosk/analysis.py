@@ -1,6 +1,8 @@
 """One frame in, classified faces out: detect -> filter -> crop -> classify.
 
 Shared by the daemon, `scan` and the benchmark, so all three make the same per-face calls.
+A crop the classifier calls `not_face` (a model trained with that class) is a detector mistake: it is
+dropped here, before the decision ever sees it, and counted in `rejected`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class FaceAnalyzer:
         self.margin = margin
         self.max_faces = max_faces
         self._mask_index = classifier.labels.index("mask")
+        self.rejected = 0  # detections the classifier called not_face, since start
 
     def analyse(self, frame: np.ndarray,
                 timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:
@@ -51,6 +54,9 @@ class FaceAnalyzer:
             prep_s += tb - ta
             cls_s += tc - tb
             i = int(np.argmax(probs))
+            if self.classifier.labels[i] == "not_face":
+                self.rejected += 1
+                continue
             verdicts.append(FaceVerdict(label=self.classifier.labels[i], score=float(probs[i]),
                                         mask_prob=float(probs[self._mask_index]), box=tuple(det.box),
                                         det_score=float(det.score)))

@@ -6,7 +6,8 @@ The sidecar (schema "maskgate.model/1") holds:
     name            str   model name, published with every event
     file            str   basename of the .tflite file
     sha256          str   hex digest of the .tflite file
-    labels          [str] output order; each of "mask", "no_mask", "incorrect"
+    labels          [str] output order; each of "mask", "no_mask", "incorrect", "not_face"
+                          ("mask" required; "not_face" crops are dropped as detector mistakes)
     input           {width, height, channels: 3, color_order: "RGB"|"BGR",
                      dtype: "uint8"|"int8"|"float32", scale, zero_point}
     preprocessing   {mean: [3 floats], std: [3 floats]}: the model is fed

@@ -103,16 +103,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
     analyzer = build_analyzer(cfg)
     failed: list[str] = []
     for path, image in _images(args.paths, failed):
+        before = analyzer.rejected
         faces, _ = analyzer.analyse(image)
         decision = single_frame_decision(faces, cfg.decision.mask_threshold)
         record = {"path": path,
                   "faces": [{"box": [int(v) for v in f.box], "det_score": round(f.det_score, 4),
                              "label": f.label, "score": round(f.score, 4)} for f in faces],
+                  "not_faces": analyzer.rejected - before,
                   "decision": decision}
         if args.json:
             _emit(record)
         else:
             labels = ", ".join(f"{f['label']} {f['score']:.2f}" for f in record["faces"]) or "no face"
+            if record["not_faces"]:
+                labels += f"; {record['not_faces']} detection(s) called not_face"
             print(f"{path}: {decision} ({labels})", flush=True)
     return 1 if failed else 0
 

@@ -201,6 +201,7 @@ class Kiosk:
         self.summary.frames += 1
         self.summary.faces += len(faces)
         self.stats.counters["faces"] += len(faces)
+        self.stats.counters["not_faces"] = self.analyzer.rejected
         if decision is not None:
             self._act(decision, (t2 - t0) * 1000, crops)
         self._tick(now)

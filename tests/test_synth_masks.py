@@ -132,3 +132,14 @@ def test_cli_writes_dataset_and_counts_skips(tmp_path: Path, capsys: pytest.Capt
         rel, source, sha, style, mtype = row.split("\t")[:5]
         assert (out / rel).is_file() and source.endswith("astro.jpg") and len(sha) == 64
         assert rel.split("/")[0] == sm.STYLE_CLASS[style] and mtype in sm.MASK_TYPES
+
+
+def test_contact_sheet_of_public_domain_faces(tmp_path):
+    from tools import synth_sheet
+
+    out = tmp_path / "sheet.jpg"
+    assert synth_sheet.main(["-o", str(out)]) == 0
+    sheet = cv2.imread(str(out))
+    # header + (caption + tiles) for 2 portraits x 3 tilts; one landmark tile + 9 masks per row
+    assert sheet.shape[1] == synth_sheet.TILE * 10
+    assert sheet.shape[0] == 18 + 6 * (18 + synth_sheet.TILE)

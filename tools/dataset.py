@@ -5,6 +5,10 @@ Split: each file goes to train/val/test by a hash of its BYTES (sha256), so the 
 every machine, does not depend on file names or on which other files exist, and identical files can
 never straddle splits. The hash is independent of the class, so every class is split in the same
 proportions (stratified in expectation; the per-class counts are reported).
+
+Derived images (tools/synth_masks.py writes ROOT/manifest.tsv with `output` and `source_sha256`)
+are split by their SOURCE photo's hash instead: a synthetic masked face lands in the same split as the
+unmasked photo it was drawn on, so no person is in train and test at once.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ ALIASES = {
     "mask_weared_incorrect": "incorrect",
     "mask_worn_incorrect": "incorrect",
     "incorrect": "incorrect",
+    "not_face": "not_face",  # tools/make_negatives.py
+    "no_face": "not_face",
+    "background": "not_face",
 }
 NOT_IMAGES = {".txt", ".md", ".json", ".csv", ".tsv", ".xml", ".db", ".ini"}
 SPLITS = ("train", "val", "test")
@@ -50,6 +57,7 @@ class Sample:
     label: str
     digest: str
     split: str
+    group: str = ""  # the hash that chose the split: the source photo's for derived images
 
 
 @dataclass
@@ -113,13 +121,37 @@ def load_image(path: Path) -> np.ndarray | None:
         return None
 
 
+def read_manifest(root: Path) -> dict[Path, str]:
+    """ROOT/manifest.tsv (from tools/synth_masks.py) -> {resolved output path: source sha256}."""
+    path = root / "manifest.tsv"
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    head = lines[0].split("\t") if lines else []
+    if "output" not in head or "source_sha256" not in head:
+        raise DataError(f"{path}: expected columns 'output' and 'source_sha256', found {head}")
+    io, isrc = head.index("output"), head.index("source_sha256")
+    out: dict[Path, str] = {}
+    for n, line in enumerate(lines[1:], start=2):
+        cols = line.split("\t")
+        if len(cols) <= max(io, isrc):
+            raise DataError(f"{path}:{n}: expected {len(head)} tab-separated columns, found {len(cols)}")
+        src = cols[isrc].strip().lower()
+        if len(src) != 64 or any(c not in "0123456789abcdef" for c in src):
+            raise DataError(f"{path}:{n}: source_sha256 '{cols[isrc]}' is not a sha256 hex digest")
+        out[(root / cols[io]).resolve()] = src
+    return out
+
+
 def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: list[str] | None = None) -> Dataset:
     """Find class folders in each root and hash every file. Raises DataError for unusable input."""
     found: dict[str, list[Path]] = {}
+    sources: dict[Path, str] = {}
     for root in roots:
         root = Path(root)
         if not root.is_dir():
             raise DataError(f"dataset folder not found: {root}")
+        sources.update(read_manifest(root))
         classes = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name in ALIASES]
         if not classes:
             raise DataError(
@@ -163,7 +195,8 @@ def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: l
                     duplicates += 1
                 continue
             seen[digest] = label
-            samples.append(Sample(p, label, digest, split_of(digest, val, test)))
+            group = sources.get(p.resolve(), digest)
+            samples.append(Sample(p, label, digest, split_of(group, val, test), group))
     if bad_digests:
         samples = [s for s in samples if s.digest not in bad_digests]
     return Dataset(labels, samples, conflicts=conflicts, duplicates=duplicates)

@@ -29,9 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kiosk.runtime import load_interpreter  # noqa: E402
+from kiosk.facemesh import DEFAULT_MESH_MODEL, FaceMesh, Roi, roi_for_detection  # noqa: E402,F401
 
-DEFAULT_MESH_MODEL = ROOT / "models" / "face_landmark.tflite"
 DEFAULT_DETECTOR_MODEL = ROOT / "models" / "face_detection_short_range.tflite"
 
 STYLES = ("correct", "nose", "chin")
@@ -65,57 +64,6 @@ LOWER_EYELIDS = (145, 374)
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Roi:
-    """A rotated square region of the image: centre, side (pixels), rotation (radians)."""
-
-    cx: float
-    cy: float
-    size: float
-    angle: float
-
-
-class FaceMesh:
-    """MediaPipe FaceMesh (face_landmark.tflite, 192x192 RGB in [0, 1]) run on a rotated crop."""
-
-    INPUT = 192
-
-    def __init__(self, model_path: str | Path = DEFAULT_MESH_MODEL, num_threads: int = 1) -> None:
-        self.interp = load_interpreter(model_path, num_threads=num_threads)
-        inp = self.interp.get_input_details()[0]
-        self._in_index = inp["index"]
-        outs = self.interp.get_output_details()
-        # One output holds 468*3 coordinates, the other the face-presence logit; tell them apart
-        # by size rather than by tensor names, which differ between exports.
-        self._lm_index = next(o["index"] for o in outs if int(np.prod(o["shape"])) == 468 * 3)
-        self._score_index = next(o["index"] for o in outs if int(np.prod(o["shape"])) == 1)
-
-    def run(self, image_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
-        """Landmarks [468, 2] as image (x, y) pixels, and the face-presence probability."""
-        s = self.INPUT
-        cos, sin = np.cos(roi.angle), np.sin(roi.angle)
-        scale = roi.size / s
-        # crop->image affine: rotate the crop's axes by the roi angle around the roi centre.
-        a = np.array(
-            [
-                [scale * cos, -scale * sin, roi.cx - scale * (cos * s / 2 - sin * s / 2)],
-                [scale * sin, scale * cos, roi.cy - scale * (sin * s / 2 + cos * s / 2)],
-            ],
-            dtype=np.float64,
-        )
-        crop = cv2.warpAffine(
-            image_bgr, a, (s, s), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
-        )
-        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 255.0
-        self.interp.set_tensor(self._in_index, x)
-        self.interp.invoke()
-        lm = self.interp.get_tensor(self._lm_index).reshape(468, 3)[:, :2].astype(np.float64)
-        logit = float(self.interp.get_tensor(self._score_index).reshape(-1)[0])
-        pts = lm @ a[:, :2].T + a[:, 2]
-        return pts, float(1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50))))
-
-
 def roi_from_landmarks(pts: np.ndarray) -> Roi:
     """MediaPipe's tracking rule: square around the landmarks, x1.5, rotated by the eye line."""
     p0, p1 = pts[RIGHT_EYE[0]], pts[LEFT_EYE[1]]
@@ -139,13 +87,7 @@ def _detector_rois(image_bgr: np.ndarray, detector_model: Path | None) -> list[R
             from kiosk.detector import BlazeFaceDetector  # written in parallel; optional here
 
             for d in BlazeFaceDetector(model, score_threshold=0.5).detect(image_bgr):
-                x, y, w, h = d.box
-                angle = 0.0
-                if len(d.keypoints) >= 2:
-                    (rx, ry), (lx, ly) = d.keypoints[0], d.keypoints[1]
-                    # keypoint 0 is the subject's right eye (image left on a frontal face)
-                    angle = float(np.arctan2(ly - ry, lx - rx))
-                rois.append(Roi(x + w / 2, y + h / 2, max(w, h) * 1.5, angle))
+                rois.append(roi_for_detection(d))
         except Exception:  # a half-written detector must not stop mask synthesis
             rois = []
     if not rois:

@@ -98,3 +98,47 @@ def test_representative_is_stratified():
     y = np.array([0] * 900 + [1] * 100)
     idx = D.representative(np.zeros((1000, 1)), y, 200)
     assert len(idx) == 200 and (y[idx] == 1).sum() == 100 and len(set(idx.tolist())) == 200
+
+
+def _sources_and_derived(tmp_path, n: int = 40):
+    """n unmasked 'photos' and, in a second root with a manifest, one derived image of each."""
+    import hashlib
+
+    real, synth = tmp_path / "real", tmp_path / "synth"
+    for d in (real / "with_mask", real / "without_mask", synth / "mask_weared_incorrect"):
+        d.mkdir(parents=True)
+    Image.new("RGB", (16, 16), (9, 9, 9)).save(real / "with_mask" / "m.png")
+    rows = ["output\tsource\tsource_sha256\tstyle"]
+    for i in range(n):
+        src = real / "without_mask" / f"{i}.png"
+        Image.new("RGB", (16, 16), (i, 2 * i, 3)).save(src)
+        out = synth / "mask_weared_incorrect" / f"{i}.png"
+        Image.new("RGB", (16, 16), (i, 2 * i, 200)).save(out)
+        rows.append(f"mask_weared_incorrect/{i}.png\t{src}\t{hashlib.sha256(src.read_bytes()).hexdigest()}\tnose")
+    (synth / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    return real, synth
+
+
+def test_derived_images_follow_their_source_photo_into_its_split(tmp_path):
+    real, synth = _sources_and_derived(tmp_path)
+    ds = D.scan([real, synth])
+    by_digest = {s.digest: s for s in ds.samples}
+    derived = [s for s in ds.samples if s.label == "incorrect"]
+    assert len(derived) == 40
+    for s in derived:
+        source = by_digest[s.group]  # the group is the source photo's own content hash
+        assert source.label == "no_mask" and source.split == s.split and s.group != s.digest
+    # with 40 sources, the derived images do not all land in one split (the grouping is not a constant)
+    assert len({s.split for s in derived}) > 1
+
+
+def test_broken_manifest_is_a_clear_error(tmp_path):
+    import pytest
+
+    real, synth = _sources_and_derived(tmp_path, n=2)
+    (synth / "manifest.tsv").write_text("output\tsource_sha256\nmask_weared_incorrect/0.png\tnot-a-digest\n")
+    with pytest.raises(D.DataError, match=r"manifest.tsv:2: source_sha256 'not-a-digest'"):
+        D.scan([real, synth])
+    (synth / "manifest.tsv").write_text("file\tsource\n")
+    with pytest.raises(D.DataError, match="expected columns 'output' and 'source_sha256'"):
+        D.scan([real, synth])

@@ -1,0 +1,110 @@
+"""Contact sheet of tools/synth_masks.py's output: every style x mask type on a few faces, upright and tilted.
+
+The committed sheet (models/synth_contact_sheet.jpg) is drawn on the two public-domain portraits the
+demo clip also uses (scikit-image's astronaut, Eileen Collins, NASA; matplotlib's Grace Hopper, US
+Navy), because face photos from ../shared must not be committed. For a sheet of the training
+data's faces, point --from at a folder of unmasked photos and write it under build/.
+
+    .venv/bin/python tools/synth_sheet.py -o models/synth_contact_sheet.jpg
+    .venv/bin/python tools/synth_sheet.py --from ../shared/datasets/masks-real/without_mask --limit 6 -o build/sheet.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tools import synth_masks as sm  # noqa: E402
+
+TILE = 150
+COMBOS = [(style, mtype) for style in sm.STYLES for mtype in sm.MASK_TYPES]
+
+
+def public_domain_faces() -> list[tuple[str, np.ndarray]]:
+    import matplotlib
+    from skimage import data
+
+    hopper = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+    return [("astronaut", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)),
+            ("grace_hopper", cv2.imread(str(hopper)))]
+
+
+def tilted(img: np.ndarray, degrees: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT_101)
+
+
+def face_tile(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """A square around the landmarks, scaled to TILE px."""
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    cx, cy, s = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * 1.35
+    m = np.float32([[TILE / s, 0, TILE / 2 - cx * TILE / s], [0, TILE / s, TILE / 2 - cy * TILE / s]])
+    return cv2.warpAffine(img, m, (TILE, TILE), borderMode=cv2.BORDER_CONSTANT)
+
+
+def caption(text: str, width: int) -> np.ndarray:
+    bar = np.full((18, width, 3), 255, np.uint8)
+    cv2.putText(bar, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    return bar
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    ap.add_argument("--from", dest="src", type=Path, default=None, help="folder of unmasked photos (default: public domain)")
+    ap.add_argument("--limit", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.src is not None:
+        if not args.src.is_dir():
+            ap.error(f"folder not found: {args.src}")
+        paths = sorted(p for p in args.src.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+        faces = [(p.name, cv2.imread(str(p))) for p in paths[: args.limit * 3]]
+        faces = [(n, im) for n, im in faces if im is not None]
+        views = faces
+    else:
+        views = []
+        for name, img in public_domain_faces():
+            # tilted copies show the mask following the head
+            views += [(name, img), (f"{name}, tilted 15 deg", tilted(img, 15)), (f"{name}, tilted -12 deg", tilted(img, -12))]
+    mesh = sm.FaceMesh(num_threads=1)
+    rng = np.random.default_rng(args.seed)
+    header = [caption("landmarks", TILE)] + [caption(f"{s} / {t}", TILE) for s, t in COMBOS]
+    rows = [np.hstack(header)]
+    for name, img in views:
+        if len(rows) > args.limit + 1 and args.src is not None:
+            break
+        pts = sm.find_face_landmarks(img, mesh)
+        if pts is None:
+            print(f"{name}: no face found, skipped")
+            continue
+        dbg = img.copy()
+        for x, y in pts:
+            cv2.circle(dbg, (int(x), int(y)), 1, (0, 255, 0), -1)
+        tiles = [face_tile(dbg, pts)]
+        for style, mtype in COMBOS:
+            tiles.append(face_tile(sm.draw_mask(img, pts, style, mtype, None, rng), pts))
+        rows.append(caption(name, TILE * len(tiles)))
+        rows.append(np.hstack(tiles))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet = np.vstack(rows)
+    params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 9], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 80],
+              ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 80]}.get(args.out.suffix.lower(), [])
+    if not cv2.imwrite(str(args.out), sheet, params):
+        print(f"error: cannot write {args.out} (use .jpg or .png)", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({(len(rows) - 1) // 2} faces x {len(COMBOS)} masks)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
