@@ -109,7 +109,8 @@ def test_scan_json(images):
     assert r.returncode == 1, r.stderr  # two broken files
     out = {o["path"]: o for o in lines(r.stdout)}
     assert list(out) == list(map(str, paths))
-    assert out[str(images["empty"])] == {"path": str(images["empty"]), "faces": [], "decision": "none"}
+    assert out[str(images["empty"])] == {"path": str(images["empty"]), "faces": [], "not_faces": 0,
+                                        "decision": "none"}
     assert out[str(images["coffee"])]["faces"] == [] and out[str(images["coffee"])]["decision"] == "none"
     nomask = out[str(images["a_nomask"])]
     assert len(nomask["faces"]) == 1 and nomask["faces"][0]["label"] == "no_mask"

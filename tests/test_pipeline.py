@@ -59,6 +59,8 @@ def test_demo_clip_end_to_end(broker, subscriber_factory, factory, tmp_path):
     assert kinds[0] == ("deny", "no_mask")
     assert ("open", "mask") in kinds
     assert kinds.index(("open", "mask")) > 0
+    # the clip ends with person B's mask pulled below the nose: denied as such, with its own LED pattern
+    assert kinds[-1] == ("deny", "incorrect")
 
     relay = factory.pin(cfg.gpio.relay_pin)
     levels = [int(bool(s.state)) for s in relay.states]
@@ -79,6 +81,7 @@ def test_demo_clip_end_to_end(broker, subscriber_factory, factory, tmp_path):
     states = [json.loads(m.payload) for m in sub.topic("maskgate/it/state")]
     assert states[-1]["gate"] == "closed" and states[-1]["faults"] == []
     assert states[-1]["counters"]["opened"] == opens
+    assert states[-1]["counters"]["denied_incorrect"] == kinds.count(("deny", "incorrect")) == 1
     assert any(s["gate"] == "open" for s in states)
     assert states[-1]["last_decision"]["id"] == events[-1]["id"]
     stats = [json.loads(m.payload) for m in sub.topic("maskgate/it/stats")]
