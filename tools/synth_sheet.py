@@ -5,7 +5,11 @@ demo clip also uses (scikit-image's astronaut, Eileen Collins, NASA; matplotlib'
 Navy), because face photos from ../shared must not be committed. For a sheet of the training
 data's faces, point --from at a folder of unmasked photos and write it under build/.
 
-    .venv/bin/python tools/synth_sheet.py -o models/synth_contact_sheet.jpg
+    .venv/bin/python tools/synth_sheet.py -o models/synth_contact_sheet.jpg --classify
+
+--classify runs the kiosk's own detector + classifier (default config) on every picture and writes its
+verdict under the tile: green when it is the expected label (unmasked -> no_mask, correct -> mask,
+nose/chin -> incorrect), red when not — so the sheet doubles as a page of failure cases.
     .venv/bin/python tools/synth_sheet.py --from ../shared/datasets/masks-real/without_mask --limit 6 -o build/sheet.png
 """
 
@@ -57,13 +61,38 @@ def caption(text: str, width: int) -> np.ndarray:
     return bar
 
 
+EXPECTED = {"correct": "mask", "nose": "incorrect", "chin": "incorrect"}
+
+
+def verdict_bar(analyzer, img: np.ndarray, expected: str) -> tuple[np.ndarray, bool]:
+    """The kiosk's verdict on the largest face of `img`, as a coloured caption; and whether it is right."""
+    faces, _ = analyzer.analyse(img)
+    if not faces:
+        text, ok = "no face found", False
+    else:
+        f = max(faces, key=lambda v: v.box[2] * v.box[3])
+        # a 2-class model cannot say incorrect: then any deny counts as right
+        want = expected if expected in analyzer.classifier.labels else "no_mask"
+        text, ok = f"{f.label} {f.score:.2f}", f.label == want
+    bar = np.full((18, TILE, 3), (60, 170, 60) if ok else (40, 40, 220), np.uint8)
+    cv2.putText(bar, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    return bar, ok
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--from", dest="src", type=Path, default=None, help="folder of unmasked photos (default: public domain)")
     ap.add_argument("--limit", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--classify", action="store_true", help="caption each tile with the kiosk's verdict")
     args = ap.parse_args(argv)
+    analyzer = None
+    if args.classify:
+        from kiosk.config import Config
+        from kiosk.pipeline import build_analyzer
+
+        analyzer = build_analyzer(Config())
     if args.src is not None:
         if not args.src.is_dir():
             ap.error(f"folder not found: {args.src}")
@@ -80,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     header = [caption("landmarks", TILE)] + [caption(f"{s} / {t}", TILE) for s, t in COMBOS]
     rows = [np.hstack(header)]
+    wrong = total = 0
     for name, img in views:
         if len(rows) > args.limit + 1 and args.src is not None:
             break
@@ -91,10 +121,18 @@ def main(argv: list[str] | None = None) -> int:
         for x, y in pts:
             cv2.circle(dbg, (int(x), int(y)), 1, (0, 255, 0), -1)
         tiles = [face_tile(dbg, pts)]
+        bars = [verdict_bar(analyzer, img, "no_mask")] if analyzer else []
         for style, mtype in COMBOS:
-            tiles.append(face_tile(sm.draw_mask(img, pts, style, mtype, None, rng), pts))
+            masked = sm.draw_mask(img, pts, style, mtype, None, rng)
+            tiles.append(face_tile(masked, pts))
+            if analyzer:
+                bars.append(verdict_bar(analyzer, masked, EXPECTED[style]))
         rows.append(caption(name, TILE * len(tiles)))
         rows.append(np.hstack(tiles))
+        if analyzer:
+            rows.append(np.hstack([b for b, _ in bars]))
+            wrong += sum(1 for _, ok in bars if not ok)
+            total += len(bars)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet = np.vstack(rows)
     params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 9], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 80],
@@ -102,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     if not cv2.imwrite(str(args.out), sheet, params):
         print(f"error: cannot write {args.out} (use .jpg or .png)", file=sys.stderr)
         return 2
-    print(f"wrote {args.out} ({(len(rows) - 1) // 2} faces x {len(COMBOS)} masks)")
+    print(f"wrote {args.out} ({(len(rows) - 1) // (3 if analyzer else 2)} faces x {len(COMBOS)} masks)")
+    if analyzer:
+        print(f"kiosk verdicts: {total - wrong} of {total} as expected, {wrong} not (red on the sheet)")
     return 0
 
 
