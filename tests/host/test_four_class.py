@@ -1,6 +1,6 @@
-"""A 3-class model (mask, no_mask, incorrect) goes through train -> convert and the daemon's code paths
-(classify, the decision policy, events) handle the third label. Generated faces, tiny model: this checks
-the plumbing, not the quality."""
+"""A 4-class model (mask, no_mask, incorrect, not_face) goes through train -> convert and the daemon's
+code paths (classify, the decision policy, events) handle the extra labels. Generated faces, tiny model:
+this checks the plumbing, not the quality (tests/test_not_face.py checks the shipped model's veto)."""
 
 from __future__ import annotations
 
@@ -27,30 +27,30 @@ def run(*args) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def test_three_class_model_through_the_kiosk(tmp_path):
+def test_four_class_model_through_the_kiosk(tmp_path):
     data = make_dataset(tmp_path / "data", n_per_class=30, size=40, seed=3,
-                        classes=("with_mask", "without_mask", "mask_weared_incorrect"))
+                        classes=("with_mask", "without_mask", "mask_weared_incorrect", "not_face"))
     out = tmp_path / "train"
     r = run("tools/train.py", data, "--out", out, "--size", 32, "--weights", "torchvision:default",
             "--epochs-head", 2, "--epochs-fine", 1, "--batch", 16, "--verbose", 0)
     assert r.returncode == 0, r.stderr[-2000:]
-    tfl = tmp_path / "m3.tflite"
+    tfl = tmp_path / "m4.tflite"
     r = run("tools/convert_tflite.py", out / "mask_classifier.keras", "--out", tfl, "--min-calibration", 20,
             "--max-drop", 100)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads(tfl.with_suffix(".json").read_text())
-    assert set(meta["labels"]) == {"mask", "no_mask", "incorrect"}
+    assert set(meta["labels"]) == {"mask", "no_mask", "incorrect", "not_face"}
 
     from kiosk.classifier import Classifier
 
     clf = Classifier(tfl)
-    assert set(clf.labels) == {"mask", "no_mask", "incorrect"}
+    assert set(clf.labels) == {"mask", "no_mask", "incorrect", "not_face"}
     faces = sorted((data / "mask_weared_incorrect").iterdir())[:2]
     r = run("-m", "kiosk", "classify", "--model", tfl, "--json", *faces)
     assert r.returncode == 0, r.stderr
     for line in r.stdout.splitlines():
         o = json.loads(line)
-        assert set(o["scores"]) == {"mask", "no_mask", "incorrect"}
+        assert set(o["scores"]) == {"mask", "no_mask", "incorrect", "not_face"}
         assert o["label"] in o["scores"]
 
     from kiosk.decision import Decider, FaceVerdict, Policy
