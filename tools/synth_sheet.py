@@ -1,11 +1,11 @@
 """Contact sheet of tools/synth_masks.py's output: every style x mask type on a few faces, upright and tilted.
 
-The committed sheet (models/synth_contact_sheet.jpg) is drawn on the two public-domain portraits the
+The committed sheet (models/synth_contact_sheet.png) is drawn on the two public-domain portraits the
 demo clip also uses (scikit-image's astronaut, Eileen Collins, NASA; matplotlib's Grace Hopper, US
 Navy), because face photos from ../shared must not be committed. For a sheet of the training
 data's faces, point --from at a folder of unmasked photos and write it under build/.
 
-    .venv/bin/python tools/synth_sheet.py -o models/synth_contact_sheet.jpg --classify
+    .venv/bin/python tools/synth_sheet.py -o models/synth_contact_sheet.png --classify
 
 --classify runs the kiosk's own detector + classifier (default config) on every picture and writes its
 verdict under the tile: green when it is the expected label (unmasked -> no_mask, correct -> mask,
@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 
 from tools import synth_masks as sm  # noqa: E402
 
-TILE = 150
+TILE = 128
 COMBOS = [(style, mtype) for style in sm.STYLES for mtype in sm.MASK_TYPES]
 
 
