@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kiosk.facemesh import DEFAULT_MESH_MODEL, FaceMesh, Roi, roi_for_detection  # noqa: E402,F401
+from tools.facemesh import DEFAULT_MESH_MODEL, FaceMesh, Roi, roi_for_detection  # noqa: E402,F401
 
 DEFAULT_DETECTOR_MODEL = ROOT / "models" / "face_detection_short_range.tflite"
 

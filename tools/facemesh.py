@@ -1,7 +1,8 @@
 """MediaPipe FaceMesh (models/face_landmark.tflite) on a rotated square region of a frame.
 
-Two users: the kiosk asks it whether a detection really is a face (its face-presence output, see
-kiosk/verifier.py), and tools/synth_masks.py uses its 468 landmarks to draw masks.
+tools/synth_masks.py uses its 468 landmarks to draw masks. (Its face-presence output was tried as a
+check on the kiosk's detections and dropped: it refused 11-25 % of masked faces at threshold 0.1 and
+costs ~15 ms per face; the classifier's `not_face` class does that job instead.)
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detector import Detection
-from .runtime import load_interpreter
+from kiosk.detector import Detection
+from kiosk.runtime import load_interpreter
 
 DEFAULT_MESH_MODEL = Path(__file__).resolve().parents[1] / "models" / "face_landmark.tflite"
 
@@ -79,11 +80,6 @@ class FaceMesh:
         self.interp.set_tensor(self._in_index, x)
         self.interp.invoke()
         return a, x
-
-    def presence(self, image_bgr: np.ndarray, roi: Roi) -> float:
-        """Face-presence probability of the region (the landmarks are not read back)."""
-        self._warp(image_bgr, roi)
-        return self._score()
 
     def run(self, image_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """Landmarks [468, 2] as image (x, y) pixels, and the face-presence probability."""
