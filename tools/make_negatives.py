@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                     sources.append((str(p), img, hashlib.sha256(raw).hexdigest()))
     for k in range(args.scenes):
         img = procedural_scene(rng, [im for _, im in photos] or [np.full((FRAME_H, FRAME_W, 3), 128, np.uint8)])
-        ok, png = cv2.imencode(".png", img)
+        _, png = cv2.imencode(".png", img)
         sources.append((f"procedural:{args.seed}:{k}", img, hashlib.sha256(png.tobytes()).hexdigest()))
 
     out_dir = args.out / "not_face"

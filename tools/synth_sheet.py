@@ -109,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     header = [caption("landmarks", TILE)] + [caption(f"{s} / {t}", TILE) for s, t in COMBOS]
     rows = [np.hstack(header)]
-    wrong = total = 0
+    wrong = total = drawn = 0
     for name, img in views:
-        if len(rows) > args.limit + 1 and args.src is not None:
+        if args.src is not None and drawn >= args.limit:
             break
         pts = sm.find_face_landmarks(img, mesh)
         if pts is None:
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 bars.append(verdict_bar(analyzer, masked, EXPECTED[style]))
         rows.append(caption(name, TILE * len(tiles)))
         rows.append(np.hstack(tiles))
+        drawn += 1
         if analyzer:
             rows.append(np.hstack([b for b, _ in bars]))
             wrong += sum(1 for _, ok in bars if not ok)
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cv2.imwrite(str(args.out), sheet, params):
         print(f"error: cannot write {args.out} (use .jpg or .png)", file=sys.stderr)
         return 2
-    print(f"wrote {args.out} ({(len(rows) - 1) // (3 if analyzer else 2)} faces x {len(COMBOS)} masks)")
+    print(f"wrote {args.out} ({drawn} faces x {len(COMBOS)} masks)")
     if analyzer:
         print(f"kiosk verdicts: {total - wrong} of {total} as expected, {wrong} not (red on the sheet)")
     return 0
