@@ -201,7 +201,6 @@ class Kiosk:
         self.summary.frames += 1
         self.summary.faces += len(faces)
         self.stats.counters["faces"] += len(faces)
-        self.stats.counters["not_faces"] = self.analyzer.rejected
         if decision is not None:
             self._act(decision, (t2 - t0) * 1000, crops)
         self._tick(now)
@@ -297,6 +296,7 @@ class Kiosk:
 
     def _stats_payload(self) -> dict[str, Any]:
         s = self.stats.summary()
+        s["counters"]["not_faces"] = self.analyzer.rejected
         s["ts"] = utc_now_iso()
         s["kiosk_id"] = self.cfg.kiosk.id
         return s

@@ -44,6 +44,7 @@ from kiosk.detector import (  # noqa: E402
     HaarDetector,
     TiledDetector,
 )
+from tools.make_negatives import to_bgr  # noqa: E402
 
 FRAME_H, FRAME_W = 480, 640
 GREY = 128
@@ -146,12 +147,7 @@ def face_free_frames(seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     frames = [np.full((FRAME_H, FRAME_W, 3), GREY, np.uint8)]
     for name in names:
-        img = np.asarray(getattr(data, name)())
-        if img.dtype == bool:
-            img = img.astype(np.uint8) * 255
-        if img.ndim == 2:
-            img = np.stack([img] * 3, axis=-1)
-        img = np.ascontiguousarray(img[:, :, 2::-1])  # RGB(A) -> BGR
+        img = to_bgr(np.asarray(getattr(data, name)()))
         frames.append(place(img, FRAME_H, FRAME_W / 2, FRAME_H / 2)[0])  # letterboxed on grey
         # Filling the frame (scaled to cover, then cropped), plain and mirrored.
         s = max(FRAME_W / img.shape[1], FRAME_H / img.shape[0])

@@ -27,18 +27,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tools import synth_masks as sm  # noqa: E402
+from tools.make_demo_clip import load_sources  # noqa: E402
 
 TILE = 128
 COMBOS = [(style, mtype) for style in sm.STYLES for mtype in sm.MASK_TYPES]
-
-
-def public_domain_faces() -> list[tuple[str, np.ndarray]]:
-    import matplotlib
-    from skimage import data
-
-    hopper = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"
-    return [("astronaut", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)),
-            ("grace_hopper", cv2.imread(str(hopper)))]
 
 
 def tilted(img: np.ndarray, degrees: float) -> np.ndarray:
@@ -102,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         views = faces
     else:
         views = []
-        for name, img in public_domain_faces():
+        src = load_sources()  # the demo clip's two people: A astronaut, B Grace Hopper
+        for name, img in (("astronaut", src["A"]), ("grace_hopper", src["B"])):
             # tilted copies show the mask following the head
             views += [(name, img), (f"{name}, tilted 15 deg", tilted(img, 15)), (f"{name}, tilted -12 deg", tilted(img, -12))]
     mesh = sm.FaceMesh(num_threads=1)
