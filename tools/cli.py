@@ -66,7 +66,8 @@ def _quiet_import():
     if "keras" in sys.modules:
         return sys.modules["keras"]
     with quiet_stderr():
-        import tensorflow  # noqa: F401
+        if os.environ.get("KERAS_BACKEND") == "tensorflow":  # training may run on another Keras backend
+            import tensorflow  # noqa: F401
         import keras as k
     return k
 

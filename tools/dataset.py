@@ -223,6 +223,82 @@ def load_arrays(ds: Dataset, samples: list[Sample], size: int, verbose: bool = T
     return np.stack(xs), np.asarray(ys, np.int64), kept
 
 
+# ---------------------------------------------------------------------------------------- packed splits
+# One portable file with the decoded, resized splits, so training can run on a machine (a rented GPU)
+# that does not hold the dataset folders. Plain npz arrays, no pickle: images as JPEG (or PNG) bytes.
+PACK_SCHEMA = "maskgate.packed/1"
+
+
+@dataclass
+class Packed:
+    labels: tuple[str, ...]
+    size: int
+    roots: tuple[str, ...]
+    quality: int  # JPEG quality; 0 = lossless PNG
+    splits: dict  # split -> (uint8 [N,size,size,3], int64 [N])
+    unreadable: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        empty = (np.zeros((0, self.size, self.size, 3), np.uint8), np.zeros((0,), np.int64))
+        return self.splits.get(name, empty)
+
+
+def save_packed(pk: Packed, path: str | Path) -> None:
+    import json
+
+    arrays = {}
+    for name, (x, y) in pk.splits.items():
+        ext, opts = (".png", []) if pk.quality == 0 else (".jpg", [cv2.IMWRITE_JPEG_QUALITY, pk.quality])
+        blobs = []
+        for im in x:
+            ok, buf = cv2.imencode(ext, np.ascontiguousarray(im[:, :, ::-1]), opts)
+            if not ok:
+                raise DataError(f"{path}: cannot encode a {name} image")
+            blobs.append(buf.tobytes())
+        arrays[f"{name}_data"] = np.frombuffer(b"".join(blobs), np.uint8)
+        arrays[f"{name}_offsets"] = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+        arrays[f"{name}_labels"] = np.asarray(y, np.int64)
+    meta = {"schema": PACK_SCHEMA, "labels": list(pk.labels), "size": pk.size, "roots": list(pk.roots),
+            "quality": pk.quality, "splits": sorted(pk.splits), "unreadable": pk.unreadable,
+            "duplicates": pk.duplicates, "conflicts": pk.conflicts}
+    with open(path, "wb") as f:
+        np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+
+
+def load_packed(path: str | Path, size: int | None = None) -> Packed:
+    """Read a file from save_packed; DataError names the file and what is wrong with it."""
+    import json
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"packed dataset not found: {path}")
+    try:
+        z = np.load(path, allow_pickle=False)
+        meta = json.loads(bytes(z["meta"]).decode())
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a packed dataset from tools/pack_dataset.py ({type(exc).__name__})") from None
+    if meta.get("schema") != PACK_SCHEMA:
+        raise DataError(f"{path}: schema {meta.get('schema')!r}, expected {PACK_SCHEMA!r}")
+    if size is not None and meta["size"] != size:
+        raise DataError(f"{path}: images are {meta['size']} px, --size is {size}; pack again with --size {size}")
+    splits = {}
+    for name in meta["splits"]:
+        data, off, y = z[f"{name}_data"], z[f"{name}_offsets"], z[f"{name}_labels"]
+        xs = []
+        for i in range(len(off) - 1):
+            im = cv2.imdecode(data[off[i]:off[i + 1]], cv2.IMREAD_COLOR)
+            if im is None or im.shape != (meta["size"], meta["size"], 3):
+                raise DataError(f"{path}: {name} image {i} does not decode to {meta['size']}x{meta['size']} RGB")
+            xs.append(im[:, :, ::-1])
+        x = np.stack(xs) if xs else np.zeros((0, meta["size"], meta["size"], 3), np.uint8)
+        splits[name] = (np.ascontiguousarray(x), y.astype(np.int64))
+    return Packed(tuple(meta["labels"]), meta["size"], tuple(meta["roots"]), meta["quality"], splits,
+                  meta["unreadable"], meta["duplicates"], meta["conflicts"])
+
+
 # ---------------------------------------------------------------------------------------- augmentation
 
 

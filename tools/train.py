@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("roots", nargs="+", help="dataset root(s): ROOT/with_mask, ROOT/without_mask[, ROOT/mask_weared_incorrect]")
+    p.add_argument("roots", nargs="+", help="dataset root(s): ROOT/with_mask, ROOT/without_mask[, ROOT/mask_weared_incorrect]; "
+                   "or one .npz from tools/pack_dataset.py")
     p.add_argument("--out", default="build/train", help="output folder (default build/train)")
     p.add_argument("--name", default="mask_classifier")
     p.add_argument("--size", type=int, default=128, help="square input size in px (default 128)")
@@ -45,6 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fine-from", type=int, default=12, help="first MobileNetV2 block (0..18) unfrozen in phase 2")
     p.add_argument("--lr-head", type=float, default=1e-3)
     p.add_argument("--lr-fine", type=float, default=1e-4)
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="phase 2 learning rate: constant, or cosine decay to 0 over --epochs-fine")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--patience", type=int, default=3, help="early stopping patience on val loss")
     p.add_argument("--seed", type=int, default=1234)
@@ -180,27 +183,40 @@ def main(argv=None) -> int:
     only = [c.strip() for c in args.classes.split(",")] if args.classes else None
     if not 0 < args.val < 0.5 or not 0 < args.test < 0.5:
         raise CliError("--val and --test must be fractions between 0 and 0.5")
-    ds = D.scan(args.roots, args.val, args.test, only)
-    labels = ds.labels
-    print(f"classes (output order): {list(labels)}; files: {len(ds.samples)} "
-          f"(identical duplicates skipped: {ds.duplicates}, same file in two classes dropped: {ds.conflicts})")
-    train_s, val_s, test_s = ds.of("train"), ds.of("val"), ds.of("test")
-    if args.max_per_class:
-        def cap(ss):
-            out = []
-            for l in labels:
-                out += [s for s in ss if s.label == l][: args.max_per_class]
-            return out
-        train_s, val_s, test_s = cap(train_s), cap(val_s), cap(test_s)
     t0 = time.time()
-    print(f"decoding and resizing images to {args.size}x{args.size} through kiosk.preprocess.resize_face ...")
-    xtr, ytr, _ = D.load_arrays(ds, train_s, args.size)
-    xva, yva, _ = D.load_arrays(ds, val_s, args.size)
-    xte, yte, _ = D.load_arrays(ds, test_s, args.size)
-    if ds.unreadable:
-        print(f"skipped {len(ds.unreadable)} unreadable image(s), e.g. {ds.unreadable[0]}")
+    packed = len(args.roots) == 1 and args.roots[0].endswith(".npz")
+    if packed:
+        # a file from tools/pack_dataset.py: splits already decoded and resized (train on another machine)
+        if args.max_per_class or only:
+            raise CliError("--max-per-class and --classes work on dataset folders; pack again to change a packed .npz")
+        pk = D.load_packed(args.roots[0], args.size)
+        labels = pk.labels
+        (xtr, ytr), (xva, yva), (xte, yte) = pk.split("train"), pk.split("val"), pk.split("test")
+        print(f"classes (output order): {list(labels)}; packed splits from {args.roots[0]} "
+              f"(made from {', '.join(pk.roots)}, JPEG quality {pk.quality or 'lossless PNG'})")
+        unreadable, duplicates, conflicts = pk.unreadable, pk.duplicates, pk.conflicts
+    else:
+        ds = D.scan(args.roots, args.val, args.test, only)
+        labels = ds.labels
+        print(f"classes (output order): {list(labels)}; files: {len(ds.samples)} "
+              f"(identical duplicates skipped: {ds.duplicates}, same file in two classes dropped: {ds.conflicts})")
+        train_s, val_s, test_s = ds.of("train"), ds.of("val"), ds.of("test")
+        if args.max_per_class:
+            def cap(ss):
+                out = []
+                for l in labels:
+                    out += [s for s in ss if s.label == l][: args.max_per_class]
+                return out
+            train_s, val_s, test_s = cap(train_s), cap(val_s), cap(test_s)
+        print(f"decoding and resizing images to {args.size}x{args.size} through kiosk.preprocess.resize_face ...")
+        xtr, ytr, _ = D.load_arrays(ds, train_s, args.size)
+        xva, yva, _ = D.load_arrays(ds, val_s, args.size)
+        xte, yte, _ = D.load_arrays(ds, test_s, args.size)
+        if ds.unreadable:
+            print(f"skipped {len(ds.unreadable)} unreadable image(s), e.g. {ds.unreadable[0]}")
+        unreadable, duplicates, conflicts = len(ds.unreadable), ds.duplicates, ds.conflicts
     if len(xtr) + len(xva) + len(xte) == 0:
-        raise CliError(f"no readable images in {', '.join(args.roots)} ({len(ds.unreadable)} unreadable)")
+        raise CliError(f"no readable images in {', '.join(args.roots)} ({unreadable} unreadable)")
     present = sorted(set(ytr.tolist()))
     if len(present) < 2:
         raise CliError(f"training split has images of {len(present)} class(es) only; need at least 2")
@@ -228,13 +244,17 @@ def main(argv=None) -> int:
 
     def fit(epochs, lr, phase):
         set_phase(model, backbone, phase, args.fine_from, bnames)
+        rate = lr
+        if phase == 2 and args.lr_schedule == "cosine":
+            rate = k.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * len(train_ds))
         model.compile(
-            optimizer=k.optimizers.Adam(lr),
+            optimizer=k.optimizers.Adam(rate),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
         ntrain = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        print(f"phase {phase}: {epochs} epoch(s) max, lr {lr:g}, {ntrain:,} trainable parameters")
+        print(f"phase {phase}: {epochs} epoch(s) max, lr {lr:g}"
+              f"{' cosine' if rate is not lr else ''}, {ntrain:,} trainable parameters")
         cb = [k.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)]
         h = model.fit(
             train_ds, validation_data=val_data, epochs=epochs, class_weight=class_weight,
@@ -286,15 +306,17 @@ def main(argv=None) -> int:
         "input_size": args.size,
         "alpha": args.alpha,
         "weights": args.weights,
-        "roots": [str(Path(r).resolve()) for r in args.roots],
+        # the folders the images came from, also for a packed .npz: convert_tflite verifies on them
+        "roots": list(pk.roots) if packed else [str(Path(r).resolve()) for r in args.roots],
+        "packed": str(Path(args.roots[0]).resolve()) if packed else None,
         "classes": only,
         "val_fraction": args.val,
         "test_fraction": args.test,
         "split_rule": "sha256(file bytes)[:16 hex] / 2^64: < test -> test, < test+val -> val, else train",
         "split_counts": split_counts,
-        "unreadable": len(ds.unreadable),
-        "duplicates_skipped": ds.duplicates,
-        "conflicts_dropped": ds.conflicts,
+        "unreadable": unreadable,
+        "duplicates_skipped": duplicates,
+        "conflicts_dropped": conflicts,
         "max_per_class": args.max_per_class,
         "seed": args.seed,
         "epochs": [len(h.get("loss", [])) for h in histories],

@@ -142,3 +142,55 @@ def test_broken_manifest_is_a_clear_error(tmp_path):
     (synth / "manifest.tsv").write_text("file\tsource\n")
     with pytest.raises(D.DataError, match="expected columns 'output' and 'source_sha256'"):
         D.scan([real, synth])
+
+
+def _pack(args):
+    from tools import pack_dataset
+
+    assert pack_dataset.main([str(a) for a in args]) == 0
+
+
+def test_packed_splits_are_the_folder_splits(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from synth import make_dataset
+
+    data = make_dataset(tmp_path / "data", n_per_class=30, size=40, seed=3)
+    ds = D.scan([data])
+    # lossless: exactly the arrays tools/train.py would decode from the folders
+    _pack([data, "-o", tmp_path / "png.npz", "--size", 32, "--quality", 0])
+    pk = D.load_packed(tmp_path / "png.npz", 32)
+    assert pk.labels == ds.labels and pk.roots == (str(data.resolve()),)
+    for sp in D.SPLITS:
+        x, y, _ = D.load_arrays(ds, ds.of(sp), 32, verbose=False)
+        px, py = pk.split(sp)
+        assert np.array_equal(px, x) and np.array_equal(py, y), sp
+    # JPEG: the same images, in the same order, up to compression; a split left out comes back empty
+    _pack([data, "-o", tmp_path / "jpg.npz", "--size", 32, "--splits", "train,val"])
+    pj = D.load_packed(tmp_path / "jpg.npz")
+    xt, yt, _ = D.load_arrays(ds, ds.of("train"), 32, verbose=False)
+    err = np.abs(pj.split("train")[0].astype(int) - xt).mean()
+    other = np.abs(pj.split("train")[0].astype(int) - np.roll(xt, 1, axis=0)).mean()
+    assert err < 8.0 and err < other / 3, (err, other)
+    assert np.array_equal(pj.split("train")[1], yt)
+    assert pj.split("test")[0].shape == (0, 32, 32, 3)
+    assert (tmp_path / "jpg.npz").stat().st_size < (tmp_path / "png.npz").stat().st_size
+
+
+def test_packed_file_refusals(tmp_path):
+    import pytest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from synth import make_dataset
+
+    data = make_dataset(tmp_path / "data", n_per_class=6, size=40, seed=4)
+    _pack([data, "-o", tmp_path / "p.npz", "--size", 32])
+    with pytest.raises(D.DataError, match="32 px, --size is 64"):
+        D.load_packed(tmp_path / "p.npz", 64)
+    with pytest.raises(D.DataError, match="not found"):
+        D.load_packed(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(D.DataError, match="junk.npz: not a packed dataset"):
+        D.load_packed(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(D.DataError, match="other.npz: not a packed dataset"):
+        D.load_packed(tmp_path / "other.npz")
