@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.cli import CliError, keras, run  # noqa: E402
+from tools.cli import CliError, run  # noqa: E402
 from tools import dataset as D  # noqa: E402
 from tools import metrics as M  # noqa: E402
 
