@@ -1,0 +1,197 @@
+"""Look-alikes: things in front of the mouth that are not a worn mask, and what the kiosk says to them.
+
+    .venv/bin/python tools/occluder_sheet.py -o models/occluder_sheet.png
+
+On the two public-domain portraits the demo and the contact sheet use (upright and tilted), FaceMesh
+landmarks place four occluders over the lower face:
+  hand    the person's own skin colour, four fingers across mouth and nose (a hand over the mouth)
+  cup     the coffee cup from scikit-image's `coffee` photo (CC0), held in front of mouth and chin
+  paper   a plain white sheet held over nose and mouth (a mask-like surface, not worn)
+  scarf   a striped knit scarf pulled up over the nose (a face covering, not a mask)
+Each picture goes through the kiosk's own detector and classifier (default config); the caption is the
+verdict of the largest face. A gate must not open for `hand` or `cup`: those are printed as checks.
+`paper` and `scarf` have no right answer the kiosk could know; they are reported, not judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tools import synth_masks as sm  # noqa: E402
+from tools.make_demo_clip import load_sources  # noqa: E402
+from tools.synth_sheet import TILE, caption, face_tile, tilted  # noqa: E402
+
+# FaceMesh indices
+NOSE_TIP, NOSE_BRIDGE, UPPER_LIP, CHIN = 1, 6, 13, 152
+LEFT_CHEEK, RIGHT_CHEEK = 234, 454
+CHEEK_SKIN = (50, 280, 205, 425)  # mid-cheek points, for the skin colour
+OCCLUDERS = ("hand", "cup", "paper", "scarf")
+MUST_NOT_OPEN = ("hand", "cup")
+
+
+def _frame(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Face centre line: (x axis unit, y axis unit, origin at the upper lip, face width)."""
+    left, right = pts[LEFT_CHEEK], pts[RIGHT_CHEEK]
+    ex = (right - left) / np.linalg.norm(right - left)
+    ey = np.array([-ex[1], ex[0]])
+    return ex, ey, pts[UPPER_LIP], float(np.linalg.norm(right - left))
+
+
+def _blend(img: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 1.0)[..., None]
+    return (img * (1 - a) + layer * a).astype(np.uint8)
+
+
+def hand(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    ex, ey, o, fw = _frame(pts)
+    colour = np.median([img[int(y), int(x)] for x, y in (pts[i] for i in CHEEK_SKIN)], axis=0)
+    h, w = img.shape[:2]
+    layer = np.zeros_like(img, np.float32)
+    alpha = np.zeros((h, w), np.float32)
+    top = float(np.dot(pts[NOSE_TIP] - o, ey)) + 0.02 * fw  # just under the nose tip
+    width = 0.16 * fw
+    for k in range(4):  # fingers from the left edge of the face across to the right cheek
+        yc = top + (k + 0.5) * width
+        a = o + ey * yc - ex * (0.75 - 0.05 * k) * fw
+        b = o + ey * yc + ex * (0.42 - 0.06 * abs(k - 1.5)) * fw
+        shade = 0.88 + 0.06 * k
+        cv2.line(layer, tuple(map(int, a)), tuple(map(int, b)), colour * shade, int(width * 0.92), cv2.LINE_AA)
+        cv2.line(alpha, tuple(map(int, a)), tuple(map(int, b)), 1.0, int(width * 0.92), cv2.LINE_AA)
+    palm = np.array([o + ey * top - ex * 0.75 * fw, o + ey * (top + 4 * width) - ex * 0.75 * fw,
+                     o + ey * (top + 5 * width) - ex * 1.3 * fw, o + ey * (top - width) - ex * 1.3 * fw])
+    cv2.fillPoly(layer, [palm.astype(np.int32)], colour * 0.9, cv2.LINE_AA)
+    cv2.fillPoly(alpha, [palm.astype(np.int32)], 1.0, cv2.LINE_AA)
+    return _blend(img, layer, alpha)
+
+
+def cup(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    from skimage import data
+
+    ex, ey, o, fw = _frame(pts)
+    photo = cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR)[40:330, 110:470]  # cup and saucer
+    ph, pw = photo.shape[:2]
+    cup_mask = np.zeros((ph, pw), np.float32)
+    cv2.ellipse(cup_mask, (pw // 2, ph // 2), (int(pw * 0.48), int(ph * 0.47)), 0, 0, 360, 1.0, -1)
+    scale = 0.95 * fw / pw
+    centre = o + ey * 0.25 * fw
+    angle = np.degrees(np.arctan2(ex[1], ex[0]))
+    m = cv2.getRotationMatrix2D((pw / 2, ph / 2), -angle, scale)
+    m[:, 2] += centre - np.array([pw / 2, ph / 2])
+    h, w = img.shape[:2]
+    layer = cv2.warpAffine(photo, m, (w, h)).astype(np.float32)
+    alpha = cv2.warpAffine(cup_mask, m, (w, h))
+    return _blend(img, layer, alpha)
+
+
+def _mid_nose(pts: np.ndarray, o: np.ndarray, ey: np.ndarray) -> float:
+    """Halfway between the nose bridge and the nose tip, along the face's vertical axis."""
+    return float(np.dot((pts[NOSE_BRIDGE] + pts[NOSE_TIP]) / 2 - o, ey))
+
+
+def paper(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    ex, ey, o, fw = _frame(pts)
+    top = _mid_nose(pts, o, ey)
+    corners = np.array([o + ey * top - ex * 0.55 * fw, o + ey * top + ex * 0.55 * fw,
+                        o + ey * (top + 0.9 * fw) + ex * 0.55 * fw, o + ey * (top + 0.9 * fw) - ex * 0.55 * fw])
+    h, w = img.shape[:2]
+    alpha = np.zeros((h, w), np.float32)
+    cv2.fillPoly(alpha, [corners.astype(np.int32)], 1.0, cv2.LINE_AA)
+    yy = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    layer = np.broadcast_to(np.array([238, 240, 242], np.float32) * (1.0 - 0.12 * yy), img.shape).copy()
+    return _blend(img, layer, alpha)
+
+
+def scarf(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    ex, ey, o, fw = _frame(pts)
+    top = _mid_nose(pts, o, ey)
+    chin = float(np.dot(pts[CHIN] - o, ey))
+    h, w = img.shape[:2]
+    band = np.array([o + ey * top - ex * 0.9 * fw, o + ey * top + ex * 0.9 * fw,
+                     o + ey * (chin + 0.35 * fw) + ex * 0.9 * fw, o + ey * (chin + 0.35 * fw) - ex * 0.9 * fw])
+    alpha = np.zeros((h, w), np.float32)
+    cv2.fillPoly(alpha, [band.astype(np.int32)], 1.0, cv2.LINE_AA)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    v = (xx - o[0]) * ey[0] + (yy - o[1]) * ey[1]
+    u = (xx - o[0]) * ex[0] + (yy - o[1]) * ex[1]
+    stripes = (np.floor(v / (0.09 * fw)) % 3).astype(int)
+    palette = np.array([[40, 40, 150], [200, 200, 210], [60, 110, 40]], np.float32)  # red, cream, green (BGR)
+    knit = 0.85 + 0.15 * np.abs(np.sin(u / (0.012 * fw)))
+    layer = palette[stripes] * knit[..., None]
+    return _blend(img, layer, alpha)
+
+
+DRAW = {"hand": hand, "cup": cup, "paper": paper, "scarf": scarf}
+
+
+def make_sheet(out: Path) -> dict[str, list[str]]:
+    """Draw every occluder on every view, classify, write the sheet; return the labels per occluder."""
+    from kiosk.config import Config
+    from kiosk.pipeline import build_analyzer
+
+    analyzer = build_analyzer(Config())
+    src = load_sources()
+    views = []
+    for name, img in (("astronaut", src["A"]), ("grace_hopper", src["B"])):
+        views += [(name, img), (f"{name}, tilted 15 deg", tilted(img, 15)), (f"{name}, tilted -12 deg", tilted(img, -12))]
+    mesh = sm.FaceMesh(num_threads=1)
+    rows = [np.hstack([caption("as is", TILE)] + [caption(o, TILE) for o in OCCLUDERS])]
+    verdicts: dict[str, list[str]] = {o: [] for o in ("as is",) + OCCLUDERS}
+    for name, img in views:
+        pts = sm.find_face_landmarks(img, mesh)
+        if pts is None:
+            print(f"{name}: no face found, skipped")
+            continue
+        pics = [("as is", img)] + [(o, DRAW[o](img, pts)) for o in OCCLUDERS]
+        tiles, bars = [], []
+        for occ, pic in pics:
+            faces, _ = analyzer.analyse(pic)
+            if faces:
+                f = max(faces, key=lambda v: v.box[2] * v.box[3])
+                text, label = f"{f.label} {f.score:.2f}", f.label
+            else:
+                text, label = "no face found", "none"
+            verdicts[occ].append(label)
+            bad = occ in MUST_NOT_OPEN and label == "mask"
+            colour = (40, 40, 220) if bad else (90, 90, 90)
+            bar = np.full((18, TILE, 3), colour, np.uint8)
+            cv2.putText(bar, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(face_tile(pic, pts))
+            bars.append(bar)
+        rows += [caption(name, TILE * len(tiles)), np.hstack(tiles), np.hstack(bars)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 9], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 80]}.get(out.suffix.lower(), [])
+    if not cv2.imwrite(str(out), np.vstack(rows), params):
+        raise OSError(f"cannot write {out} (use .jpg or .png)")
+    return verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-o", "--out", type=Path, required=True, help="sheet image (.png or .jpg)")
+    args = ap.parse_args(argv)
+    try:
+        verdicts = make_sheet(args.out)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    for occ, labels in verdicts.items():
+        counts = {l: labels.count(l) for l in sorted(set(labels))}
+        check = ""
+        if occ in MUST_NOT_OPEN:
+            check = "  OK: never mask" if "mask" not in labels else "  FAIL: called mask"
+        print(f"{occ:6s} {counts}{check}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
