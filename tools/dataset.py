@@ -239,6 +239,9 @@ class Packed:
     unreadable: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    val: float = 0.15  # the split fractions and class filter the folders were split with: the
+    test: float = 0.15  # converter re-creates the test split from the folders with them
+    classes: tuple[str, ...] | None = None
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         empty = (np.zeros((0, self.size, self.size, 3), np.uint8), np.zeros((0,), np.int64))
@@ -262,7 +265,8 @@ def save_packed(pk: Packed, path: str | Path) -> None:
         arrays[f"{name}_labels"] = np.asarray(y, np.int64)
     meta = {"schema": PACK_SCHEMA, "labels": list(pk.labels), "size": pk.size, "roots": list(pk.roots),
             "quality": pk.quality, "splits": sorted(pk.splits), "unreadable": pk.unreadable,
-            "duplicates": pk.duplicates, "conflicts": pk.conflicts}
+            "duplicates": pk.duplicates, "conflicts": pk.conflicts, "val": pk.val, "test": pk.test,
+            "classes": list(pk.classes) if pk.classes else None}
     with open(path, "wb") as f:
         np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
 
@@ -296,7 +300,8 @@ def load_packed(path: str | Path, size: int | None = None) -> Packed:
         x = np.stack(xs) if xs else np.zeros((0, meta["size"], meta["size"], 3), np.uint8)
         splits[name] = (np.ascontiguousarray(x), y.astype(np.int64))
     return Packed(tuple(meta["labels"]), meta["size"], tuple(meta["roots"]), meta["quality"], splits,
-                  meta["unreadable"], meta["duplicates"], meta["conflicts"])
+                  meta["unreadable"], meta["duplicates"], meta["conflicts"], meta.get("val", 0.15),
+                  meta.get("test", 0.15), tuple(meta["classes"]) if meta.get("classes") else None)
 
 
 # ---------------------------------------------------------------------------------------- augmentation

@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     ds = D.scan(args.roots, args.val, args.test, only)
     arrays = {sp: D.load_arrays(ds, ds.of(sp), args.size)[:2] for sp in splits}
     pk = D.Packed(ds.labels, args.size, tuple(str(Path(r).resolve()) for r in args.roots), args.quality,
-                  arrays, len(ds.unreadable), ds.duplicates, ds.conflicts)
+                  arrays, len(ds.unreadable), ds.duplicates, ds.conflicts, args.val, args.test,
+                  tuple(only) if only else None)
     if sum(len(y) for _, y in arrays.values()) == 0:
         raise CliError(f"no readable images in {', '.join(args.roots)} ({len(ds.unreadable)} unreadable)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

