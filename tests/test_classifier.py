@@ -78,6 +78,24 @@ def test_probabilities_sum_to_one(clf):
     assert scores[label] == p == max(scores.values())
 
 
+def test_batch_gives_the_numbers_of_single_invokes(clf):
+    """All faces of a frame in one invoke: the same probabilities, bit for bit, whatever the count did before."""
+    from skimage import data
+
+    img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    rng = np.random.default_rng(3)
+    crops = [img[y:y + s, x:x + s] for x, y, s in rng.integers([0, 0, 120], [300, 300, 212], (8, 3))]
+    crops[1] = np.full((90, 90, 3), 200, np.uint8)  # not every crop a face
+    tensors = [clf.prepare(c) for c in crops]
+    single = np.stack([clf.predict(t) for t in tensors])
+    assert len({tuple(np.round(r, 3)) for r in single}) > 3  # the crops really differ
+    for n in (3, 1, 8, 2, 2, 5, 1):
+        got = clf.predict_batch(tensors[:n])
+        assert got.shape == (n, len(clf.labels)) and np.array_equal(got, single[:n]), n
+    assert clf.predict_batch([]).shape == (0, len(clf.labels))
+    assert np.array_equal(clf.predict(tensors[7]), single[7])  # back to one face after a batch
+
+
 # --- refusals: every inconsistency between file, tensors and sidecar is a one-line KioskError ---
 
 @pytest.fixture

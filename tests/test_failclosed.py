@@ -86,16 +86,16 @@ def test_unhandled_model_error_closes_the_relay(factory, tmp_path):
     cfg.decision.open_seconds = 5.0
     cfg.decision.max_open_seconds = 10.0
     kiosk = Kiosk(cfg, pin_factory=factory)
-    real_predict = kiosk.analyzer.classifier.predict
+    real_predict = kiosk.analyzer.classifier.predict_batch
     calls = {"n": 0}
 
-    def failing_predict(tensor):
+    def failing_predict(tensors):
         calls["n"] += 1
         if kiosk.gate.is_open:  # the model breaks while the gate is open
             raise RuntimeError("tensor arena corrupted")
-        return real_predict(tensor)
+        return real_predict(tensors)
 
-    kiosk.analyzer.classifier.predict = failing_predict
+    kiosk.analyzer.classifier.predict_batch = failing_predict
     with pytest.raises(RuntimeFault, match="model failure: RuntimeError: tensor arena corrupted"):
         kiosk.run(max_seconds=30)
     relay = factory.pin(cfg.gpio.relay_pin)
