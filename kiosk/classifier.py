@@ -166,7 +166,8 @@ def _check_tensor(detail: dict, spec: TensorSpec, shape: tuple[int, ...], what: 
 
 
 class Classifier:
-    """One interpreter, allocated once; classifies BGR face crops into label probabilities."""
+    """One interpreter (its input re-sized when the number of faces per invoke changes); classifies BGR
+    face crops into label probabilities."""
 
     def __init__(self, model_path: str | Path, num_threads: int = 1) -> None:
         path = Path(model_path)
