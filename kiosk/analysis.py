@@ -51,9 +51,9 @@ class FaceAnalyzer:
             kept.append((det, face))
             tensors.append(self.classifier.prepare(face))
         tb = time.perf_counter()
-        # every face of the frame in one invoke; no faces, no classifier time
-        probs_all = self.classifier.predict_batch(tensors) if tensors else []
+        probs_all = self.classifier.predict_batch(tensors)  # every face of the frame in one invoke
         tc = time.perf_counter()
+        # no faces, no preprocessing or classifier time (the stage statistics count real work only)
         prep_s, cls_s = (tb - ta, tc - tb) if tensors else (0.0, 0.0)
         for (det, face), probs in zip(kept, probs_all):
             i = int(np.argmax(probs))

@@ -245,14 +245,16 @@ class Classifier:
         raw = self.interpreter.get_tensor(self._out_index)
         spec = self.meta.output
         out = raw.astype(np.float32) if spec.dtype == "float32" else dequantize(raw, spec.scale, spec.zero_point)
-        return np.stack([self._normalise(row) for row in out])
+        return self._normalise(out)
 
     def _normalise(self, out: np.ndarray) -> np.ndarray:
+        """[N, labels] model outputs -> probabilities, row by row (vectorised)."""
         if self.meta.activation == "logits":
-            e = np.exp(out - out.max())
-            return e / e.sum()
-        total = float(out.sum())
-        return out / total if total > 0 else np.full_like(out, 1.0 / len(out))
+            e = np.exp(out - out.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        total = out.sum(axis=1, keepdims=True)
+        # an all-zero output (possible after quantisation) says nothing: uniform
+        return np.where(total > 0, out / np.where(total > 0, total, 1), np.float32(1.0 / out.shape[1]))
 
     def classify(self, face_bgr: np.ndarray) -> tuple[str, float, dict[str, float]]:
         """Return (label, probability of label, {label: probability})."""

@@ -14,7 +14,9 @@ unmasked photo it was drawn on, so no person is in train and test at once.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,8 +251,6 @@ class Packed:
 
 
 def save_packed(pk: Packed, path: str | Path) -> None:
-    import json
-
     arrays = {}
     for name, (x, y) in pk.splits.items():
         ext, opts = (".png", []) if pk.quality == 0 else (".jpg", [cv2.IMWRITE_JPEG_QUALITY, pk.quality])
@@ -273,9 +273,6 @@ def save_packed(pk: Packed, path: str | Path) -> None:
 
 def load_packed(path: str | Path, size: int | None = None) -> Packed:
     """Read a file from save_packed; DataError names the file and what is wrong with it."""
-    import json
-    import zipfile
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"packed dataset not found: {path}")

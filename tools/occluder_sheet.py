@@ -27,8 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tools import synth_masks as sm  # noqa: E402
-from tools.make_demo_clip import load_sources  # noqa: E402
-from tools.synth_sheet import TILE, caption, face_tile, tilted  # noqa: E402
+from tools.synth_sheet import TILE, caption, face_tile, kiosk_verdict, label_bar, portrait_views  # noqa: E402
 
 # FaceMesh indices
 NOSE_TIP, NOSE_BRIDGE, UPPER_LIP, CHIN = 1, 6, 13, 152
@@ -138,10 +137,7 @@ def make_sheet(out: Path) -> dict[str, list[str]]:
     from kiosk.pipeline import build_analyzer
 
     analyzer = build_analyzer(Config())
-    src = load_sources()
-    views = []
-    for name, img in (("astronaut", src["A"]), ("grace_hopper", src["B"])):
-        views += [(name, img), (f"{name}, tilted 15 deg", tilted(img, 15)), (f"{name}, tilted -12 deg", tilted(img, -12))]
+    views = portrait_views()
     mesh = sm.FaceMesh(num_threads=1)
     rows = [np.hstack([caption("as is", TILE)] + [caption(o, TILE) for o in OCCLUDERS])]
     verdicts: dict[str, list[str]] = {o: [] for o in ("as is",) + OCCLUDERS}
@@ -153,19 +149,11 @@ def make_sheet(out: Path) -> dict[str, list[str]]:
         pics = [("as is", img)] + [(o, DRAW[o](img, pts)) for o in OCCLUDERS]
         tiles, bars = [], []
         for occ, pic in pics:
-            faces, _ = analyzer.analyse(pic)
-            if faces:
-                f = max(faces, key=lambda v: v.box[2] * v.box[3])
-                text, label = f"{f.label} {f.score:.2f}", f.label
-            else:
-                text, label = "no face found", "none"
+            label, text = kiosk_verdict(analyzer, pic)
             verdicts[occ].append(label)
             bad = occ in MUST_NOT_OPEN and label == "mask"
-            colour = (40, 40, 220) if bad else (90, 90, 90)
-            bar = np.full((18, TILE, 3), colour, np.uint8)
-            cv2.putText(bar, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
             tiles.append(face_tile(pic, pts))
-            bars.append(bar)
+            bars.append(label_bar(text, (40, 40, 220) if bad else (90, 90, 90)))
         rows += [caption(name, TILE * len(tiles)), np.hstack(tiles), np.hstack(bars)]
     out.parent.mkdir(parents=True, exist_ok=True)
     params = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 9], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 80]}.get(out.suffix.lower(), [])

@@ -56,19 +56,38 @@ def caption(text: str, width: int) -> np.ndarray:
 EXPECTED = {"correct": "mask", "nose": "incorrect", "chin": "incorrect"}
 
 
-def verdict_bar(analyzer, img: np.ndarray, expected: str) -> tuple[np.ndarray, bool]:
-    """The kiosk's verdict on the largest face of `img`, as a coloured caption; and whether it is right."""
+def portrait_views() -> list[tuple[str, np.ndarray]]:
+    """The demo clip's two public-domain people (A astronaut, B Grace Hopper), upright and tilted:
+    tilted copies show a mask or occluder following the head."""
+    src = load_sources()
+    views = []
+    for name, img in (("astronaut", src["A"]), ("grace_hopper", src["B"])):
+        views += [(name, img), (f"{name}, tilted 15 deg", tilted(img, 15)), (f"{name}, tilted -12 deg", tilted(img, -12))]
+    return views
+
+
+def kiosk_verdict(analyzer, img: np.ndarray) -> tuple[str, str]:
+    """(label of the largest face or "none", its caption) from the kiosk's own detector + classifier."""
     faces, _ = analyzer.analyse(img)
     if not faces:
-        text, ok = "no face found", False
-    else:
-        f = max(faces, key=lambda v: v.box[2] * v.box[3])
-        # a 2-class model cannot say incorrect: then any deny counts as right
-        want = expected if expected in analyzer.classifier.labels else "no_mask"
-        text, ok = f"{f.label} {f.score:.2f}", f.label == want
-    bar = np.full((18, TILE, 3), (60, 170, 60) if ok else (40, 40, 220), np.uint8)
+        return "none", "no face found"
+    f = max(faces, key=lambda v: v.box[2] * v.box[3])
+    return f.label, f"{f.label} {f.score:.2f}"
+
+
+def label_bar(text: str, colour: tuple[int, int, int]) -> np.ndarray:
+    bar = np.full((18, TILE, 3), colour, np.uint8)
     cv2.putText(bar, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
-    return bar, ok
+    return bar
+
+
+def verdict_bar(analyzer, img: np.ndarray, expected: str) -> tuple[np.ndarray, bool]:
+    """The kiosk's verdict on the largest face of `img`, as a coloured caption; and whether it is right."""
+    label, text = kiosk_verdict(analyzer, img)
+    # a 2-class model cannot say incorrect: then any deny counts as right
+    want = expected if expected in analyzer.classifier.labels else "no_mask"
+    ok = label == want
+    return label_bar(text, (60, 170, 60) if ok else (40, 40, 220)), ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,11 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         faces = [(n, im) for n, im in faces if im is not None]
         views = faces
     else:
-        views = []
-        src = load_sources()  # the demo clip's two people: A astronaut, B Grace Hopper
-        for name, img in (("astronaut", src["A"]), ("grace_hopper", src["B"])):
-            # tilted copies show the mask following the head
-            views += [(name, img), (f"{name}, tilted 15 deg", tilted(img, 15)), (f"{name}, tilted -12 deg", tilted(img, -12))]
+        views = portrait_views()
     mesh = sm.FaceMesh(num_threads=1)
     rng = np.random.default_rng(args.seed)
     header = [caption("landmarks", TILE)] + [caption(f"{s} / {t}", TILE) for s, t in COMBOS]

@@ -11,6 +11,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tools import dataset as D  # noqa: E402
 
@@ -151,7 +152,6 @@ def _pack(args):
 
 
 def test_packed_splits_are_the_folder_splits(tmp_path):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from synth import make_dataset
 
     data = make_dataset(tmp_path / "data", n_per_class=30, size=40, seed=3)
@@ -179,7 +179,6 @@ def test_packed_splits_are_the_folder_splits(tmp_path):
 def test_packed_file_refusals(tmp_path):
     import pytest
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from synth import make_dataset
 
     data = make_dataset(tmp_path / "data", n_per_class=6, size=40, seed=4)
