@@ -14,6 +14,7 @@ import numpy as np
 
 from .classifier import Classifier
 from .decision import FaceVerdict
+from .detector import Detection
 from .preprocess import crop, square_crop_box
 
 
@@ -31,13 +32,22 @@ class FaceAnalyzer:
     def analyse(self, frame: np.ndarray,
                 timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:
         """Returns the verdicts and the face crops (crops only leave this function for snapshots)."""
+        return self.classify(frame, self.detect(frame, timing), timing)
+
+    def detect(self, frame: np.ndarray, timing: Callable[[str, float], None] | None = None) -> list[Detection]:
+        """The faces to classify: large enough, the largest `max_faces` of them, largest first."""
         t0 = time.perf_counter()
         detections = self.detector.detect(frame)
-        t1 = time.perf_counter()
+        if timing is not None:
+            timing("detect", (time.perf_counter() - t0) * 1000)
         detections = [d for d in detections if d.box[2] >= self.min_face_px]
         # The largest faces are the people at the gate; far-away ones are cut first.
         detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
-        detections = detections[: self.max_faces]
+        return detections[: self.max_faces]
+
+    def classify(self, frame: np.ndarray, detections: list[Detection],
+                 timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:
+        """Crop and classify `detections` (from `detect` on this very frame)."""
         h, w = frame.shape[:2]
         verdicts: list[FaceVerdict] = []
         crops: list[np.ndarray] = []
@@ -65,7 +75,6 @@ class FaceAnalyzer:
                                         det_score=float(det.score)))
             crops.append(face)
         if timing is not None:
-            timing("detect", (t1 - t0) * 1000)
             timing("preprocess", prep_s * 1000)
             timing("classify", cls_s * 1000)
         return verdicts, crops

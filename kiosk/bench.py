@@ -250,12 +250,14 @@ def _invoke_ms(interp: Any, n: int = 50) -> float:
 class OurPipeline:
     """The kiosk's own per-frame pieces, in the order Kiosk.step runs them."""
 
-    def __init__(self, config: str | None, model: str | None, threads: int | None) -> None:
+    def __init__(self, config: str | None, model: str | None, threads: int | None,
+                 overlap: bool | None = None) -> None:
         import cv2
 
         from .config import Config, load
         from .decision import Decider, Policy
         from .events import build_event
+        from .overlap import OverlappedAnalyzer
         from .pipeline import build_analyzer
 
         cfg = load(config) if config else Config()
@@ -263,8 +265,12 @@ class OurPipeline:
             cfg.classifier.model = str(Path(model).resolve())
         if threads:
             cfg.detector.threads = cfg.classifier.threads = threads
+        if overlap is not None:
+            cfg.detector.overlap = overlap
         self.cfg = cfg
         self.analyzer = build_analyzer(cfg)
+        # As the daemon: with overlap, a frame's verdict comes back with the next frame's call.
+        self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
         clf = self.analyzer.classifier
         self.model_info = {"name": clf.meta.name, "sha256": clf.sha256}
         d = cfg.decision
@@ -277,6 +283,7 @@ class OurPipeline:
         # The decider sees camera time, not bench time: frames arrive at the configured rate.
         self._dt = 1.0 / cfg.camera.fps
         self._n = 0
+        self._last_faces = 0
 
     def info(self) -> dict[str, Any]:
         from .runtime import interpreter_class
@@ -295,8 +302,9 @@ class OurPipeline:
         invoke_ms = {"detector": _invoke_ms(self.analyzer.detector._interp),
                      "classifier": _invoke_ms(c.interpreter)}
         return {"name": "maskgate", "invoke_ms": invoke_ms, "runtime": f"{runtime} {runtime_version}", "opencv": cv2.__version__,
-                "numpy": np.__version__, "threads": {"detector": self.cfg.detector.threads,
-                                                      "classifier": self.cfg.classifier.threads},
+                "numpy": np.__version__, "threads": {"detector": self.analyzer.detector.threads,
+                                                      "classifier": self.analyzer.classifier.threads},
+                "overlap": self.overlap is not None,
                 "classifier": {"name": c.meta.name, "sha256": c.sha256, "input": [c.meta.width, c.meta.height],
                                "labels": list(c.labels)},
                 "detector": {"model": Path(self.cfg.detector.model).name,
@@ -304,19 +312,37 @@ class OurPipeline:
                 "min_face_px": self.cfg.detector.min_face_px, "max_faces": self.cfg.detector.max_faces}
 
     def reset(self) -> None:
+        if self.overlap is not None:
+            self.overlap.flush()
         self.decider = self._decider_cls(self._policy)
         self._n = 0
 
+    def settle(self) -> int:
+        """Faces of the last frame given to `process` (with overlap it is still in flight)."""
+        if self.overlap is None:
+            return self._last_faces
+        done = self.overlap.flush()
+        return len(done.verdicts) if done is not None else 0
+
     def process(self, jpeg: bytes, times: dict[str, float]) -> tuple[int, str | None]:
-        """One frame through every stage; fills `times` (ms); returns (faces, decision or None)."""
+        """One frame through every stage; fills `times` (ms); returns (faces, decision or None).
+        With overlap, the faces and decision are those of the frame before (the daemon's order)."""
         perf = time.perf_counter
         t0 = perf()
         frame = self._imdecode(self._np.frombuffer(jpeg, self._np.uint8), self._flag)
         t1 = perf()
-        faces, _ = self.analyzer.analyse(frame, timing=times.__setitem__)
-        t2 = perf()
         now = self._n * self._dt
         self._n += 1
+        if self.overlap is None:
+            faces, _ = self.analyzer.analyse(frame, timing=times.__setitem__)
+        else:
+            done = self.overlap.push(frame, now, timing=times.__setitem__)
+            if done is None:  # the first frame: nothing to decide on yet
+                times.update(decode=(t1 - t0) * 1000, total=(perf() - t0) * 1000)
+                return 0, None
+            faces, now = done.verdicts, done.stamp
+        self._last_faces = len(faces)
+        t2 = perf()
         decision = self.decider.update(now, faces)
         t3 = perf()
         if decision is not None:
@@ -334,17 +360,21 @@ ProcessFn = Callable[[bytes, dict[str, float]], tuple[int, "str | None"]]
 
 
 def measure(process: ProcessFn, reset: Callable[[], None], frames: list[tuple[str, bytes]], seconds: float,
-            hold: int = HOLD_FRAMES) -> dict[str, Any]:
+            hold: int = HOLD_FRAMES, settle: Callable[[], int] | None = None) -> dict[str, Any]:
     """Cycle through `frames` (each `hold` times in a row) for at least `seconds` and one cycle.
 
     `process(jpeg, times) -> (faces, decision)` may raise: the frame then counts as a failure
     (the peer's crash on boxes outside the frame), and timing goes on with the next frame.
+    `settle() -> faces`, where given, finishes the frame just processed (overlapped pipeline), so the
+    faces found are counted per frame in the untimed pass.
     """
     # One untimed pass: first-call allocations and caches are start-up, not steady state.
     found: dict[str, int | None] = {}
     for name, data in frames:
         try:
             found[name] = process(data, {})[0]
+            if settle is not None:
+                found[name] = settle()
         except Exception:  # noqa: BLE001 - counted and reported by the timed loop below
             found[name] = None
     reset()
@@ -396,6 +426,8 @@ def serve(pipeline_factory: Callable[[], tuple[float, Any]], first_frame: bytes,
     t_imported, pipeline = pipeline_factory()
     t_loaded = time.monotonic()
     faces, _ = pipeline.process(first_frame, {})
+    if hasattr(pipeline, "settle"):
+        faces = pipeline.settle()  # with overlap, the first frame's verdict needs this
     t_first = time.monotonic()
     proto.send({"event": "ready", "protocol": PROTOCOL, "t_main": t_main, "t_imported": t_imported,
                 "t_loaded": t_loaded, "t_first": t_first, "first_faces": faces,
@@ -416,7 +448,8 @@ def _command_loop(proto: _Protocol, pipeline: Any) -> int:
             return 0
         if cmd.get("cmd") == "run":
             pipeline.reset()
-            result = measure(pipeline.process, pipeline.reset, frames[cmd["scenario"]], float(cmd["seconds"]))
+            result = measure(pipeline.process, pipeline.reset, frames[cmd["scenario"]], float(cmd["seconds"]),
+                             settle=getattr(pipeline, "settle", None))
             result.update(event="result", scenario=cmd["scenario"])
             proto.send(result)
         elif cmd.get("cmd") == "profile":
@@ -424,7 +457,8 @@ def _command_loop(proto: _Protocol, pipeline: Any) -> int:
 
             prof = cProfile.Profile()
             prof.enable()
-            measure(pipeline.process, pipeline.reset, frames[cmd["scenario"]], float(cmd["seconds"]))
+            measure(pipeline.process, pipeline.reset, frames[cmd["scenario"]], float(cmd["seconds"]),
+                    settle=getattr(pipeline, "settle", None))
             prof.disable()
             prof.dump_stats(cmd["path"])
             proto.send({"event": "profiled", "path": cmd["path"]})
@@ -439,6 +473,7 @@ def worker_main(argv: list[str]) -> int:
     p.add_argument("--config")
     p.add_argument("--model")
     p.add_argument("--threads", type=int)
+    p.add_argument("--overlap", choices=("on", "off"))
     p.add_argument("--startup-only", action="store_true")
     a = p.parse_args(argv)
     t_main = _T_MODULE
@@ -452,7 +487,7 @@ def worker_main(argv: list[str]) -> int:
         from . import pipeline  # noqa: F401
 
         t_imported = time.monotonic()
-        pl = OurPipeline(a.config, a.model, a.threads)
+        pl = OurPipeline(a.config, a.model, a.threads, None if a.overlap is None else a.overlap == "on")
         if not a.startup_only:
             pl.frames = load_frames(frames_dir)[1]
         return t_imported, pl
@@ -499,49 +534,28 @@ def model_macs(path: str | Path) -> dict[str, Any]:
     return {"macs": int(total), "compute": "int8" if int8 else "float32"}
 
 
-# Raspberry Pi 4 (Cortex-A72, 1.5 GHz, 64-bit OS, LiteRT/XNNPACK), per core, one thread: ESTIMATES,
-# not measurements (docs/bench.md gives the published figures they come from).
-PI4_GMACS_PER_CORE = {"int8": (3.0, 6.0), "float32": (2.0, 4.0)}
-# Speed-up of 4 XNNPACK threads over 1 on the Pi's 4 cores for models this small (estimate).
-PI4_THREAD_SPEEDUP_4 = (2.5, 3.0)
-# Non-model work (JPEG-free capture, resize, crop, numpy, Python) slower than here by this factor.
-PI4_SLOWDOWN_OTHER = (5.0, 20.0)
+def _pi4_estimate(reference: str | None, config: str | None, model: str | None, frames: list[tuple[str, bytes]],
+                  macs: dict[str, dict[str, Any]], faces: int = 3) -> dict[str, Any]:
+    """kiosk/pi_estimate.py's estimate for `faces` faces, timed in this (parent) process at 1 thread
+    once the workers are done, so nothing else of ours runs meanwhile."""
+    if not reference:
+        return {"note": "no estimate: pass --pi-reference with the folder tools/reference_models.py writes"}
+    import cv2
+    import numpy as np
 
+    from . import pi_estimate
+    from .config import Config, load
+    from .pipeline import build_analyzer
 
-def pi4_estimate(ours: dict[str, Any], macs: dict[str, dict[str, Any]], faces: int = 3,
-                 fps_target: float = 15.0) -> dict[str, Any]:
-    """Frame time on a Pi 4 with `faces` faces: model time from MACs at the assumed Pi 4 rates,
-    plus the measured non-model time here (decode excluded: the Pi camera gives raw frames)
-    scaled by the assumed slowdown. Returns best/worst bounds for 1 and 4 threads."""
-    det, clf = macs.get("detector"), macs.get("classifier")
-    scen = ours["scenarios"].get(f"faces{faces}") or ours["scenarios"].get("faces3")
-    if not det or not clf or not scen:
-        return {}
-    lat = scen["latency_ms"]
-    inv = ours["info"].get("invoke_ms", {})
-    n_faces = faces
-    # Non-model work here: the median frame minus JPEG decoding (a Pi camera hands over raw
-    # frames) minus the bare model invocations, timed alone in the worker.
-    model_here = inv.get("detector", 0.0) + n_faces * inv.get("classifier", 0.0)
-    other_here = max(0.0, lat["total"]["p50"] - lat["decode"]["p50"] - model_here)
-    out: dict[str, Any] = {"faces": faces, "fps_target": fps_target,
-                           "detector_mmacs": round(det["macs"] / 1e6, 1), "classifier_mmacs": round(clf["macs"] / 1e6, 1),
-                           "other_ms_here": round(other_here, 3), "model_ms_here": round(model_here, 3), "assumptions": {
-                               "gmacs_per_core": PI4_GMACS_PER_CORE, "thread_speedup_4": PI4_THREAD_SPEEDUP_4,
-                               "slowdown_other": PI4_SLOWDOWN_OTHER}}
-    for threads in (1, 4):
-        bounds = []
-        for k in (1, 0):  # fast bound, then slow bound
-            model_ms = (det["macs"] / (PI4_GMACS_PER_CORE[det["compute"]][k] * 1e6)
-                        + faces * clf["macs"] / (PI4_GMACS_PER_CORE[clf["compute"]][k] * 1e6))
-            if threads == 4:
-                model_ms /= PI4_THREAD_SPEEDUP_4[k]
-            other_ms = other_here * PI4_SLOWDOWN_OTHER[1 - k]
-            bounds.append(round(model_ms + other_ms, 1))
-        out[f"threads_{threads}"] = {"ms_per_frame": bounds, "fps": [round(1000 / b, 1) for b in bounds],
-                                     "keeps_up": ("yes" if 1000 / bounds[1] >= fps_target else
-                                                  "no" if 1000 / bounds[0] < fps_target else "borderline")}
-    return out
+    cfg = load(config) if config else Config()
+    if model:
+        cfg.classifier.model = str(Path(model).resolve())
+    cfg.detector.threads = cfg.classifier.threads = 1
+    analyzer = build_analyzer(cfg)
+    decoded = [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) for _, data in frames]
+    here = pi_estimate.measure_here(reference, cfg.resolve(cfg.detector.model), cfg.resolve(cfg.classifier.model),
+                                    analyzer, decoded, faces)
+    return pi_estimate.estimate(here, macs["detector"]["compute"], macs["classifier"]["compute"], faces)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -753,7 +767,7 @@ def format_table(report: dict[str, Any]) -> str:
         info = side["info"]
         lines.append("")
         lines.append(f"== {side['label']}  [{key}]  " + ", ".join(
-            f"{k}={v}" for k, v in info.items() if k in ("runtime", "threads", "tensorflow", "opencv")))
+            f"{k}={v}" for k, v in info.items() if k in ("runtime", "threads", "overlap", "tensorflow", "opencv")))
         head = (f"{'scenario':<8} {'faces':>9} {'fps':>7} " + " ".join(f"{s[:7]:>13}" for s in (*STAGES, "total"))
                 + f" {'cpu/frame':>9} {'fail':>5}")
         lines.append(head)
@@ -793,6 +807,18 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"peak RSS ours/peer {_fmt(rr['peak_rss'], 3)}, start-up ours/peer {_fmt(rr['startup'], 3)}")
             for t, ok in rr["targets"].items():
                 lines.append(f"  target {t}: {'MET' if ok else 'NOT MET'}")
+    pe = report.get("pi4_estimate") or {}
+    lines.append("")
+    if "threads_4" in pe:
+        lines.append(f"== Raspberry Pi 4 estimate, {pe['faces']} faces (fast bound .. slow bound; kiosk/pi_estimate.py)")
+        for name, label in (("threads_1", "1 thread per model"), ("threads_4", "4 threads, one model after the other"),
+                            ("threads_4_overlap", "4 threads, overlap (the default)")):
+            e = pe[name]
+            lines.append(f"{label:<40} {e['ms_per_frame'][0]:>6.1f} .. {e['ms_per_frame'][1]:>6.1f} ms"
+                         f"  {e['fps'][0]:>5.1f} .. {e['fps'][1]:>5.1f} fps (central {e['central_fps']:.1f})"
+                         f"  {pe['fps_target']:g} fps: {e['keeps_up']}")
+    else:
+        lines.append(f"Raspberry Pi 4 estimate: {pe.get('note', 'none')}")
     return "\n".join(lines)
 
 
@@ -824,6 +850,12 @@ def run_bench(args: argparse.Namespace) -> int:
     rounds = max(1, int(getattr(args, "rounds", 2) or 1))
     startup_runs = max(1, int(getattr(args, "startup_runs", 3) or 1))
     threads = _parse_threads(getattr(args, "threads", None))
+    overlaps: list[str | None] = [o.strip() for o in str(getattr(args, "overlap", None) or "").split(",") if o.strip()]
+    if any(o not in ("on", "off") for o in overlaps):
+        print(f"error: --overlap takes on, off or off,on, got {args.overlap!r}",
+              file=sys.stderr)
+        return 2
+    overlaps = overlaps or [None]
     config = getattr(args, "config", None)
     model = getattr(args, "model", None)
     want_peer = bool(getattr(args, "peer", False))
@@ -832,6 +864,15 @@ def run_bench(args: argparse.Namespace) -> int:
     if seconds <= 0:
         print("error: --seconds must be > 0", file=sys.stderr)
         return 2
+    pi_reference = getattr(args, "pi_reference", None)
+    if pi_reference:
+        from .pi_estimate import missing_reference
+
+        missing = missing_reference(pi_reference)
+        if missing:
+            print(f"error: --pi-reference: {missing[0]} not found (write it with "
+                  f".venv-host/bin/python tools/reference_models.py --out {pi_reference})", file=sys.stderr)
+            return 2
     if want_peer and not peer_python.exists():
         print(f"error: peer interpreter {peer_python} not found: create it as docs/bench.md says "
               "(requirements-peer.txt), or pass --peer-python", file=sys.stderr)
@@ -843,15 +884,18 @@ def run_bench(args: argparse.Namespace) -> int:
 
     sides: list[Side] = []
     for t in threads:
-        cmd = [sys.executable, "-m", "kiosk.bench", "worker", "--frames", str(frames_dir.resolve())]
-        if config:
-            cmd += ["--config", str(Path(config).resolve())]
-        if model:
-            cmd += ["--model", str(Path(model).resolve())]
-        if t:
-            cmd += ["--threads", str(t)]
-        key = "ours" if len(threads) == 1 else f"ours_t{t}"
-        sides.append(Side(key, "maskgate (BlazeFace + int8 classifier, LiteRT)", cmd))
+        for ov in overlaps:
+            cmd = [sys.executable, "-m", "kiosk.bench", "worker", "--frames", str(frames_dir.resolve())]
+            if config:
+                cmd += ["--config", str(Path(config).resolve())]
+            if model:
+                cmd += ["--model", str(Path(model).resolve())]
+            if t:
+                cmd += ["--threads", str(t)]
+            if ov:
+                cmd += ["--overlap", ov]
+            key = "ours" + (f"_t{t}" if len(threads) > 1 else "") + (f"_overlap_{ov}" if len(overlaps) > 1 else "")
+            sides.append(Side(key, "maskgate (BlazeFace + int8 classifier, LiteRT)", cmd))
     if want_peer:
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
         cmd = [str(peer_python), str(PEER_WORKER), "--frames", str(frames_dir.resolve())]
@@ -904,7 +948,8 @@ def run_bench(args: argparse.Namespace) -> int:
         "git_commit": _git_commit(), "argv": sys.argv[1:],
         "machine": dict(_machine(), loadavg_start=round(load_start, 2)),
         "settings": {"seconds": seconds, "rounds": rounds, "startup_runs": startup_runs,
-                     "threads": [t for t in threads], "config": config, "model": model},
+                     "threads": [t for t in threads], "overlap": overlaps, "config": config, "model": model,
+                     "pi_reference": pi_reference},
         "frames": {"count": len(manifest["frames"]), "origin": manifest["origin"], "sha256": manifest["sha256"],
                    "jpeg_quality": JPEG_QUALITY, "size": [FRAME_W, FRAME_H],
                    "per_scenario": {n: sum(1 for f in manifest["frames"] if f["scenario"] == n) for n, _ in SCENARIOS}},
@@ -917,8 +962,7 @@ def run_bench(args: argparse.Namespace) -> int:
     }
     macs = _our_models_macs(config, model)
     report["models"] = macs
-    first_ours = next(k for k in report["sides"] if k.startswith("ours"))
-    report["pi4_estimate"] = pi4_estimate(report["sides"][first_ours], macs)
+    report["pi4_estimate"] = _pi4_estimate(pi_reference, config, model, load_frames(frames_dir)[1]["faces3"], macs)
     if want_peer:
         report["ratios"] = {k: _ratios(v, report["sides"]["peer"]) for k, v in report["sides"].items()
                             if k.startswith("ours")}

@@ -182,6 +182,7 @@ class Classifier:
                 f"{path}: sha256 {digest[:12]}... does not match metadata {meta.sha256[:12]}... "
                 "(model and sidecar are from different conversions)"
             )
+        self.threads = int(num_threads)
         self.interpreter = load_interpreter(path, num_threads=num_threads)
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()

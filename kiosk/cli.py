@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split each scenario's time into this many alternating rounds (default 2)")
     b.add_argument("--startup-runs", type=int, default=3, help="fresh processes timed for start-up (default 3)")
     b.add_argument("--threads", help="interpreter threads for our models, e.g. 1 or 1,2 (default: config)")
+    b.add_argument("--overlap", help="detector.overlap for our pipeline: on, off, or off,on for both side by side "
+                                     "(default: the config's)")
+    b.add_argument("--pi-reference", help="folder of tools/reference_models.py's models: the Pi 4 estimate then "
+                                          "scales our measured times by the Pi's published times of those models")
     b.add_argument("--scenarios", help="comma-separated subset of faces0,faces1,faces3,faces8,close1")
     b.add_argument("--config", help="TOML config file (default: the embedded defaults)")
     b.add_argument("--model", help="classifier .tflite with its .json sidecar (default: the config's)")

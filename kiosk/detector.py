@@ -143,6 +143,7 @@ class BlazeFaceDetector:
         # Comparing logits avoids a sigmoid over every anchor on every frame.
         self._logit_threshold = float(np.log(score_threshold / (1.0 - score_threshold)))
 
+        self.threads = int(num_threads)
         self._interp = load_interpreter(self.model_path, num_threads=num_threads)
         self.side, self._reg_index, self._cls_index = self._validate(self._interp, self.model_path)
         self._input_index = self._interp.get_input_details()[0]["index"]

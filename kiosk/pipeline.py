@@ -32,6 +32,7 @@ from .commands import CommandVerifier
 from .mqtt import MqttPublisher, NullPublisher, Publisher, read_secret
 from .notify import Notifier
 from .outbox import Outbox
+from .overlap import OverlappedAnalyzer
 from .stats import Stats
 
 log = logging.getLogger("kiosk")
@@ -74,6 +75,8 @@ class Kiosk:
         d = cfg.decision
         self.decider = Decider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames))
         self.analyzer = analyzer or build_analyzer(cfg)
+        # Detect the next frame while this one is classified (kiosk/overlap.py); None: one at a time.
+        self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
         clf = self.analyzer.classifier
         self.model_info = {"name": clf.meta.name, "sha256": clf.sha256}
         factory = pin_factory if pin_factory is not None else make_pin_factory(cfg.gpio.backend)
@@ -172,13 +175,18 @@ class Kiosk:
         """One iteration: a frame, or (camera down) a short wait with the gate closed."""
         t0 = time.perf_counter()
         if frame is None:
-            frame = self.supervisor.read()
+            try:
+                frame = self.supervisor.read()
+            except EndOfStream:
+                self._finish_overlap()  # the clip's last frame is still being detected
+                raise
         now = time.monotonic()
         if self._stall_after and now - self._started > self._stall_after:
             log.warning("test fault injection: frame loop stalls now")
             while True:
                 time.sleep(3600)
         if frame is None:
+            self._finish_overlap()  # the frame before the gap is decided before the gap, as without overlap
             self._camera_down()
             self._tick(now)
             self.stop_event.wait(0.05)
@@ -186,13 +194,33 @@ class Kiosk:
         if "camera" in self.faults:
             self._clear_fault("camera")
         self.stats.add("capture", self.supervisor.last_capture_ms)
+        if self.overlap is None:
+            faces, crops = self._analyse(lambda: self.analyzer.analyse(frame, timing=self.stats.add))
+            self._conclude(now, t0, faces, crops)
+        else:
+            done = self._analyse(lambda: self.overlap.push(frame, (now, t0), timing=self.stats.add))
+            if done is not None:  # the frame before this one; this one is being detected meanwhile
+                self._conclude(*done.stamp, done.verdicts, done.crops)
+        self._tick(now)
+        self.notifier.watchdog(now)
+
+    def _analyse(self, work):
         try:
-            faces, crops = self.analyzer.analyse(frame, timing=self.stats.add)
+            return work()
         except Exception as exc:
             # A model that fails at run time: close the gate, report, let systemd restart us.
             self._set_fault("model")
             self.gate.close()
             raise RuntimeFault(f"model failure: {type(exc).__name__}: {exc}") from exc
+
+    def _finish_overlap(self) -> None:
+        if self.overlap is not None:
+            done = self._analyse(lambda: self.overlap.flush(timing=self.stats.add))
+            if done is not None:
+                self._conclude(*done.stamp, done.verdicts, done.crops)
+
+    def _conclude(self, now: float, t0: float, faces: list, crops: list[np.ndarray]) -> None:
+        """Decide on one analysed frame (captured at `now`, read at perf_counter `t0`) and act."""
         t1 = time.perf_counter()
         decision = self.decider.update(now, faces)
         t2 = time.perf_counter()
@@ -203,9 +231,7 @@ class Kiosk:
         self.stats.counters["faces"] += len(faces)
         if decision is not None:
             self._act(decision, (t2 - t0) * 1000, crops)
-        self._tick(now)
         self.stats.add("publish", (time.perf_counter() - t2) * 1000)
-        self.notifier.watchdog(now)
 
     # -- acting ----------------------------------------------------------------------------------
     def _act(self, decision: Decision, latency_ms: float, crops: list[np.ndarray]) -> None:
@@ -359,6 +385,8 @@ class Kiosk:
             self._publish_state()
             self.publisher.stop()
         finally:
+            if self.overlap is not None:
+                self.overlap.close()
             self.supervisor.close()
             if self.button is not None:
                 self.button.close()

@@ -125,3 +125,29 @@ def test_table_with_ratios_formats():
                                   "targets": {"throughput >= 10x peer (every scenario)": True}}}}
     text = format_table(report)
     assert "12.0x" in text and "MET" in text
+
+
+@pytest.mark.slow
+def test_overlap_side_by_side_finds_the_same_faces(tmp_path):
+    import io
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(io.StringIO()):
+        code = main(["bench", "--seconds", "1", "--rounds", "1", "--startup-runs", "1", "--overlap", "off,on",
+                     "--scenarios", "faces0,faces3", "--out", str(tmp_path)])
+    assert code == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert list(report["sides"]) == ["ours_overlap_off", "ours_overlap_on"]
+    for key, overlap in (("ours_overlap_off", False), ("ours_overlap_on", True)):
+        side = report["sides"][key]
+        assert side["info"]["overlap"] is overlap
+        for name, n in (("faces0", 0), ("faces3", 3)):
+            s = side["scenarios"][name]
+            assert set(s["faces_found"].values()) == {n} and s["failures"] == 0, (key, name, s["faces_found"])
+        assert side["scenarios"]["faces3"]["decisions"] >= 1
+        assert side["startup"]["median"]["first_frame_s"] > 0
+
+
+def test_bad_overlap_option_is_refused(tmp_path, capsys):
+    assert main(["bench", "--seconds", "1", "--overlap", "maybe", "--out", str(tmp_path)]) == 2
+    assert "--overlap" in capsys.readouterr().err

@@ -74,16 +74,22 @@ def load_keras_model(path: Path):
         raise CliError(f"{path}: cannot load Keras model ({first})") from None
 
 
+def _converter(model, size: int, tmp: str):
+    import tensorflow as tf
+
+    saved = Path(tmp) / "saved"
+    model.export(
+        str(saved), format="tf_saved_model",
+        input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)], verbose=False,
+    )
+    return tf.lite.TFLiteConverter.from_saved_model(str(saved))
+
+
 def to_tflite(model, size: int, rep: np.ndarray, io_type: str) -> bytes:
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
-        saved = Path(tmp) / "saved"
-        model.export(
-            str(saved), format="tf_saved_model",
-            input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)], verbose=False,
-        )
-        conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        conv = _converter(model, size, tmp)
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
 
         def gen():
@@ -96,6 +102,14 @@ def to_tflite(model, size: int, rep: np.ndarray, io_type: str) -> bytes:
         conv.inference_input_type = dt
         conv.inference_output_type = dt
         with quiet_stderr():  # the converter's C++ progress lines
+            return conv.convert()
+
+
+def to_tflite_float(model, size: int) -> bytes:
+    """Plain float32 .tflite (no quantisation): tools/reference_models.py's float reference."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conv = _converter(model, size, tmp)
+        with quiet_stderr():
             return conv.convert()
 
 

@@ -1,0 +1,161 @@
+"""How fast would the pipeline run on a Raspberry Pi 4? An estimate from times measured here.
+
+No Pi is at hand, so the benchmark scales what it measures on its own machine by how much slower a
+Pi 4 is at the same work, taken from published Pi 4 times of two reference models:
+
+- XNNPACK's README ("Raspberry Pi", RPi 4 BCM2711 ARM64, multi-threaded = 4 threads, Feb 2022):
+  MobileNet v2 1.0 at 224 px with random weights, 17 ms int8 (per-channel), 46 ms float32.
+  tools/reference_models.py writes those two models; this module times them here.
+- google/XNNPACK issue #814 (a Pi 4, 64-bit Ubuntu, 1.5 GHz, performance governor): FP32 MobileNet v1
+  at 1/2/4 threads 312/186/142 ms. Its 4-thread time is 1.85x the README's 77 ms for the same model:
+  that factor is the slow bound (another build, another board, a warm one), and its thread counts
+  give how a model's time on the Pi changes with 1, 2 or 4 threads.
+
+Per model: Pi time (4 threads) = time here (1 thread) x Pi reference time / reference time here, of the
+same precision (int8 or float32: a Pi's int8 is ~2.7x its float, this machine's ~0.9x), so the ratio
+also carries what this machine does better or worse than a Pi per multiply-accumulate. The classifier
+is timed at the batch the frame needs (3 faces at 128 px are about the work of one 224 px image).
+
+Everything else a frame costs (letterbox, NMS, crops, numpy, Python; no JPEG decoding: a Pi camera
+hands over raw frames) is timed here as the analyser's time minus the time inside the two invokes,
+and scaled by the Pi's per-core slowdown at one thread: between the int8 reference's (SIMD integer
+work) and the float reference's (SIMD float work) ratios.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REFERENCE_FILES = {"int8": "mobilenet_v2_224_int8.tflite", "float32": "mobilenet_v2_224_float32.tflite"}
+PI4_REFERENCE_MS = {"int8": 17.0, "float32": 46.0}  # XNNPACK README, RPi 4 ARM64, 4 threads
+PI4_THREADS_MS = {1: 312.0, 2: 186.0, 4: 142.0}  # XNNPACK issue #814, FP32 MobileNet v1 on a Pi 4
+PI4_SLOW_FACTOR = 142.0 / 77.0  # the same model, 4 threads: that Pi against the README's
+SOURCES = ["github.com/google/XNNPACK README, section Raspberry Pi (RPi 4 BCM2711 ARM64, Feb 2022)",
+           "github.com/google/XNNPACK/issues/814 (end2end-bench on a Pi 4, 1/2/3/4 threads)"]
+
+
+def missing_reference(folder: str | Path) -> list[str]:
+    """Reference model files absent from `folder` (tools/reference_models.py writes them)."""
+    return [str(Path(folder) / f) for f in REFERENCE_FILES.values() if not (Path(folder) / f).is_file()]
+
+
+def _fastest_invoke_ms(interp: Any, runs: int) -> float:
+    for _ in range(3):
+        interp.invoke()
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        interp.invoke()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
+def _time_model(path: str | Path, batch: int = 1, runs: int = 30) -> float:
+    """Fastest of `runs` invokes at 1 thread, on a deterministic random input."""
+    from .runtime import load_interpreter
+
+    interp = load_interpreter(path, num_threads=1)
+    d = interp.get_input_details()[0]
+    if batch != 1:
+        interp.resize_tensor_input(d["index"], [batch, *[int(v) for v in d["shape"][1:]]])
+        interp.allocate_tensors()
+        d = interp.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if np.issubdtype(d["dtype"], np.integer):
+        info = np.iinfo(d["dtype"])
+        x = rng.integers(info.min, info.max, d["shape"], endpoint=True).astype(d["dtype"])
+    else:
+        x = rng.uniform(-1.0, 1.0, d["shape"]).astype(d["dtype"])
+    interp.set_tensor(d["index"], x)
+    return _fastest_invoke_ms(interp, runs)
+
+
+class _InvokeClock:
+    """Wraps one interpreter's `invoke` to add up the time spent inside it."""
+
+    def __init__(self, interp: Any) -> None:
+        self.ms = 0.0
+        self._invoke = interp.invoke
+        interp.invoke = self  # instance attribute: only this interpreter, only in this process
+
+    def __call__(self) -> None:
+        t0 = time.perf_counter()
+        self._invoke()
+        self.ms += (time.perf_counter() - t0) * 1000
+
+
+def non_model_ms(analyzer: Any, frames: list[np.ndarray], rounds: int = 20) -> dict[str, float]:
+    """Per frame, the analyser's time outside the two invokes, split by stage: on the detector's
+    side (letterbox, anchors, NMS) and on the classifier's (crops, resize, batching, softmax).
+    The median over `rounds` passes (each pass: every frame once)."""
+    det_clock = _InvokeClock(analyzer.detector._interp)
+    clf_clock = _InvokeClock(analyzer.classifier.interpreter)
+    det_side, clf_side = [], []
+    for f in frames:  # warm-up: first-call allocations, the classifier's batch size
+        analyzer.classify(f, analyzer.detect(f))
+    for _ in range(rounds):
+        for f in frames:
+            d0, c0 = det_clock.ms, clf_clock.ms
+            t0 = time.perf_counter()
+            dets = analyzer.detect(f)
+            t1 = time.perf_counter()
+            analyzer.classify(f, dets)
+            t2 = time.perf_counter()
+            det_side.append((t1 - t0) * 1000 - (det_clock.ms - d0))
+            clf_side.append((t2 - t1) * 1000 - (clf_clock.ms - c0))
+    return {"detector_side": float(np.median(det_side)), "classifier_side": float(np.median(clf_side))}
+
+
+def measure_here(reference_dir: str | Path, detector: str | Path, classifier: str | Path,
+                 analyzer: Any, frames: list[np.ndarray], faces: int) -> dict[str, Any]:
+    """Everything the estimate needs from this machine, at 1 thread."""
+    ref = Path(reference_dir)
+    return {
+        "reference_ms": {k: round(_time_model(ref / f), 3) for k, f in REFERENCE_FILES.items()},
+        "detector_ms": round(_time_model(detector), 3),
+        "classifier_ms": round(_time_model(classifier, batch=faces), 3),
+        "non_model_ms": {k: round(v, 3) for k, v in non_model_ms(analyzer, frames).items()},
+    }
+
+
+def estimate(here: dict[str, Any], detector_compute: str, classifier_compute: str, faces: int,
+             fps_target: float = 15.0) -> dict[str, Any]:
+    """Pi 4 frame time, fast and slow bound, for: one thread per model, 4 threads one model after the
+    other, and 4 threads with overlap (kiosk/overlap.py). Pure arithmetic on `measure_here`'s dict."""
+    ref, nm = here["reference_ms"], here["non_model_ms"]
+    t2, t1 = PI4_THREADS_MS[2] / PI4_THREADS_MS[4], PI4_THREADS_MS[1] / PI4_THREADS_MS[4]
+    # One Pi core against one core here, at one thread; non-model work lies between the two precisions.
+    per_core = {k: PI4_REFERENCE_MS[k] * t1 / ref[k] for k in PI4_REFERENCE_MS}
+    slowdown = (min(per_core.values()), max(per_core.values()))
+    det4 = here["detector_ms"] * PI4_REFERENCE_MS[detector_compute] / ref[detector_compute]
+    clf4 = here["classifier_ms"] * PI4_REFERENCE_MS[classifier_compute] / ref[classifier_compute]
+    out: dict[str, Any] = {
+        "faces": faces, "fps_target": fps_target, "sources": SOURCES,
+        "here_1_thread": here,
+        "pi4_model_ms_4_threads": {"detector": [round(det4, 1), round(det4 * PI4_SLOW_FACTOR, 1)],
+                                   f"classifier_x{faces}": [round(clf4, 1), round(clf4 * PI4_SLOW_FACTOR, 1)]},
+        "pi4_slowdown_per_core": {k: round(v, 2) for k, v in per_core.items()},
+        "assumptions": {"slow_factor": round(PI4_SLOW_FACTOR, 3), "threads_time_vs_4": {
+            "1": round(t1, 3), "2": round(t2, 3)}, "non_model_slowdown": [round(s, 2) for s in slowdown]},
+    }
+    configs = {
+        "threads_1": lambda k, s: (det4 + clf4) * t1 * k + (nm["detector_side"] + nm["classifier_side"]) * s,
+        "threads_4": lambda k, s: (det4 + clf4) * k + (nm["detector_side"] + nm["classifier_side"]) * s,
+        # Two stages side by side on 4 cores: each as if it had 2 of them.
+        "threads_4_overlap": lambda k, s: max(det4 * t2 * k + nm["detector_side"] * s,
+                                              clf4 * t2 * k + nm["classifier_side"] * s),
+    }
+    for name, frame_ms in configs.items():
+        fast, slow = frame_ms(1.0, slowdown[0]), frame_ms(PI4_SLOW_FACTOR, slowdown[1])
+        # The published Pi speed, non-model work at the geometric middle of its range.
+        central = frame_ms(1.0, (slowdown[0] * slowdown[1]) ** 0.5)
+        fps = (1000 / fast, 1000 / slow)
+        out[name] = {"ms_per_frame": [round(fast, 1), round(slow, 1)], "fps": [round(f, 1) for f in fps],
+                     "central_fps": round(1000 / central, 1),
+                     "keeps_up": ("yes" if fps[1] >= fps_target else "no" if fps[0] < fps_target
+                                  else "at the fast bound, not at the slow one")}
+    return out
