@@ -202,8 +202,14 @@ class BlazeFaceDetector:
         side = self.side
         s = side / max(h, w)
         rw, rh = max(1, min(side, round(w * s))), max(1, min(side, round(h * s)))
+        src = frame_bgr
+        if s <= 0.5 and w % 2 == 0 and h % 2 == 0:
+            # Halving first takes OpenCV's fast integer area path, and the general (non-integer) one
+            # then runs on a quarter of the pixels: 0.6 instead of 1.6 ms for 640x480 -> 192x144, the
+            # same recall and false positives (docs/detector-eval.md, "Letterbox").
+            src = cv2.resize(src, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
         interp = cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR
-        resized = cv2.resize(frame_bgr, (rw, rh), interpolation=interp)
+        resized = cv2.resize(src, (rw, rh), interpolation=interp)
         ox, oy = (side - rw) // 2, (side - rh) // 2
         sq = self._square
         sq.fill(0)  # black border, as MediaPipe's ImageToTensor (BORDER_ZERO)
