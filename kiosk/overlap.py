@@ -4,8 +4,9 @@ One after the other, each model waits for the other, and neither keeps all cores
 do not split well into 2-4 threads (on a Pi 4, XNNPACK's MobileNet runs ~2.2x faster on 4 threads
 than on 1, not 4x), and the Python, OpenCV and numpy work between the invokes runs on one core. Side
 by side, the two stages share the cores. LiteRT releases the GIL inside `invoke`, and OpenCV inside
-`resize`, so one extra Python thread is enough. On the 2-core build machine this gave 4-21 % more
-frames per second at the same interpreter threads (docs/bench.md, "Overlap").
+`resize`, so one extra Python thread is enough. On the 2-core build machine it gave -2 to +21 % frames
+per second at the same interpreter threads (about even to better); the 4-core Pi is where it should
+pay (docs/bench.md, "Overlap" and "Raspberry Pi 4 estimate").
 
 Every frame still goes through the same detector and classifier calls in the same order, so the
 verdicts and decisions are those of the sequential loop; each one just arrives one frame later.
