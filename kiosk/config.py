@@ -210,13 +210,18 @@ def _check_value(key: str, fld: dataclasses.Field, value: Any) -> Any:
     return value
 
 
+def _shown(name: str) -> str:
+    """A name from the user's file, for a one-line error: control characters escaped."""
+    return name.encode("unicode_escape").decode("ascii")
+
+
 def from_dict(data: dict[str, Any], base_dir: Path = PROJECT_ROOT) -> Config:
     """Build a validated Config from a parsed TOML document."""
     cfg = Config(base_dir=base_dir)
     classes = _section_classes()
     for name, section in data.items():
         if name not in classes:
-            raise KioskError(f"config: unknown section [{name}] (known: {', '.join(classes)})")
+            raise KioskError(f"config: unknown section [{_shown(name)}] (known: {', '.join(classes)})")
         if not isinstance(section, dict):
             raise KioskError(f"config: '{name}' must be a table [{name}], got {type(section).__name__}")
         target = getattr(cfg, name)
@@ -224,7 +229,7 @@ def from_dict(data: dict[str, Any], base_dir: Path = PROJECT_ROOT) -> Config:
         for key, value in section.items():
             full = f"{name}.{key}"
             if key not in fields:
-                raise KioskError(f"config: unknown key '{full}'")
+                raise KioskError(f"config: unknown key '{_shown(full)}'")
             setattr(target, key, _check_value(full, fields[key], value))
     _cross_checks(cfg)
     return cfg
