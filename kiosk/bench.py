@@ -283,7 +283,6 @@ class OurPipeline:
         # The decider sees camera time, not bench time: frames arrive at the configured rate.
         self._dt = 1.0 / cfg.camera.fps
         self._n = 0
-        self._last_faces = 0
 
     def info(self) -> dict[str, Any]:
         from .runtime import interpreter_class
@@ -317,12 +316,10 @@ class OurPipeline:
         self.decider = self._decider_cls(self._policy)
         self._n = 0
 
-    def settle(self) -> int:
-        """Faces of the last frame given to `process` (with overlap it is still in flight)."""
-        if self.overlap is None:
-            return self._last_faces
-        done = self.overlap.flush()
-        return len(done.verdicts) if done is not None else 0
+    def settle(self) -> int | None:
+        """Faces of the frame still in flight (overlap), once finished; None when nothing is."""
+        done = self.overlap.flush() if self.overlap is not None else None
+        return len(done.verdicts) if done is not None else None
 
     def process(self, jpeg: bytes, times: dict[str, float]) -> tuple[int, str | None]:
         """One frame through every stage; fills `times` (ms); returns (faces, decision or None).
@@ -341,7 +338,6 @@ class OurPipeline:
                 times.update(decode=(t1 - t0) * 1000, total=(perf() - t0) * 1000)
                 return 0, None
             faces, now = done.verdicts, done.stamp
-        self._last_faces = len(faces)
         t2 = perf()
         decision = self.decider.update(now, faces)
         t3 = perf()
@@ -360,21 +356,22 @@ ProcessFn = Callable[[bytes, dict[str, float]], tuple[int, "str | None"]]
 
 
 def measure(process: ProcessFn, reset: Callable[[], None], frames: list[tuple[str, bytes]], seconds: float,
-            hold: int = HOLD_FRAMES, settle: Callable[[], int] | None = None) -> dict[str, Any]:
+            hold: int = HOLD_FRAMES, settle: Callable[[], "int | None"] | None = None) -> dict[str, Any]:
     """Cycle through `frames` (each `hold` times in a row) for at least `seconds` and one cycle.
 
     `process(jpeg, times) -> (faces, decision)` may raise: the frame then counts as a failure
     (the peer's crash on boxes outside the frame), and timing goes on with the next frame.
-    `settle() -> faces`, where given, finishes the frame just processed (overlapped pipeline), so the
-    faces found are counted per frame in the untimed pass.
+    `settle() -> faces or None`, where given, finishes the frame still in flight (overlapped pipeline),
+    so the faces found are counted per frame in the untimed pass.
     """
     # One untimed pass: first-call allocations and caches are start-up, not steady state.
     found: dict[str, int | None] = {}
     for name, data in frames:
         try:
             found[name] = process(data, {})[0]
-            if settle is not None:
-                found[name] = settle()
+            settled = settle() if settle is not None else None
+            if settled is not None:
+                found[name] = settled
         except Exception:  # noqa: BLE001 - counted and reported by the timed loop below
             found[name] = None
     reset()
@@ -426,8 +423,9 @@ def serve(pipeline_factory: Callable[[], tuple[float, Any]], first_frame: bytes,
     t_imported, pipeline = pipeline_factory()
     t_loaded = time.monotonic()
     faces, _ = pipeline.process(first_frame, {})
-    if hasattr(pipeline, "settle"):
-        faces = pipeline.settle()  # with overlap, the first frame's verdict needs this
+    settled = pipeline.settle() if hasattr(pipeline, "settle") else None
+    if settled is not None:  # with overlap, the first frame's verdict needs this
+        faces = settled
     t_first = time.monotonic()
     proto.send({"event": "ready", "protocol": PROTOCOL, "t_main": t_main, "t_imported": t_imported,
                 "t_loaded": t_loaded, "t_first": t_first, "first_faces": faces,

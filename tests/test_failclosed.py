@@ -81,21 +81,24 @@ def test_signal_while_open_closes_the_relay(factory, tmp_path, sig):
     assert kiosk.summary.exit_reason == "stopped"
 
 
-def test_unhandled_model_error_closes_the_relay(factory, tmp_path):
+# The classifier runs in the loop's thread; with overlap (the default) the detector runs in its own.
+@pytest.mark.parametrize("part, overlap", [("classifier", True), ("detector", True), ("classifier", False)])
+def test_unhandled_model_error_closes_the_relay(factory, tmp_path, part, overlap):
     cfg = demo_cfg(None, tmp_path)
+    cfg.detector.overlap = overlap
     cfg.decision.open_seconds = 5.0
     cfg.decision.max_open_seconds = 10.0
     kiosk = Kiosk(cfg, pin_factory=factory)
-    real_predict = kiosk.analyzer.classifier.predict_batch
-    calls = {"n": 0}
+    owner, name = ((kiosk.analyzer.classifier, "predict_batch") if part == "classifier"
+                   else (kiosk.analyzer.detector, "detect"))
+    real = getattr(owner, name)
 
-    def failing_predict(tensors):
-        calls["n"] += 1
+    def failing(arg):
         if kiosk.gate.is_open:  # the model breaks while the gate is open
             raise RuntimeError("tensor arena corrupted")
-        return real_predict(tensors)
+        return real(arg)
 
-    kiosk.analyzer.classifier.predict_batch = failing_predict
+    setattr(owner, name, failing)
     with pytest.raises(RuntimeFault, match="model failure: RuntimeError: tensor arena corrupted"):
         kiosk.run(max_seconds=30)
     relay = factory.pin(cfg.gpio.relay_pin)
@@ -104,9 +107,10 @@ def test_unhandled_model_error_closes_the_relay(factory, tmp_path):
     assert "model" in kiosk.faults
 
 
-@pytest.mark.parametrize("kind", ["none", "empty", "grey"])
-def test_camera_fault_while_open_closes_relay_reports_and_recovers(factory, tmp_path, kind):
+@pytest.mark.parametrize("kind, overlap", [("none", True), ("empty", True), ("grey", True), ("none", False)])
+def test_camera_fault_while_open_closes_relay_reports_and_recovers(factory, tmp_path, kind, overlap):
     cfg = demo_cfg(None, tmp_path)
+    cfg.detector.overlap = overlap
     cfg.decision.open_seconds = 5.0
     cfg.decision.max_open_seconds = 10.0
     cfg.camera.reopen_min_s = 0.3

@@ -1,34 +1,26 @@
 """Overlapped analysis (detect frame t+1 while classifying frame t): the same verdicts and decisions
-as one frame at a time, one frame later; faults still close the gate. Real models, the demo clip."""
+as one frame at a time, one frame later. Real models, the demo clip. (Faults with and without overlap:
+tests/test_failclosed.py.)"""
 
 from __future__ import annotations
 
-import cv2
 import pytest
 
 from kiosk import config as C
-from kiosk.camera import CameraSupervisor
+from kiosk.bench import _read_clip_frames
 from kiosk.config import Config
-from kiosk.errors import KioskError, RuntimeFault
+from kiosk.errors import KioskError
 from kiosk.overlap import OverlappedAnalyzer
 from kiosk.pipeline import Kiosk, build_analyzer
-from tests.conftest import DEMO_CLIP
-from tests.test_failclosed import FIRST_OPEN_FRAME, FaultyCamera, levels
-from tests.test_pipeline import demo_cfg, high_phases
+from tests.test_failclosed import levels
+from tests.test_pipeline import demo_cfg
+
+CLIP_FRAMES = 195  # the demo clip's length (tests/test_pipeline.py checks it)
 
 
 def clip_frames(step: int = 5) -> list:
-    cap = cv2.VideoCapture(str(DEMO_CLIP))
-    frames, i = [], 0
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        if i % step == 0:
-            frames.append(f)
-        i += 1
-    cap.release()
-    return frames
+    frames = _read_clip_frames(set(range(0, CLIP_FRAMES, step)))
+    return [frames[i] for i in sorted(frames)]
 
 
 def summary(verdicts) -> list[tuple]:
@@ -104,43 +96,6 @@ def test_demo_clip_gives_the_same_decisions_with_overlap(factory, tmp_path):
     assert kinds == [(d["decision"], d["reason"], [f["label"] for f in d["faces"]]) for d in ovl.decisions]
     assert ("open", "mask", ["mask"]) in kinds and kinds[-1][:2] == ("deny", "incorrect")
     assert seq_relay == ovl_relay == [0] + [1, 0] * seq.count("open")
-
-
-def test_model_error_with_overlap_closes_the_relay(factory, tmp_path):
-    cfg = demo_cfg(None, tmp_path)
-    cfg.detector.overlap = True
-    cfg.decision.open_seconds = 5.0
-    cfg.decision.max_open_seconds = 10.0
-    kiosk = Kiosk(cfg, pin_factory=factory)
-    real_detect = kiosk.analyzer.detector.detect
-
-    def failing_detect(frame):
-        if kiosk.gate.is_open:  # the detector breaks (in its own thread) while the gate is open
-            raise RuntimeError("tensor arena corrupted")
-        return real_detect(frame)
-
-    kiosk.analyzer.detector.detect = failing_detect
-    with pytest.raises(RuntimeFault, match="model failure: RuntimeError: tensor arena corrupted"):
-        kiosk.run(max_seconds=30)
-    relay = factory.pin(cfg.gpio.relay_pin)
-    assert levels(relay) == [0, 1, 0]
-    assert high_phases(relay)[0] < 1.0
-    assert "model" in kiosk.faults
-
-
-def test_camera_fault_with_overlap_closes_relay_and_recovers(factory, tmp_path):
-    cfg = demo_cfg(None, tmp_path)
-    cfg.detector.overlap = True
-    cfg.decision.open_seconds = 5.0
-    cfg.decision.max_open_seconds = 10.0
-    cfg.camera.reopen_min_s = 0.3
-    kiosk = Kiosk(cfg, pin_factory=factory,
-                  supervisor=CameraSupervisor(FaultyCamera({FIRST_OPEN_FRAME + 10: "none"}), cfg.camera))
-    summary = kiosk.run(max_seconds=6)
-    relay = factory.pin(cfg.gpio.relay_pin)
-    assert levels(relay)[:3] == [0, 1, 0]
-    assert high_phases(relay)[0] < 1.0  # closed at the fault, not after open_seconds
-    assert summary.camera_failures >= 1 and summary.frames > FIRST_OPEN_FRAME + 10
 
 
 def test_overlap_setting_is_checked():
