@@ -2,7 +2,8 @@
 
 Per frame the classified faces give a frame verdict:
   none    no face (big enough) in view
-  bad     at least one face is `no_mask` or `incorrect`
+  bad     at least one face is `no_mask`, `incorrect` or `covered` (something over the face that is not
+          a worn mask: paper, a book, a hand, a scarf)
   ok      every face is `mask` with probability >= mask_threshold
   unsure  every face is `mask`, but at least one below the threshold
 
@@ -37,7 +38,7 @@ class FaceVerdict:
 @dataclass(frozen=True)
 class Decision:
     decision: str  # "open" | "deny"
-    reason: str  # "mask" | "no_mask" | "incorrect"
+    reason: str  # "mask" | "no_mask" | "incorrect" | "covered"
     faces: tuple[FaceVerdict, ...]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from .decision import Decision, FaceVerdict
 
 DECISIONS = ("open", "deny")
-REASONS = ("mask", "no_mask", "incorrect", "manual", "remote", "locked")
+REASONS = ("mask", "no_mask", "incorrect", "covered", "manual", "remote", "locked")
 
 
 def utc_now_iso() -> str:

@@ -9,6 +9,9 @@ proportions (stratified in expectation; the per-class counts are reported).
 Derived images (tools/synth_masks.py writes ROOT/manifest.tsv with `output` and `source_sha256`)
 are split by their SOURCE photo's hash instead: a synthetic masked face lands in the same split as the
 unmasked photo it was drawn on, so no person is in train and test at once.
+
+Relabelling: tools/relabel.tsv is a reviewed list of files (by sha256) whose folder label is wrong (real
+masks worn below the nose filed under with_mask). scan() applies it; the shared folders stay untouched.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ ALIASES = {
     "mask_weared_incorrect": "incorrect",
     "mask_worn_incorrect": "incorrect",
     "incorrect": "incorrect",
+    "covered": "covered",  # tools/synth_coverings.py: paper, books, hands, scarves over nose and mouth
     "not_face": "not_face",  # tools/make_negatives.py
     "no_face": "not_face",
     "background": "not_face",
@@ -47,6 +51,7 @@ SPLITS = ("train", "val", "test")
 # RGBA / LA / transparent palette images are composited over this grey before training, the same for
 # every class, so transparency cannot become a class cue.
 BACKGROUND = (128, 128, 128)
+RELABEL_FILE = Path(__file__).resolve().with_name("relabel.tsv")
 
 
 class DataError(Exception):
@@ -69,6 +74,7 @@ class Dataset:
     unreadable: list[Path] = field(default_factory=list)
     conflicts: int = 0
     duplicates: int = 0
+    relabelled: int = 0  # files whose label tools/relabel.tsv corrected
 
     def of(self, split: str | None) -> list[Sample]:
         return [s for s in self.samples if split in (None, "all") or s.split == split]
@@ -145,8 +151,35 @@ def read_manifest(root: Path) -> dict[Path, str]:
     return out
 
 
-def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: list[str] | None = None) -> Dataset:
-    """Find class folders in each root and hash every file. Raises DataError for unusable input."""
+def read_relabels(path: Path = RELABEL_FILE) -> dict[str, tuple[str, str]]:
+    """The reviewed relabel list -> {sha256: (from label, to label)}. Lines starting with # are comments."""
+    if not path.is_file():
+        raise DataError(f"relabel list not found: {path}")
+    rows = [l for l in path.read_text(encoding="utf-8").splitlines() if l.strip() and not l.startswith("#")]
+    head = rows[0].split("\t") if rows else []
+    if head[:4] != ["sha256", "path", "from", "to"]:
+        raise DataError(f"{path}: expected columns sha256, path, from, to[, note], found {head}")
+    out: dict[str, tuple[str, str]] = {}
+    for n, line in enumerate(rows[1:], start=2):
+        cols = line.split("\t")
+        if len(cols) < 4:
+            raise DataError(f"{path}: row {n}: expected at least 4 tab-separated columns, found {len(cols)}")
+        sha, frm, to = cols[0].strip().lower(), ALIASES.get(cols[2].strip()), ALIASES.get(cols[3].strip())
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise DataError(f"{path}: row {n}: '{cols[0]}' is not a sha256 hex digest")
+        if frm is None or to is None:
+            raise DataError(f"{path}: row {n}: unknown label in '{cols[2]}' -> '{cols[3]}'")
+        out[sha] = (frm, to)
+    return out
+
+
+def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: list[str] | None = None,
+         relabels: dict[str, tuple[str, str]] | None = None) -> Dataset:
+    """Find class folders in each root and hash every file. Raises DataError for unusable input.
+
+    relabels: {sha256: (from, to)}; None reads tools/relabel.tsv. A file found under `from` is given `to`.
+    """
+    relabels = read_relabels() if relabels is None else relabels
     found: dict[str, list[Path]] = {}
     sources: dict[Path, str] = {}
     for root in roots:
@@ -167,6 +200,21 @@ def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: l
             files = [p for p in sorted(d.rglob("*")) if p.is_file() and not p.name.startswith(".")
                      and p.suffix.lower() not in NOT_IMAGES]
             found.setdefault(label, []).extend(files)
+    # the relabelled files are read now, so a class that only they fill (incorrect) still counts
+    moved = 0
+    if relabels:
+        for label in list(found):
+            for p in list(found[label]):
+                try:
+                    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+                except OSError:
+                    continue
+                frm_to = relabels.get(digest)
+                if frm_to and frm_to[0] == label:
+                    found[label].remove(p)  # dropped when its true class is filtered out
+                    if not only or frm_to[1] in only:
+                        found.setdefault(frm_to[1], []).append(p)
+                    moved += 1
     labels = tuple(l for l in LABELS if found.get(l))
     if only:
         bad = [l for l in only if l not in LABELS]
@@ -201,7 +249,7 @@ def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: l
             samples.append(Sample(p, label, digest, split_of(group, val, test), group))
     if bad_digests:
         samples = [s for s in samples if s.digest not in bad_digests]
-    return Dataset(labels, samples, conflicts=conflicts, duplicates=duplicates)
+    return Dataset(labels, samples, conflicts=conflicts, duplicates=duplicates, relabelled=moved)
 
 
 def load_arrays(ds: Dataset, samples: list[Sample], size: int, verbose: bool = True):

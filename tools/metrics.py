@@ -16,7 +16,7 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
 
 
 def compute(y_true, y_pred, labels) -> dict:
-    """accuracy; precision/recall/F1 per class; false-accept (no_mask/incorrect/not_face called mask); false-reject."""
+    """accuracy; precision/recall/F1 per class; false-accept (any other class called mask); false-reject."""
     labels = list(labels)
     y_true = np.asarray(y_true, int)
     y_pred = np.asarray(y_pred, int)
@@ -40,7 +40,7 @@ def compute(y_true, y_pred, labels) -> dict:
     if "mask" in labels:
         m = labels.index("mask")
         fa = {}
-        for l in ("no_mask", "incorrect", "not_face"):
+        for l in ("no_mask", "incorrect", "not_face", "covered"):
             if l in labels:
                 i = labels.index(l)
                 n_i = int(cm[i, :].sum())

@@ -10,8 +10,12 @@ procedurally coloured and textured, following the face's tilt, width and lightin
 
 Library: `FaceMesh` (468 landmarks via LiteRT), `find_face_landmarks(image)`, and
 `draw_mask(image_bgr, landmarks_xy, style, mask_type, color, rng)`.
-CLI:     python tools/synth_masks.py IN_DIR [IN_DIR ...] -o OUT_DIR [--variants 2] [--seed 0]
+CLI:     python tools/synth_masks.py IN_DIR [IN_DIR ...] -o OUT_DIR [--variants 2] [--seed 0] [--pairs]
 writes OUT_DIR/with_mask/, OUT_DIR/mask_weared_incorrect/ and OUT_DIR/manifest.tsv.
+
+--pairs draws each variant twice on the same photo, the same mask (type, colour, fabric, seed), once
+`correct` and once below the nose or on the chin (--styles/--weights choose among the wrong ones), so
+that the only thing that tells the two classes apart is where the mask sits.
 """
 
 from __future__ import annotations
@@ -615,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="2,1,1", help="sampling weights of --styles")
     ap.add_argument("--types", default="surgical,cloth,n95", help="mask types to sample from")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pairs", action="store_true",
+                    help="each variant as a pair: correct + one wrong style, same mask and seed")
     ap.add_argument("--limit", type=int, default=0, help="stop after this many inputs (0: all)")
     ap.add_argument("--max-yaw", type=float, default=0.3,
                     help="skip faces turned further than this (nose offset / face width)")
@@ -628,6 +634,11 @@ def main(argv: list[str] | None = None) -> int:
     weights = np.array([float(x) for x in args.weights.split(",")][: len(styles)], np.float64)
     if len(weights) != len(styles) or any(s not in STYLES for s in styles):
         ap.error(f"--styles must be from {STYLES} with one weight each")
+    if args.pairs:  # the pair's wrong half is sampled among the wrong styles only
+        keep = [i for i, st in enumerate(styles) if st != "correct"]
+        if not keep:
+            ap.error("--pairs needs a wrong style (nose, chin) in --styles")
+        styles, weights = [styles[i] for i in keep], weights[keep]
     weights /= weights.sum()
     types = [t.strip() for t in args.types.split(",") if t.strip()]
     if any(t not in MASK_TYPES for t in types):
@@ -669,20 +680,24 @@ def main(argv: list[str] | None = None) -> int:
                 mtype = str(rng.choice(types))
                 pal = PALETTES[mtype]
                 color = pal[int(rng.integers(len(pal)))]
+                todo = ["correct", style] if args.pairs else [style]
                 # A chin mask is small: partly cut off it is hard to see at all, so ask for more of it.
-                need = max(args.min_visible, 0.8) if style == "chin" else args.min_visible
-                if mask_visible_fraction(img.shape, pts, style, mtype) < need:
+                need = {st: max(args.min_visible, 0.8) if st == "chin" else args.min_visible for st in todo}
+                if any(mask_visible_fraction(img.shape, pts, st, mtype) < need[st] for st in todo):
                     out_of_frame += 1
                     continue
+                # one seed per variant: both halves of a pair get the same fabric, light and blur
+                draw_seed = int(rng.integers(1 << 62))
                 try:
-                    out = draw_mask(img, pts, style, mtype, color, rng)
+                    outs = [(st, draw_mask(img, pts, st, mtype, color, np.random.default_rng(draw_seed))) for st in todo]
                 except ValueError:  # degenerate landmarks (e.g. a near-profile face)
                     bad_geometry += 1
                     break
-                rel = Path(STYLE_CLASS[style]) / f"{path.stem}_{sha[:8]}_{k}_{style}_{mtype}.jpg"
-                cv2.imwrite(str(args.out / rel), out, [cv2.IMWRITE_JPEG_QUALITY, 95])
-                tsv.write(f"{rel.as_posix()}\t{path}\t{sha}\t{style}\t{mtype}\t{','.join(map(str, color))}\n")
-                written += 1
+                for st, out in outs:
+                    rel = Path(STYLE_CLASS[st]) / f"{path.stem}_{sha[:8]}_{k}_{st}_{mtype}.jpg"
+                    cv2.imwrite(str(args.out / rel), out, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    tsv.write(f"{rel.as_posix()}\t{path}\t{sha}\t{st}\t{mtype}\t{','.join(map(str, color))}\n")
+                    written += 1
     print(
         f"inputs {len(files)}  written {written}  skipped: unreadable {unreadable}, "
         f"no face {no_face}, turned away {turned}, bad landmarks {bad_geometry}; "

@@ -193,3 +193,63 @@ def test_packed_file_refusals(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(D.DataError, match="other.npz: not a packed dataset"):
         D.load_packed(tmp_path / "other.npz")
+
+
+# ------------------------------------------------------------------------------------- relabel list
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_shipped_relabel_list_is_reviewed_masks_below_the_nose():
+    rows = D.read_relabels()
+    assert len(rows) >= 15
+    assert set(rows.values()) == {("mask", "incorrect")}
+    lines = [l for l in D.RELABEL_FILE.read_text().splitlines() if l and not l.startswith("#")][1:]
+    assert len(lines) == len(rows)  # no sha256 twice
+    assert all(l.split("\t")[4].strip() for l in lines)  # every row says what the photo shows
+
+
+def test_scan_applies_relabels_and_drops_them_when_their_class_is_filtered_out(tmp_path):
+    for cls in ("with_mask", "without_mask"):
+        (tmp_path / cls).mkdir()
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / "with_mask" / "below_nose.png")
+    Image.new("RGB", (16, 16), (30, 20, 10)).save(tmp_path / "with_mask" / "proper.png")
+    Image.new("RGB", (16, 16), (90, 90, 90)).save(tmp_path / "without_mask" / "bare.png")
+    fix = {_sha(tmp_path / "with_mask" / "below_nose.png"): ("mask", "incorrect")}
+    ds = D.scan([tmp_path], relabels=fix)
+    got = {s.path.name: s.label for s in ds.samples}
+    assert got == {"below_nose.png": "incorrect", "proper.png": "mask", "bare.png": "no_mask"}
+    assert ds.labels == ("mask", "no_mask", "incorrect") and ds.relabelled == 1
+    # a 2-class run must not keep the photo as `mask`
+    two = D.scan([tmp_path], relabels=fix, only=["mask", "no_mask"])
+    assert {s.path.name for s in two.samples} == {"proper.png", "bare.png"}
+    # a relabel whose `from` does not match the folder is not applied
+    other = D.scan([tmp_path], relabels={_sha(tmp_path / "without_mask" / "bare.png"): ("mask", "incorrect")})
+    assert {s.path.name: s.label for s in other.samples}["bare.png"] == "no_mask"
+
+
+def test_broken_relabel_list_is_a_clear_error(tmp_path):
+    import pytest
+
+    bad = tmp_path / "relabel.tsv"
+    bad.write_text("sha256\tpath\tfrom\tto\tnote\nnot-a-hash\tx.jpg\tmask\tincorrect\tn\n")
+    with pytest.raises(D.DataError, match=r"relabel.tsv: row 2: 'not-a-hash' is not a sha256"):
+        D.read_relabels(bad)
+    bad.write_text("sha256\tpath\tfrom\tto\tnote\n" + "a" * 64 + "\tx.jpg\tmask\tworn_wrong\tn\n")
+    with pytest.raises(D.DataError, match="unknown label"):
+        D.read_relabels(bad)
+
+
+def test_relabels_hit_the_shared_photos_when_present():
+    import pytest
+
+    root = ROOT.parent / "shared" / "datasets" / "masks-real"
+    if not root.is_dir():
+        pytest.skip("../shared/datasets/masks-real not here")
+    ds = D.scan([root])
+    assert ds.relabelled == len(D.read_relabels())  # every reviewed photo was found and moved
+    assert sum(1 for s in ds.samples if s.label == "incorrect") == ds.relabelled
