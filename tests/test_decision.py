@@ -86,6 +86,14 @@ def test_incorrect_reason_wins_ties_and_majority():
     assert [(x.decision, x.reason) for _, x in out] == [("deny", "no_mask")]
 
 
+def test_a_covering_that_is_not_a_mask_denies_with_its_own_reason():
+    covered = FaceVerdict("covered", 0.9, 0.05, BOX)
+    assert frame_verdict([mask(), covered], 0.8) == (BAD, "covered")
+    d = Decider(Policy(k=3, n=5))
+    out = feed(d, [[covered], [mask()], [covered], [covered]])
+    assert [(x.decision, x.reason) for _, x in out] == [("deny", "covered")]
+
+
 def test_any_bad_face_in_view_blocks_opening():
     d = Decider(Policy(k=3, n=5))
     # Two people: one masked, one not: never opens, and denies once k frames are bad.

@@ -3,14 +3,16 @@
     .venv/bin/python tools/occluder_sheet.py -o models/occluder_sheet.png
 
 On the two public-domain portraits the demo and the contact sheet use (upright and tilted), FaceMesh
-landmarks place four occluders over the lower face:
+landmarks place five occluders over the lower face:
   hand    the person's own skin colour, four fingers across mouth and nose (a hand over the mouth)
   cup     the coffee cup from scikit-image's `coffee` photo (CC0), held in front of mouth and chin
   paper   a plain white sheet held over nose and mouth (a mask-like surface, not worn)
+  book    a red hard-cover book with a title held over nose and mouth
   scarf   a striped knit scarf pulled up over the nose (a face covering, not a mask)
 Each picture goes through the kiosk's own detector and classifier (default config); the caption is the
-verdict of the largest face. A gate must not open for `hand` or `cup`: those are printed as checks.
-`paper` and `scarf` have no right answer the kiosk could know; they are reported, not judged.
+verdict of the largest face. The gate must open for none of them (policy: only a worn mask opens; a
+scarf is a covering, not a mask): each is printed as a check. These fixed drawings are not the
+training coverings (tools/synth_coverings.py draws random ones), but they are of the same kinds.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from tools.synth_sheet import TILE, caption, face_tile, kiosk_verdict, label_bar
 NOSE_TIP, NOSE_BRIDGE, UPPER_LIP, CHIN = 1, 6, 13, 152
 LEFT_CHEEK, RIGHT_CHEEK = 234, 454
 CHEEK_SKIN = (50, 280, 205, 425)  # mid-cheek points, for the skin colour
-OCCLUDERS = ("hand", "cup", "paper", "scarf")
-MUST_NOT_OPEN = ("hand", "cup")
+OCCLUDERS = ("hand", "cup", "paper", "book", "scarf")
+MUST_NOT_OPEN = OCCLUDERS
 
 
 def _frame(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -109,6 +111,25 @@ def paper(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return _blend(img, layer, alpha)
 
 
+def book(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    ex, ey, o, fw = _frame(pts)
+    top = _mid_nose(pts, o, ey)
+    tw, th = 200, 260
+    cover = np.zeros((th, tw, 3), np.float32) + np.array([40, 40, 150], np.float32)  # red (BGR)
+    cover[:, :14] = (215, 225, 232)  # page edges on the spine side
+    cover[:, 2:14:3] = (170, 180, 190)
+    cv2.putText(cover, "ATLAS", (34, 90), cv2.FONT_HERSHEY_TRIPLEX, 1.2, (210, 225, 235), 2, cv2.LINE_AA)
+    cv2.rectangle(cover, (34, 130), (180, 220), (60, 140, 200), -1)
+    corners = np.array([o + ey * top - ex * 0.5 * fw, o + ey * top + ex * 0.5 * fw,
+                        o + ey * (top + 1.25 * fw) + ex * 0.5 * fw, o + ey * (top + 1.25 * fw) - ex * 0.5 * fw])
+    m = cv2.getPerspectiveTransform(np.float32([[0, 0], [tw, 0], [tw, th], [0, th]]), corners.astype(np.float32))
+    h, w = img.shape[:2]
+    layer = cv2.warpPerspective(cover, m, (w, h))
+    alpha = np.zeros((h, w), np.float32)
+    cv2.fillPoly(alpha, [corners.astype(np.int32)], 1.0, cv2.LINE_AA)
+    return _blend(img, layer, alpha)
+
+
 def scarf(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
     ex, ey, o, fw = _frame(pts)
     top = _mid_nose(pts, o, ey)
@@ -128,30 +149,41 @@ def scarf(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return _blend(img, layer, alpha)
 
 
-DRAW = {"hand": hand, "cup": cup, "paper": paper, "scarf": scarf}
+DRAW = {"hand": hand, "cup": cup, "paper": paper, "book": book, "scarf": scarf}
 
 
-def make_sheet(out: Path) -> dict[str, list[str]]:
+def training_kinds(seed: int = 7) -> dict:
+    """tools/synth_coverings.py's random kinds, one seeded drawing each: the look of the training data."""
+    from tools import synth_coverings as sc
+
+    def one(kind: str):
+        return lambda img, pts: sc.draw_covering(img, pts, kind, np.random.default_rng([seed, sc.KINDS.index(kind)]))
+
+    return {k: one(k) for k in sc.KINDS}
+
+
+def make_sheet(out: Path, draw: dict | None = None) -> dict[str, list[str]]:
     """Draw every occluder on every view, classify, write the sheet; return the labels per occluder."""
     from kiosk.config import Config
     from kiosk.pipeline import build_analyzer
 
+    draw = DRAW if draw is None else draw
     analyzer = build_analyzer(Config())
     views = portrait_views()
     mesh = sm.FaceMesh(num_threads=1)
-    rows = [np.hstack([caption("as is", TILE)] + [caption(o, TILE) for o in OCCLUDERS])]
-    verdicts: dict[str, list[str]] = {o: [] for o in ("as is",) + OCCLUDERS}
+    rows = [np.hstack([caption("as is", TILE)] + [caption(o, TILE) for o in draw])]
+    verdicts: dict[str, list[str]] = {o: [] for o in ("as is",) + tuple(draw)}
     for name, img in views:
         pts = sm.find_face_landmarks(img, mesh)
         if pts is None:
             print(f"{name}: no face found, skipped")
             continue
-        pics = [("as is", img)] + [(o, DRAW[o](img, pts)) for o in OCCLUDERS]
+        pics = [("as is", img)] + [(o, fn(img, pts)) for o, fn in draw.items()]
         tiles, bars = [], []
         for occ, pic in pics:
             label, text = kiosk_verdict(analyzer, pic)
             verdicts[occ].append(label)
-            bad = occ in MUST_NOT_OPEN and label == "mask"
+            bad = occ != "as is" and label == "mask"
             tiles.append(face_tile(pic, pts))
             bars.append(label_bar(text, (40, 40, 220) if bad else (90, 90, 90)))
         rows += [caption(name, TILE * len(tiles)), np.hstack(tiles), np.hstack(bars)]
@@ -165,9 +197,11 @@ def make_sheet(out: Path) -> dict[str, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--out", type=Path, required=True, help="sheet image (.png or .jpg)")
+    ap.add_argument("--training-kinds", action="store_true",
+                    help="draw tools/synth_coverings.py's kinds (one seeded drawing each) instead of the fixed five")
     args = ap.parse_args(argv)
     try:
-        verdicts = make_sheet(args.out)
+        verdicts = make_sheet(args.out, training_kinds() if args.training_kinds else None)
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -175,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     for occ, labels in verdicts.items():
         counts = {l: labels.count(l) for l in sorted(set(labels))}
         check = ""
-        if occ in MUST_NOT_OPEN:
+        if occ != "as is":
             check = "  OK: never mask" if "mask" not in labels else "  FAIL: called mask"
         print(f"{occ:6s} {counts}{check}")
     return 0
