@@ -8,24 +8,33 @@ Topics, under <prefix>/<kiosk id>/:
 
 paho reconnects by itself (connect_async + loop_start) and keeps QoS 1 messages published while the
 broker is away, so the kiosk never waits on the network: the frame loop only hands messages over.
+
+Incoming messages (signed commands, Home Assistant's status) come from anyone with write access to
+those topics. No callback lets an exception reach paho (it would end paho's network thread and with
+it every PUBACK, command and reconnect), and the frame loop calls `health()` about once a second:
+a client whose thread died or that stopped getting PUBACKs is replaced.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import math
 import os
 import ssl
 import threading
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import paho.mqtt.client as mqtt
 
-from . import __version__
 from .config import Config
-from .errors import KioskError
+from .discovery import discovery_messages
+from .errors import KioskError, RuntimeFault
 from .events import utc_now_iso
 from .outbox import Outbox, Row
 
@@ -38,6 +47,8 @@ class Publisher(Protocol):
     def publish_state(self, state: dict[str, Any]) -> None: ...
     def publish_stats(self, stats: dict[str, Any]) -> None: ...
     def publish_command_result(self, result: dict[str, Any]) -> None: ...
+    def health(self, now: float | None = None) -> str | None: ...
+    def status(self) -> dict[str, Any]: ...
     def stop(self) -> None: ...
 
 
@@ -58,6 +69,12 @@ class NullPublisher:
 
     def publish_command_result(self, result: dict[str, Any]) -> None:
         pass
+
+    def health(self, now: float | None = None) -> str | None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {}
 
     def stop(self) -> None:
         pass
@@ -82,41 +99,109 @@ def read_secret(spec: str, resolve, key: str = "mqtt.password_file") -> str:
 
 
 
+# A client that is connected but gets no PUBACK for this long while messages wait is stuck (its network
+# thread blocked). paho's keepalive notices a silent broker within 2 x keepalive, so this waits longer.
+def default_ack_timeout(keepalive: float) -> float:
+    return 2 * keepalive + 15
+
+
+# A replacement client that fails too within this many seconds ends the kiosk (exit 1, systemd restarts it).
+REPLACE_WINDOW_S = 600.0
+# Home Assistant says "online" once when it starts; more often than this is a flood, not a restart.
+DISCOVERY_RESEND_MIN_S = 10.0
+
+
+@dataclass
+class Unacked:
+    """A message handed to paho whose acknowledgement (QoS 1 PUBACK, QoS 0: sent) has not come yet."""
+
+    row_id: int | None  # its outbox row; None for messages that are not kept in the outbox
+    qos: int
+    sent: float  # time.monotonic() of publish()
+
+
+def _callback(method):  # noqa: ANN001, ANN202
+    """Wraps every paho callback. An exception that reaches paho ends its network thread (nothing reads
+    from the broker any more: no PUBACK, no command, no reconnect), so none may; and a replaced client's
+    late calls are ignored."""
+
+    @functools.wraps(method)
+    def guarded(self, client, *args):  # noqa: ANN001, ANN202
+        if client is not self.client:
+            return None
+        try:
+            return method(self, client, *args)
+        except Exception as exc:  # noqa: BLE001 - logged, and the network thread carries on
+            log.error("mqtt: %s: unexpected %s: %s", method.__name__, type(exc).__name__, clip(str(exc)))
+            return None
+
+    return guarded
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """One bounded line for the log from text that may come from the network."""
+    text = text.encode("unicode_escape", "replace").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class MqttPublisher:
-    def __init__(self, cfg: Config, model: dict[str, str], outbox: Outbox | None = None) -> None:
+    def __init__(self, cfg: Config, model: dict[str, str], outbox: Outbox | None = None, *,
+                 ack_timeout_s: float | None = None) -> None:
         m = cfg.mqtt
         self.cfg = cfg
         self.outbox = outbox
-        # PUBACK bookkeeping: paho message id -> outbox row. A PUBACK can arrive (network thread)
-        # before publish() has returned the mid to us; such early acks wait in _early_acks.
-        self._mid_rows: dict[int, int | None] = {}
+        self.model = model
+        self.base = f"{m.prefix}/{cfg.kiosk.id}"
+        self.ack_timeout_s = default_ack_timeout(m.keepalive) if ack_timeout_s is None else ack_timeout_s
+        # Acknowledgement bookkeeping of the current client: paho message id -> Unacked. An ack can arrive
+        # (network thread) before publish() has returned the mid to us; such early acks wait in
+        # _early_acks. Both start afresh with a new client: its ids mean nothing to the next one.
+        self._unacked: dict[int, Unacked] = {}
         self._early_acks: set[int] = set()
         self._ack_lock = threading.Lock()
+        # Held while a message is handed to the client and while the client is replaced, so that an
+        # event is either in the backlog the new client sends or sent by it afterwards, in order.
+        self._client_lock = threading.RLock()
         self.acked = 0
-        # Set by the pipeline when remote commands are enabled; called from paho's network thread.
-        self.on_command: Callable[[bytes], None] | None = None
-        self.base = f"{m.prefix}/{cfg.kiosk.id}"
-        self.model = model
+        # Set by the pipeline when remote commands are enabled; called from paho's network thread with
+        # (payload, retained).
+        self.on_command: Callable[[bytes, bool], None] | None = None
         self._last_state: str | None = None
         self._lock = threading.Lock()
         self.connected = threading.Event()
-        client_id = m.client_id or f"maskgate-{cfg.kiosk.id}"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv311, clean_session=True)
-        self.client.enable_logger(logging.getLogger("kiosk.paho"))
-        self.client.max_queued_messages_set(10000)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.will_set(f"{self.base}/availability", "offline", qos=1, retain=True)
+        self._connected_at = 0.0
+        self._last_ack = 0.0
+        self._discovery_resent_at = -math.inf
+        self._running = False
+        self._thread: threading.Thread | None = None
+        # Why the client was last replaced: `fault` until the new client connects, `last_fault` for ever.
+        self.fault: str | None = None
+        self.last_fault: str | None = None
+        self.last_fault_ts: str | None = None
+        self.replaced = 0
+        self._replaced_at: float | None = None
+        self.client = self._new_client()
+
+    def _new_client(self) -> mqtt.Client:
+        cfg, m = self.cfg, self.cfg.mqtt
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id or f"maskgate-{cfg.kiosk.id}",
+                             protocol=mqtt.MQTTv311, clean_session=True)
+        client.enable_logger(logging.getLogger("kiosk.paho"))
+        # Second line of defence behind _callback: paho logs a callback's exception instead of raising it.
+        client.suppress_exceptions = True
+        client.max_queued_messages_set(10000)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.will_set(f"{self.base}/availability", "offline", qos=1, retain=True)
         if m.username:
             password = read_secret(m.password_file, cfg.resolve) if m.password_file else None
-            self.client.username_pw_set(m.username, password)
+            client.username_pw_set(m.username, password)
         if m.tls:
             for key in ("ca_file", "cert_file", "key_file"):
                 val = getattr(m, key)
                 if val and not cfg.resolve(val).is_file():
                     raise KioskError(f"config key 'mqtt.{key}': file not found: {cfg.resolve(val)}")
             try:
-                self.client.tls_set(
+                client.tls_set(
                     ca_certs=str(cfg.resolve(m.ca_file)) if m.ca_file else None,
                     certfile=str(cfg.resolve(m.cert_file)) if m.cert_file else None,
                     keyfile=str(cfg.resolve(m.key_file)) if m.key_file else None,
@@ -124,77 +209,193 @@ class MqttPublisher:
                 )
             except (ssl.SSLError, OSError) as exc:
                 raise KioskError(f"config key 'mqtt.ca_file': cannot load TLS files: {exc}") from None
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_publish = self._on_publish
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        m = self.cfg.mqtt
+        with self._client_lock:
+            self._connect()
+            self._running = True
+            if self.outbox is not None:
+                backlog = self.outbox.pending()
+                if backlog:
+                    log.info("mqtt: %d events from before the restart are waiting for the broker", len(backlog))
+                for row in backlog:  # oldest first; paho keeps them in order until the broker acks
+                    self._send(row)
+        log.info("mqtt: connecting to %s:%d as %s (topics under %s/)", m.host, m.port,
+                 m.username or "anonymous", self.base)
+
+    def _connect(self) -> None:
         m = self.cfg.mqtt
         try:
             self.client.connect_async(m.host, m.port, keepalive=m.keepalive)
         except (ValueError, OSError) as exc:
             raise KioskError(f"config key 'mqtt.host': {m.host}:{m.port}: {exc}") from None
         self.client.loop_start()
-        if self.outbox is not None:
-            backlog = self.outbox.pending()
-            if backlog:
-                log.info("mqtt: %d events from before the restart are waiting for the broker", len(backlog))
-            for row in backlog:  # oldest first; paho keeps them in order until the broker acks
-                self._send(row)
-        log.info("mqtt: connecting to %s:%d as %s (topics under %s/)", m.host, m.port,
-                 m.username or "anonymous", self.base)
+        # paho keeps its network thread in a private attribute and forgets it when the thread ends; our
+        # own reference is how a thread that died (it does so silently but for a traceback) is noticed.
+        self._thread = getattr(self.client, "_thread", None)
 
     def stop(self) -> None:
-        if self.connected.is_set():
+        self._running = False
+        client, thread = self.client, self._thread
+        if self.connected.is_set() and thread is not None and thread.is_alive():
             self._wait_for_acks(2.0)
-            info = self.client.publish(f"{self.base}/availability", "offline", qos=1, retain=True)
+            info = client.publish(f"{self.base}/availability", "offline", qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout=2.0)  # connected: this one does complete
             except (RuntimeError, ValueError):
                 pass
         self.connected.clear()
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._end(client, thread, join_s=5.0)
         if self.outbox is not None:
             self.outbox.close()
 
+    @staticmethod
+    def _end(client: mqtt.Client, thread: threading.Thread | None, join_s: float) -> None:
+        """Disconnect a client and end its network thread: now, or once a stuck callback returns. Unlike
+        loop_stop() it never waits for ever on a thread that may be stuck."""
+        try:
+            client.disconnect()
+        except Exception as exc:  # noqa: BLE001 - a broken client is being dropped anyway
+            log.debug("mqtt: disconnect of the old client: %s", exc)
+        client._thread_terminate = True  # noqa: SLF001 - what loop_stop() sets, without its endless join
+        if thread is not None and join_s > 0 and thread is not threading.current_thread():
+            thread.join(join_s)
+
+    # -- health (the frame loop's thread) ------------------------------------------------------
+    def health(self, now: float | None = None) -> str | None:
+        """Checked by the frame loop about once a second. None when MQTT works or is merely waiting for
+        the broker. A client whose network thread died, or that gets no PUBACK for ack_timeout_s while
+        connected, is replaced (the outbox sends again what it had not delivered); the reason is returned
+        until the new client connects. Raises RuntimeFault when the replacement cannot be made or fails
+        too within REPLACE_WINDOW_S: then systemd restarts the kiosk."""
+        if not self._running:
+            return self.fault
+        now = time.monotonic() if now is None else now
+        problem = self._problem(now)
+        if problem is not None:
+            self._replace(problem, now)
+            return problem  # even if the new client connected already: the caller must see it once
+        return self.fault
+
+    def _problem(self, now: float) -> str | None:
+        if self._thread is None or not self._thread.is_alive():
+            return "network thread ended"
+        if not self.connected.is_set():
+            return None  # paho is reconnecting: the broker is away, not the client broken
+        with self._ack_lock:
+            waiting = [u.sent for u in self._unacked.values() if u.qos]
+        if not waiting:
+            return None
+        since = max(min(waiting), self._connected_at, self._last_ack)
+        if now - since <= self.ack_timeout_s:
+            return None
+        return f"no PUBACK for {now - since:.0f} s with {len(waiting)} messages waiting (network thread stuck)"
+
+    def _replace(self, why: str, now: float) -> None:
+        if self._replaced_at is not None and now - self._replaced_at < REPLACE_WINDOW_S:
+            raise RuntimeFault(f"mqtt: {why}, again {now - self._replaced_at:.0f} s after the client was replaced")
+        log.error("mqtt: %s; replacing the client (undelivered events wait in the outbox)", why)
+        self.fault = self.last_fault = why
+        self.last_fault_ts = utc_now_iso()
+        self.replaced += 1
+        self._replaced_at = now
+        with self._client_lock:
+            old, old_thread = self.client, self._thread
+            try:
+                new = self._new_client()
+            except KioskError as exc:
+                raise RuntimeFault(f"mqtt: cannot replace the client: {exc}") from None
+            with self._ack_lock:
+                self.client = new
+                self._unacked.clear()
+                self._early_acks.clear()
+                self._last_ack = 0.0
+                self.connected.clear()
+            self._end(old, old_thread, join_s=0)
+            try:
+                self._connect()
+            except KioskError as exc:
+                raise RuntimeFault(f"mqtt: cannot replace the client: {exc}") from None
+            for row in self.outbox.pending() if self.outbox is not None else []:
+                self._send(row)
+
+    def status(self) -> dict[str, Any]:
+        """For the stats topic."""
+        with self._ack_lock:
+            unacked = sum(1 for u in self._unacked.values() if u.qos)
+        return {"connected": self.connected.is_set(), "unacked": unacked, "outbox": self.pending_count(),
+                "replaced": self.replaced, "fault": self.fault, "last_fault": self.last_fault,
+                "last_fault_ts": self.last_fault_ts}
+
     # -- callbacks (paho's network thread) -------------------------------------------------
+    @_callback
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:
             log.warning("mqtt: connection refused: %s", reason_code)
             return
-        log.info("mqtt: connected")
+        self._connected_at = time.monotonic()
         self.connected.set()
+        if self.fault is not None:
+            log.info("mqtt: connected with the new client; fault cleared")
+            self.fault = None
+        else:
+            log.info("mqtt: connected")
         self._publish(f"{self.base}/availability", "online", 1, True)
         if self.on_command is not None:
             client.subscribe(f"{self.base}/command", qos=1)
         if self.cfg.mqtt.discovery:
             client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
             self._publish_discovery()
-        with self._lock:
-            state = self._last_state
-        if state is not None:
-            self._publish(f"{self.base}/state", state, 1, True)
+        self._publish_last_state()
 
+    @_callback
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if self.connected.is_set():
             log.warning("mqtt: disconnected (%s); reconnecting in the background", reason_code)
         self.connected.clear()
 
+    @_callback
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
-        if msg.topic == f"{self.base}/command":
-            if self.on_command is not None and not msg.retain:  # a retained command is a stale one
-                self.on_command(msg.payload)
+        topic = msg.topic
+        try:
+            if topic == f"{self.base}/command":
+                if self.on_command is not None:
+                    self.on_command(msg.payload, bool(msg.retain))
+            elif topic == f"{self.cfg.mqtt.discovery_prefix}/status":
+                self._on_ha_status(msg.payload)
+        except Exception as exc:  # noqa: BLE001 - a handler's bug must not silence the kiosk
+            log.error("mqtt: message on %s (%d bytes): unexpected %s: %s", clip(topic), len(msg.payload),
+                      type(exc).__name__, clip(str(exc)))
+            if topic == f"{self.base}/command":
+                self.publish_command_result({"id": str(uuid.uuid4()), "ts": utc_now_iso(),
+                                             "kiosk_id": self.cfg.kiosk.id, "command": None, "accepted": False,
+                                             "reason": f"internal error: {type(exc).__name__}"})
+
+    def _on_ha_status(self, payload: bytes) -> None:
+        if payload != b"online":
             return
-        if msg.topic == f"{self.cfg.mqtt.discovery_prefix}/status" and msg.payload == b"online":
-            log.info("mqtt: Home Assistant is back; re-sending discovery")
-            self._publish_discovery()
-            with self._lock:
-                state = self._last_state
-            if state is not None:
-                self._publish(f"{self.base}/state", state, 1, True)
+        now = time.monotonic()
+        if now - self._discovery_resent_at < DISCOVERY_RESEND_MIN_S:
+            log.debug("mqtt: Home Assistant 'online' again within %g s; discovery not re-sent",
+                      DISCOVERY_RESEND_MIN_S)
+            return
+        self._discovery_resent_at = now
+        log.info("mqtt: Home Assistant is back; re-sending discovery")
+        self._publish_discovery()
+        self._publish_last_state()
+
+    def _publish_last_state(self) -> None:
+        with self._lock:
+            state = self._last_state
+        if state is not None:
+            self._publish(f"{self.base}/state", state, 1, True)
 
     # -- publishing ----------------------------------------------------------------------------
     def publish_event(self, event: dict[str, Any]) -> None:
@@ -203,8 +404,9 @@ class MqttPublisher:
         if self.outbox is None:
             self._publish(topic, payload, 1)
             return
-        row_id, dropped = self.outbox.put(topic, payload, 1)
-        self._send(Row(row_id, topic, payload, 1, 0.0))
+        with self._client_lock:  # stored and handed over as one, so a replacement cannot reorder it
+            row_id, dropped = self.outbox.put(topic, payload, 1)
+            self._send(Row(row_id, topic, payload, 1, 0.0))
         if dropped:
             log.warning("mqtt: outbox full, dropped the %d oldest unsent events", dropped)
             notice = {"ts": utc_now_iso(), "kiosk_id": self.cfg.kiosk.id, "dropped": dropped,
@@ -216,27 +418,35 @@ class MqttPublisher:
 
     def _publish(self, topic: str, payload: str | bytes, qos: int, retain: bool = False,
                  row_id: int | None = None) -> None:
-        """Every publish goes through here, so that every message id is known when its PUBACK comes."""
-        info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        if qos == 0:
-            return
-        with self._ack_lock:
-            if info.mid in self._early_acks:  # acked before we got here
-                self._early_acks.discard(info.mid)
-                if row_id is not None:
-                    self._ack_row(row_id)
-            else:
-                self._mid_rows[info.mid] = row_id
+        """Every publish goes through here, so that every message id is known when its ack comes."""
+        with self._client_lock:
+            info = self.client.publish(topic, payload, qos=qos, retain=retain)
+            if qos == 0 and info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return  # not sent, and no on_publish will come for it
+            with self._ack_lock:
+                if info.mid in self._early_acks:  # acked before we got here
+                    self._early_acks.discard(info.mid)
+                    if row_id is not None:
+                        self._ack_row(row_id)
+                else:
+                    self._unacked[info.mid] = Unacked(row_id, qos, time.monotonic())
 
+    @_callback
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
         # Called by paho's network thread with its message lock held: never publish from here.
+        # QoS 0 messages are acknowledged here too (when sent): tracking them keeps a stale id of theirs
+        # from passing, after the 16-bit ids wrap, for the PUBACK of a later event.
         with self._ack_lock:
-            if mid not in self._mid_rows:
+            if client is not self.client:  # replaced since the check in _callback
+                return
+            entry = self._unacked.pop(mid, None)
+            if entry is None:
                 self._early_acks.add(mid)
                 return
-            row_id = self._mid_rows.pop(mid)
-            if row_id is not None:
-                self._ack_row(row_id)
+            if entry.qos:
+                self._last_ack = time.monotonic()
+            if entry.row_id is not None:
+                self._ack_row(entry.row_id)
 
     def _ack_row(self, row_id: int) -> None:
         if self.outbox is not None:
@@ -249,7 +459,7 @@ class MqttPublisher:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.connected.is_set():
             with self._ack_lock:
-                waiting = any(r is not None for r in self._mid_rows.values())
+                waiting = any(u.row_id is not None for u in self._unacked.values())
             if not waiting:
                 return
             time.sleep(0.02)
@@ -273,49 +483,3 @@ class MqttPublisher:
     def _publish_discovery(self) -> None:
         for topic, payload in discovery_messages(self.cfg, self.model):
             self._publish(topic, json.dumps(payload, separators=(",", ":")), 1, True)
-
-
-def discovery_messages(cfg: Config, model: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
-    """Home Assistant MQTT discovery: one device with its entities, all reading the retained state."""
-    kid = cfg.kiosk.id
-    base = f"{cfg.mqtt.prefix}/{kid}"
-    node = f"maskgate_{kid}".replace("-", "_")
-    device = {
-        "identifiers": [node],
-        "name": f"maskgate {kid}",
-        "manufacturer": "maskgate",
-        "model": f"mask kiosk ({model.get('name', '?')})",
-        "sw_version": __version__,
-    }
-    common = {
-        "availability_topic": f"{base}/availability",
-        "payload_available": "online",
-        "payload_not_available": "offline",
-        "state_topic": f"{base}/state",
-        "device": device,
-    }
-    entities: list[tuple[str, str, dict[str, Any]]] = [
-        ("binary_sensor", "gate", {
-            "name": "Gate", "device_class": "opening",
-            "value_template": "{{ 'ON' if value_json.gate == 'open' else 'OFF' }}"}),
-        ("sensor", "last_decision", {
-            "name": "Last decision", "icon": "mdi:face-mask",
-            "value_template": "{{ value_json.last_decision.decision if value_json.last_decision else 'none' }}",
-            "json_attributes_topic": f"{base}/state",
-            "json_attributes_template": "{{ (value_json.last_decision or {}) | tojson }}"}),
-        ("binary_sensor", "fault", {
-            "name": "Fault", "device_class": "problem",
-            "value_template": "{{ 'ON' if value_json.faults else 'OFF' }}"}),
-    ]
-    for counter in ("opened", "denied", "denied_incorrect", "manual"):
-        entities.append(("sensor", counter, {
-            "name": counter.replace("_", " ").capitalize(), "state_class": "total_increasing",
-            "value_template": f"{{{{ value_json.counters.{counter} }}}}"}))
-    out = []
-    for component, obj, extra in entities:
-        payload = dict(common)
-        payload.update(extra)
-        payload["unique_id"] = f"{node}_{obj}"
-        payload["default_entity_id"] = f"{component}.{node}_{obj}"
-        out.append((f"{cfg.mqtt.discovery_prefix}/{component}/{node}/{obj}/config", payload))
-    return out

@@ -28,7 +28,7 @@ from .detector import BlazeFaceDetector
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
 from .gate import Gate, Indicator, StaffButton, make_pin_factory
-from .commands import CommandVerifier
+from .commands import CommandVerifier, RateLimit, Verdict
 from .mqtt import MqttPublisher, NullPublisher, Publisher, read_secret
 from .notify import Notifier
 from .outbox import Outbox
@@ -39,19 +39,37 @@ log = logging.getLogger("kiosk")
 
 # How long start-up waits for a first camera frame before reporting READY with a camera fault.
 READY_TIMEOUT_S = 10.0
+# The summary keeps this many recent events (the demo lists them); a daemon runs for months.
+RECENT_DECISIONS = 100
+# How often the frame loop checks the MQTT client's health, seconds.
+MQTT_CHECK_S = 1.0
+# Refused commands beyond this rate are counted but neither logged nor answered: a flood of them
+# must not fill the journal or crowd events out of paho's queue.
+REFUSALS_PER_S = 5.0
+REFUSALS_BURST = 20
 
 
 @dataclass
 class Summary:
     frames: int = 0
     faces: int = 0
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # the most recent RECENT_DECISIONS
+    decided: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
     camera_failures: int = 0
     seconds: float = 0.0
     exit_reason: str = ""
 
+    def add(self, event: dict[str, Any]) -> None:
+        self.decided += 1
+        self.counts[event["decision"]] = self.counts.get(event["decision"], 0) + 1
+        self.decisions.append(event)
+        if len(self.decisions) > RECENT_DECISIONS:
+            del self.decisions[: len(self.decisions) - RECENT_DECISIONS]
+
     def count(self, decision: str) -> int:
-        return sum(1 for d in self.decisions if d["decision"] == decision)
+        """All decisions of that kind since the start, not only the recent ones kept."""
+        return self.counts.get(decision, 0)
 
 
 def build_analyzer(cfg: Config) -> FaceAnalyzer:
@@ -112,6 +130,9 @@ class Kiosk:
             if isinstance(self.publisher, MqttPublisher):
                 self.publisher.on_command = self._on_command
         self.faults: set[str] = set()
+        self.mqtt_fault: str | None = None
+        self._next_mqtt_check = 0.0
+        self._refusals = RateLimit(REFUSALS_PER_S, REFUSALS_BURST)
         self.last_decision: dict[str, Any] | None = None
         self._light_until = 0.0
         self._last_stats = time.monotonic()
@@ -209,7 +230,7 @@ class Kiosk:
             return work()
         except Exception as exc:
             # A model that fails at run time: close the gate, report, let systemd restart us.
-            self._set_fault("model")
+            self._set_fault("model", f"{type(exc).__name__}: {exc}")
             self.gate.close()
             raise RuntimeFault(f"model failure: {type(exc).__name__}: {exc}") from exc
 
@@ -269,16 +290,22 @@ class Kiosk:
             self.stats.counters[counter] += 1
         self._record(event)
 
-    def _on_command(self, payload: bytes) -> None:
-        """A remote command (paho's thread): verified, then acted on; every outcome is published."""
+    def _on_command(self, payload: bytes, retained: bool = False) -> None:
+        """A remote command (paho's thread): verified, then acted on; every outcome is published, but
+        refusals only up to REFUSALS_PER_S (all are counted in stats)."""
         assert self.verifier is not None
-        verdict = self.verifier.verify(payload)
+        # A retained command is an old one that the broker hands to every new connection.
+        verdict = Verdict(False, "retained") if retained else self.verifier.verify(payload)
         command = verdict.command or {}
         result = {"id": str(uuid.uuid4()), "ts": utc_now_iso(), "kiosk_id": self.cfg.kiosk.id,
                   "command": command.get("command"), "accepted": verdict.accepted, "reason": verdict.reason}
         if not verdict.accepted:
-            log.warning("command refused: %s", verdict.reason)
-            self.publisher.publish_command_result(result)
+            with self._lock:
+                self.stats.counters["commands_refused"] += 1
+                answer = self._refusals.allow(time.monotonic())
+            if answer:
+                log.warning("command refused: %s", verdict.reason)
+                self.publisher.publish_command_result(result)
             return
         log.info("command accepted: %s", command)
         self.publisher.publish_command_result(result)
@@ -295,7 +322,7 @@ class Kiosk:
     def _record(self, event: dict[str, Any]) -> None:
         faces = ", ".join(f"{f['label']} {f['score']:.2f}" for f in event["faces"]) or "-"
         log.info("decision: %s (%s) faces: %s id=%s", event["decision"], event["reason"], faces, event["id"])
-        self.summary.decisions.append(event)
+        self.summary.add(event)
         self.last_decision = {k: event[k] for k in ("id", "ts", "decision", "reason")}
         self.publisher.publish_event(event)
         self._state_dirty = True
@@ -314,15 +341,32 @@ class Kiosk:
             if self._light_until and now >= self._light_until and not self.gate.is_open:
                 self._light_until = 0.0
                 self.indicator.show("fault" if self.faults else "idle")
+        if now >= self._next_mqtt_check:
+            self._next_mqtt_check = now + MQTT_CHECK_S
+            self._watch_mqtt(now)
         if self._state_dirty:
             self._publish_state()
         if now - self._last_stats >= self.cfg.mqtt.stats_interval:
             self._last_stats = now
             self.publisher.publish_stats(self._stats_payload())
 
+    def _watch_mqtt(self, now: float) -> None:
+        """Report the MQTT client's fault while it lasts; health() replaces a dead or stuck client and
+        raises RuntimeFault (exit 1, systemd restarts us) when that does not help."""
+        fault = self.publisher.health(now)
+        if fault is not None and "mqtt" not in self.faults:
+            self.stats.counters["mqtt_restarts"] += 1
+            self.mqtt_fault = fault
+            self._set_fault("mqtt", fault)
+        elif fault is None and "mqtt" in self.faults:
+            self.mqtt_fault = None
+            self._clear_fault("mqtt")
+
     def _stats_payload(self) -> dict[str, Any]:
         s = self.stats.summary()
         s["counters"]["not_faces"] = self.analyzer.rejected
+        s["faults"] = sorted(self.faults)
+        s["mqtt"] = self.publisher.status()
         s["ts"] = utc_now_iso()
         s["kiosk_id"] = self.cfg.kiosk.id
         return s
@@ -334,13 +378,13 @@ class Kiosk:
             self.decider.reset()
             self.stats.counters["camera_failures"] += 1
             self.summary.camera_failures += 1
-            self._set_fault("camera")
+            self._set_fault("camera", self.supervisor.fault or "")
 
-    def _set_fault(self, name: str) -> None:
+    def _set_fault(self, name: str, detail: str = "") -> None:
         with self._lock:
             self.faults.add(name)
             self.indicator.show("fault")
-        log.warning("fault: %s (%s)", name, self.supervisor.fault or "")
+        log.warning("fault: %s (%s)", name, detail)
         self._state_dirty = True
         self._publish_state()
 
@@ -365,6 +409,7 @@ class Kiosk:
             "last_decision": self.last_decision,
             "faults": sorted(self.faults),
             "camera_fault": self.supervisor.fault if "camera" in self.faults else None,
+            "mqtt_fault": self.mqtt_fault,
             "counters": {k: self.stats.counters[k] for k in ("opened", "denied", "denied_incorrect", "manual")},
             "model": self.model_info,
             "ts": utc_now_iso(),

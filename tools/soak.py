@@ -1,17 +1,22 @@
 """Soak test: the real daemon at full speed for a long time, sampling its memory (RSS) as it goes.
 
-    .venv/bin/python tools/soak.py --minutes 10 [--broker] [--out build/soak.json]
+    .venv/bin/python tools/soak.py --minutes 10 [--broker] [--cooldown 0.2] [--out build/soak.json]
 
 Runs kiosk.pipeline.Kiosk on the demo clip in a loop (no pacing), with mock GPIO and, with --broker,
-a local mosquitto receiving every event, state and stats message. Reports RSS at start (after the
-first minute's warm-up) and at the end, the growth, frames and decisions. Memory that keeps growing
-over hours shows here as a slope.
+a local mosquitto receiving every event, state and stats message. A short cool-down makes it decide
+several times a second, so that anything kept per decision shows up within minutes.
+
+Reports the slope of RSS after the warm-up (a least-squares line through the samples), per hour and
+per 1,000 decisions: memory that a year of decisions would notice shows here. gpiozero's mock pins
+keep every level change in a list (a test double's history; real pins keep none), so the soak trims
+those lists as it samples and says how many entries it trimmed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import threading
@@ -24,58 +29,113 @@ from kiosk.bench import proc_status_kb  # noqa: E402
 from kiosk.broker import Mosquitto  # noqa: E402
 from kiosk.camera import DEMO_CLIP  # noqa: E402
 from kiosk.config import Config  # noqa: E402
+from kiosk.gate import make_pin_factory  # noqa: E402
 from kiosk.pipeline import Kiosk  # noqa: E402
+
+SAMPLE_S = 5.0
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ys over xs (0 with fewer than two distinct xs)."""
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
+
+
+def trim_mock_history(factory) -> int:  # noqa: ANN001 - gpiozero's MockFactory
+    """Drop the mock pins' recorded level history (keeps the current level); returns entries dropped."""
+    dropped = 0
+    for pin in list(getattr(factory, "pins", {}).values()):
+        states = getattr(pin, "states", None)
+        if isinstance(states, list) and len(states) > 1:
+            dropped += len(states) - 1
+            del states[:-1]
+    return dropped
+
+
+def soak_config(state: str, port: int | None, cooldown: float) -> Config:
+    cfg = Config()
+    cfg.kiosk.id = "soak"
+    cfg.kiosk.state_dir = state
+    cfg.kiosk.log_level = "warning"
+    cfg.camera.source = str(DEMO_CLIP)
+    cfg.camera.realtime = False
+    cfg.camera.reopen_min_s = 0.01
+    cfg.gpio.backend = "mock"
+    cfg.decision.open_seconds = 0.2
+    cfg.decision.deny_seconds = 0.2
+    cfg.decision.cooldown_seconds = cooldown
+    cfg.mqtt.enabled = port is not None
+    cfg.mqtt.port = port or 1883
+    cfg.mqtt.stats_interval = 5
+    return cfg
+
+
+def report(samples: list[dict], warmup_s: float, minutes: float, broker: bool) -> dict:
+    """The figures: RSS after warm-up and at the end, and the slopes over the samples after warm-up."""
+    after = [s for s in samples if s["t"] >= warmup_s] or samples[-2:]
+    t = [s["t"] / 3600 for s in after]
+    rss = [s["rss_kib"] / 1024 for s in after]
+    dec = [s["decisions"] / 1000 for s in after]
+    per_hour = slope(t, rss)
+    per_k = slope(dec, rss)
+    end = samples[-1]
+    return {
+        "minutes": minutes, "broker": broker, "warmup_s": warmup_s,
+        "frames": end["frames"], "fps": round(end["frames"] / max(end["t"], 1e-9), 1),
+        "decisions": end["decisions"], "decisions_per_s": round(end["decisions"] / max(end["t"], 1e-9), 2),
+        "decisions_after_warmup": after[-1]["decisions"] - after[0]["decisions"],
+        "rss_mib_after_warmup": round(after[0]["rss_kib"] / 1024, 2), "rss_mib_end": round(end["rss_kib"] / 1024, 2),
+        "rss_mib_peak": round(max(s["rss_kib"] for s in samples) / 1024, 2),
+        "slope_mib_per_hour": round(per_hour, 3),
+        "slope_mib_per_1000_decisions": round(per_k, 4),
+        "slope_mib_per_100000_decisions": round(per_k * 100, 2),
+        "mock_pin_states_trimmed": end["trimmed"],
+        "samples": samples,
+    }
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=2.0, help="minutes left out of the slope (default 2)")
+    p.add_argument("--cooldown", type=float, default=0.2, help="decision.cooldown_seconds (default 0.2)")
     p.add_argument("--broker", action="store_true", help="publish to a local mosquitto")
     p.add_argument("--out", type=Path, default=Path("build/soak.json"))
     a = p.parse_args()
+    logging.basicConfig(level=logging.WARNING)
     broker = Mosquitto().start() if a.broker else None
-    samples: list[tuple[float, int, int]] = []
-    with tempfile.TemporaryDirectory() as state:
-        cfg = Config()
-        cfg.kiosk.id = "soak"
-        cfg.kiosk.state_dir = state
-        cfg.kiosk.log_level = "warning"
-        cfg.camera.source = str(DEMO_CLIP)
-        cfg.camera.realtime = False
-        cfg.camera.reopen_min_s = 0.01
-        cfg.gpio.backend = "mock"
-        cfg.decision.open_seconds = 0.2
-        cfg.decision.cooldown_seconds = 0.5
-        cfg.mqtt.enabled = broker is not None
-        cfg.mqtt.port = broker.port if broker else 1883
-        cfg.mqtt.stats_interval = 5
-        import logging
-
-        logging.basicConfig(level=logging.WARNING)
-        kiosk = Kiosk(cfg)
-        t0 = time.monotonic()
-        runner = threading.Thread(target=kiosk.run, kwargs={"max_seconds": a.minutes * 60})
-        runner.start()
-        while runner.is_alive():
-            samples.append((time.monotonic() - t0, proc_status_kb("VmRSS"), kiosk.summary.frames))
-            runner.join(10)
-        samples.append((time.monotonic() - t0, proc_status_kb("VmRSS"), kiosk.summary.frames))
-    if broker:
-        broker.cleanup()
-    warm = next((s for s in samples if s[0] >= 60), samples[0])
-    end = samples[-1]
-    report = {
-        "minutes": a.minutes, "frames": end[2], "fps": round(end[2] / end[0], 1),
-        "decisions": len(kiosk.summary.decisions), "broker": broker is not None,
-        "rss_kib_after_warmup": warm[1], "rss_kib_end": end[1], "rss_growth_kib": end[1] - warm[1],
-        "rss_peak_kib": max(s[1] for s in samples),
-        "samples": [{"t": round(t, 1), "rss_kib": r, "frames": f} for t, r, f in samples],
-    }
+    samples: list[dict] = []
+    trimmed = 0
+    try:
+        with tempfile.TemporaryDirectory() as state:
+            factory = make_pin_factory("mock")
+            kiosk = Kiosk(soak_config(state, broker.port if broker else None, a.cooldown), pin_factory=factory)
+            t0 = time.monotonic()
+            runner = threading.Thread(target=kiosk.run, kwargs={"max_seconds": a.minutes * 60})
+            runner.start()
+            while True:
+                trimmed += trim_mock_history(factory)
+                samples.append({"t": round(time.monotonic() - t0, 1), "rss_kib": proc_status_kb("VmRSS"),
+                                "frames": kiosk.summary.frames, "decisions": kiosk.summary.decided,
+                                "trimmed": trimmed})
+                if not runner.is_alive():
+                    break
+                runner.join(SAMPLE_S)
+    finally:
+        if broker:
+            broker.cleanup()
+    r = report(samples, a.warmup * 60, a.minutes, broker is not None)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(report, indent=1))
-    print(f"soak {a.minutes:g} min: {report['frames']} frames ({report['fps']} fps), {report['decisions']} decisions; "
-          f"RSS after 1 min {warm[1] / 1024:.1f} MiB, at end {end[1] / 1024:.1f} MiB, "
-          f"growth {report['rss_growth_kib'] / 1024:+.2f} MiB; report {a.out}")
+    a.out.write_text(json.dumps(r, indent=1))
+    print(f"soak {a.minutes:g} min: {r['frames']} frames ({r['fps']} fps), {r['decisions']} decisions "
+          f"({r['decisions_per_s']}/s); RSS after {a.warmup:g} min {r['rss_mib_after_warmup']} MiB, at end "
+          f"{r['rss_mib_end']} MiB, peak {r['rss_mib_peak']} MiB; slope after warm-up "
+          f"{r['slope_mib_per_hour']:+.2f} MiB/h, {r['slope_mib_per_1000_decisions']:+.4f} MiB per 1,000 "
+          f"decisions ({r['slope_mib_per_100000_decisions']:+.2f} MiB per 100,000); report {a.out}")
     return 0
 
 
