@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kiosk.commands import CommandVerifier, sign
+from kiosk.commands import CommandVerifier, RateLimit, sign
 from kiosk.pipeline import Kiosk
 from tests.conftest import ROOT
 from tests.test_pipeline import demo_cfg
@@ -134,3 +134,51 @@ def test_commands_off_by_default(broker, subscriber_factory, factory, tmp_path):
     t.join()
     assert not sub.topic("maskgate/it/command_result")
     assert [int(bool(s.state)) for s in factory.pin(cfg.gpio.relay_pin).states] == [0]
+
+
+def signed_text(text: str) -> bytes:
+    """A correctly signed payload around any body text (what only a holder of the secret can make)."""
+    return json.dumps({"body": text, "sig": hmac.new(SECRET, text.encode(), hashlib.sha256).hexdigest()}).encode()
+
+
+BODY_TAIL = '"nonce":"nonce-0001","kiosk_id":"it"}'
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b"[" * 50_000, "malformed: too large (50000 bytes > 4096)"),  # issue 17: it raised RecursionError
+    (b"[" * 4000, "malformed: nested too deep"),
+    (b"", "malformed: not JSON"),
+    (b'{"body": NaN, "sig": "ab"}', "malformed: NaN is not allowed"),
+    (b'{"body": "x", "sig": -Infinity}', "malformed: -Infinity is not allowed"),
+    (b'{"body": "x", "sig": 1e999999}', "malformed: number out of range"),
+    (b'{"body": "x", "sig": ' + b"9" * 4000 + b"}", "malformed: number out of range"),
+    (b'{"body": "x", "body": "y", "sig": "ab"}', "malformed: duplicate key"),
+    (b'{"body": "\xc3\x28"}', "malformed: not UTF-8"),
+    ('{"body": "x", "sig": "ab"}'.encode("utf-16"), "malformed: not UTF-8"),
+    (b'{"body": "\\ud800", "sig": "' + b"0" * 64 + b'"}', "malformed: body is not UTF-8"),
+    (b'{"body": "x", "sig": "\\u00e9"}', "bad signature"),  # compare_digest raised TypeError on it
+    (b'{"body": "x", "sig": 12}', "malformed: sig is not a string"),
+    # signed, so only the secret's holder can send them; refused all the same
+    (signed_text('{"command":"open","ts":NaN,' + BODY_TAIL), "malformed: body: NaN is not allowed"),
+    (signed_text('{"command":"open","ts":1e999,' + BODY_TAIL), "malformed: body: number out of range"),
+    (signed_text('{"command":"open","ts":' + "1" * 40 + "," + BODY_TAIL), "malformed: body: number out of range"),
+    (signed_text('{"command":"mode","command":"open","ts":1000,' + BODY_TAIL), "malformed: body: duplicate key"),
+    (signed_text("[" * 2000), "malformed: body: nested too deep"),
+    (sign(SECRET, body(command=["open"] * 100)), "malformed: unknown command ['open', 'open', 'open', 'open', 'ope..."),
+])
+def test_hostile_payloads_are_refused_with_one_line(payload, reason):
+    verdict = verifier().verify(payload)
+    assert (verdict.accepted, verdict.reason) == (False, reason)
+
+
+def test_nan_timestamp_no_longer_passes_the_window():
+    """json.loads reads NaN, and abs(now - NaN) > window is False: a signed NaN ts was accepted for ever."""
+    v = verifier()
+    assert v._check_body(body(ts=float("nan"))).reason == "stale"  # noqa: SLF001
+
+
+def test_rate_limit():
+    r = RateLimit(rate=5, burst=20)
+    assert [r.allow(100.0) for _ in range(21)] == [True] * 20 + [False]
+    assert [r.allow(101.0) for _ in range(6)] == [True] * 5 + [False]
+    assert r.allow(1000.0)

@@ -249,3 +249,25 @@ def test_kiosk_exits_with_the_gate_closed_when_replacing_does_not_help(broker, s
     assert errors[0].exit_code == 1 and "again" in str(errors[0])
     assert kiosk.summary.exit_reason == "error"
     assert not factory.pin(cfg.gpio.relay_pin).states[-1].state  # the relay de-energised on the way out
+
+
+def test_a_handler_that_raises_is_answered_and_the_thread_lives(broker, subscriber_factory, publisher):
+    calls: list[bytes] = []
+
+    def handler(payload: bytes, retained: bool) -> None:
+        calls.append(payload)
+        if payload == b"bug":
+            raise ValueError("a bug in a handler")
+
+    pub = publisher()
+    pub.on_command = handler
+    sub = subscriber_factory(broker.port, ["maskgate/k1/command_result"])
+    pub.start()
+    wait_connected(pub)
+    thread = pub._thread  # noqa: SLF001
+    publish_until(lambda: sub.client.publish("maskgate/k1/command", b"bug", qos=1), lambda: b"bug" in calls)
+    result = json.loads(sub.wait_for(lambda m: True).payload)
+    assert (result["accepted"], result["reason"], result["command"]) == (False, "internal error: ValueError", None)
+    sub.client.publish("maskgate/k1/command", b"next", qos=1)
+    wait_until(lambda: b"next" in calls, 5, "the next command")
+    assert thread.is_alive() and pub.health() is None and pub.replaced == 0

@@ -1,6 +1,7 @@
 """Soak test: the real daemon at full speed for a long time, sampling its memory (RSS) as it goes.
 
     .venv/bin/python tools/soak.py --minutes 10 [--broker] [--cooldown 0.2] [--out build/soak.json]
+    .venv/bin/python tools/soak.py --decisions 40000 [--broker]
 
 Runs kiosk.pipeline.Kiosk on the demo clip in a loop (no pacing), with mock GPIO and, with --broker,
 a local mosquitto receiving every event, state and stats message. A short cool-down makes it decide
@@ -10,17 +11,24 @@ Reports the slope of RSS after the warm-up (a least-squares line through the sam
 per 1,000 decisions: memory that a year of decisions would notice shows here. gpiozero's mock pins
 keep every level change in a list (a test double's history; real pins keep none), so the soak trims
 those lists as it samples and says how many entries it trimmed.
+
+RSS moves in steps (the allocator, SQLite's cache), so a short soak cannot resolve a few bytes per
+decision. `--decisions N` measures that directly: it drives N decisions straight through the kiosk's
+acting path (event, relay, lights, outbox, MQTT; no camera or models in the loop) with tracemalloc on,
+and reports the Python allocations still held after a quarter of them and after all of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,6 +37,7 @@ from kiosk.bench import proc_status_kb  # noqa: E402
 from kiosk.broker import Mosquitto  # noqa: E402
 from kiosk.camera import DEMO_CLIP  # noqa: E402
 from kiosk.config import Config  # noqa: E402
+from kiosk.decision import Decision, FaceVerdict  # noqa: E402
 from kiosk.gate import make_pin_factory  # noqa: E402
 from kiosk.pipeline import Kiosk  # noqa: E402
 
@@ -98,16 +107,68 @@ def report(samples: list[dict], warmup_s: float, minutes: float, broker: bool) -
     }
 
 
+def held_after(kiosk: Kiosk, factory, n: int) -> None:  # noqa: ANN001
+    """n decisions through the acting path, alternating open and deny, as the frame loop makes them."""
+    face = FaceVerdict(label="mask", score=0.99, box=(10, 20, 120, 120), mask_prob=0.99)
+    for i in range(n):
+        kind = ("open", "mask") if i % 2 else ("deny", "no_mask")
+        kiosk._act(Decision(*kind, (face,)), 5.0, [])  # noqa: SLF001 - the frame loop's own call
+        kiosk._tick(time.monotonic())  # noqa: SLF001 - state and stats, as after every frame
+        if i % 500 == 0:
+            trim_mock_history(factory)
+            time.sleep(0.02)  # lets paho's thread keep up, as the frame rate does in the daemon
+    time.sleep(1.0)  # the last acknowledgements
+    trim_mock_history(factory)
+
+
+def direct(n: int, broker: Mosquitto | None) -> dict:
+    with tempfile.TemporaryDirectory() as state:
+        factory = make_pin_factory("mock")
+        kiosk = Kiosk(soak_config(state, broker.port if broker else None, 0.2), pin_factory=factory)
+        kiosk.publisher.start()
+        try:
+            held_after(kiosk, factory, 2000)  # warm-up: caches, the recent-decisions list, paho's buffers
+            gc.collect()
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+            held_after(kiosk, factory, n // 4)
+            gc.collect()
+            quarter = tracemalloc.get_traced_memory()[0] - base
+            held_after(kiosk, factory, n - n // 4)
+            gc.collect()
+            end = tracemalloc.get_traced_memory()[0] - base
+            tracemalloc.stop()
+            outbox = kiosk.publisher.pending_count()
+        finally:
+            kiosk.shutdown()
+    return {"decisions": n, "broker": broker is not None, "held_kib_after_quarter": round(quarter / 1024, 1),
+            "held_kib_at_end": round(end / 1024, 1),
+            "bytes_per_decision_after_quarter": round((end - quarter) / (n - n // 4), 2),
+            "outbox_rows_at_end": outbox}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=2.0, help="minutes left out of the slope (default 2)")
     p.add_argument("--cooldown", type=float, default=0.2, help="decision.cooldown_seconds (default 0.2)")
     p.add_argument("--broker", action="store_true", help="publish to a local mosquitto")
+    p.add_argument("--decisions", type=int, default=0,
+                   help="instead of the soak: N decisions through the acting path under tracemalloc")
     p.add_argument("--out", type=Path, default=Path("build/soak.json"))
     a = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     broker = Mosquitto().start() if a.broker else None
+    if a.decisions:
+        try:
+            r = direct(a.decisions, broker)
+        finally:
+            if broker:
+                broker.cleanup()
+        print(f"{r['decisions']} decisions (broker: {r['broker']}): Python allocations held "
+              f"{r['held_kib_after_quarter']} KiB after a quarter, {r['held_kib_at_end']} KiB at the end: "
+              f"{r['bytes_per_decision_after_quarter']:+.2f} bytes per decision; outbox {r['outbox_rows_at_end']} rows")
+        return 0
     samples: list[dict] = []
     trimmed = 0
     try:
