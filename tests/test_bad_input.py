@@ -104,7 +104,8 @@ CASES = [
         d, lambda m: m["input"].update(width=m["input"]["width"] + 1)), "--json", "x.jpg"], 2, None),
     ("model: labels not known", lambda d: ["classify", "--model", model_with(d, lambda m: m.update(labels=["a", "b"])),
                                            "--json", "x.jpg"], 2,
-     f"error: {T}/m.json: labels ['a', 'b'] must be distinct values of ['mask', 'no_mask', 'incorrect', 'not_face']"),
+     f"error: {T}/m.json: labels ['a', 'b'] must be distinct values of "
+     "['mask', 'no_mask', 'incorrect', 'not_face', 'covered']"),
     ("image: not an image", lambda d: ["classify", "--json", (d / "n.jpg").write_text("hello") and str(d / "n.jpg")],
      1, f"{T}/n.jpg: not a decodable image"),
     ("image: empty file", lambda d: ["classify", "--json", (d / "e.png").write_bytes(b"") or str(d / "e.png")], 1,
