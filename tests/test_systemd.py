@@ -64,6 +64,10 @@ def test_unit_contract():
     assert keys["ProtectHome"] == "yes" and keys["PrivateTmp"] == "yes"
     assert keys["StateDirectory"] == "maskgate"
     assert "-m kiosk run --config" in keys["ExecStart"]
+    # issue 17's hardening (the boot test runs the models under it): no mount changes, no @resources
+    assert keys["PrivateMounts"] == "yes"
+    denied = [v for k, v in re.findall(r"^(SystemCallFilter)=~(.*)$", text, re.M)]
+    assert any("@resources" in d.split() for d in denied)
 
 
 def test_security_exposure(tmp_path):
@@ -71,4 +75,4 @@ def test_security_exposure(tmp_path):
                        capture_output=True, text=True, timeout=60)
     m = re.search(r"Overall exposure level for kiosk.service: ([0-9.]+)", r.stdout + r.stderr)
     assert m, r.stdout[-500:] + r.stderr[-500:]
-    assert float(m.group(1)) <= 2.5
+    assert float(m.group(1)) <= 1.5  # 1.8 before issue 17
