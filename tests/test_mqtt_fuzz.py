@@ -22,8 +22,8 @@ from kiosk.discovery import discovery_messages
 from kiosk.outbox import Outbox
 from kiosk.pipeline import REFUSALS_BURST, REFUSALS_PER_S, Kiosk
 from tests.test_commands import SECRET, body, signed_text, verifier
-from tests.test_mqtt_health import publish_until, wait_until
 from tests.test_pipeline import demo_cfg
+from tests.waiting import publish_until, wait_until
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),

@@ -20,6 +20,7 @@ from kiosk.pipeline import Kiosk
 from tests.test_commands import SECRET, body
 from tests.test_mqtt import MODEL, make_cfg, wait_connected
 from tests.test_pipeline import demo_cfg
+from tests.waiting import publish_until, wait_until
 
 
 def kill_network_thread(pub: MqttPublisher, publish_command) -> None:
@@ -33,26 +34,6 @@ def kill_network_thread(pub: MqttPublisher, publish_command) -> None:
     client.on_message = boom
     publish_until(lambda: publish_command(b"[" * 64), lambda: not pub._thread.is_alive())  # noqa: SLF001
     assert not pub._thread.is_alive(), "the handler did not end the network thread"  # noqa: SLF001
-
-
-def publish_until(send, done, timeout: float = 5.0) -> None:
-    """Send again until it has an effect: the client may not have subscribed yet when it connects."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not done():
-        send()
-        end = time.monotonic() + 0.5
-        while time.monotonic() < end and not done():
-            time.sleep(0.02)
-
-
-def wait_until(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def event_ids(sub, topic: str) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.waiting import wait_until
 
 UNIT = ROOT / "systemd" / "kiosk.service"
 
@@ -79,16 +80,6 @@ class Container:
             self.proc.wait()
 
 
-def wait(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_ready_then_watchdog_kills_and_restarts_a_stalled_loop(tmp_path):
     why = nspawn_unavailable()
     if why:
@@ -123,16 +114,17 @@ Environment=MASKGATE_TEST_STALL_AFTER=5
     box = Container(units, binds, tmp_path / "nspawn.log")
     try:
         try:
-            first = wait(lambda: (s := box.show("kiosk")) and s.get("ActiveState") == "active" and s, 60,
-                         "the service to become active")
+            first = wait_until(lambda: (s := box.show("kiosk")) and s.get("ActiveState") == "active" and s, 60,
+                               "the service to become active", poll=0.3)
         except AssertionError:
             raise AssertionError("service never active; journal:\n" + box.sh(
                 "journalctl", "-u", "kiosk", "--no-pager", "-o", "cat")[-3000:]) from None
         assert first["StatusText"].startswith("watching opencv:"), first  # sent with READY=1
         assert first["NRestarts"] == "0"
         pid1 = first["MainPID"]
-        restarted = wait(lambda: (s := box.show("kiosk")) and s.get("NRestarts", "0") != "0"
-                         and s.get("ActiveState") == "active" and s, 60, "a watchdog restart")
+        restarted = wait_until(lambda: (s := box.show("kiosk")) and s.get("NRestarts", "0") != "0"
+                         and s.get("ActiveState") == "active" and s, 60, "a watchdog restart",
+                               poll=0.3)
         journal = box.sh("journalctl", "-u", "kiosk", "--no-pager", "-o", "cat")
         assert "Watchdog timeout" in journal, journal[-2000:]
         assert "test fault injection: frame loop stalls now" in journal
