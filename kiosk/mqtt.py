@@ -364,6 +364,8 @@ class MqttPublisher:
     @_callback
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
         topic = msg.topic
+        # Every subscribed topic is handled inside this try, so a topic added later (a Home Assistant
+        # command topic, say) gets the same guard; a command is answered even when its handler fails.
         try:
             if topic == f"{self.base}/command":
                 if self.on_command is not None:
