@@ -2,7 +2,8 @@
 
 Shared by the daemon, `scan` and the benchmark, so all three make the same per-face calls.
 A crop the classifier calls `not_face` (a model trained with that class) is a detector mistake: it is
-dropped here, before the decision ever sees it, and counted in `rejected`.
+dropped here, before the decision ever sees it, and counted in `rejected`. A face called `mask` gets a
+second look from the nose check when one is configured (kiosk/nose.py): a bare nose makes it `incorrect`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import numpy as np
 from .classifier import Classifier
 from .decision import FaceVerdict
 from .detector import Detection
+from .nose import NoseCheck
 from .preprocess import crop, square_crop_box
 
 
 class FaceAnalyzer:
     def __init__(self, detector, classifier: Classifier, min_face_px: int, margin: float,
-                 max_faces: int) -> None:
+                 max_faces: int, nose: NoseCheck | None = None) -> None:
         self.detector = detector
         self.classifier = classifier
+        self.nose = nose
         self.min_face_px = min_face_px
         self.margin = margin
         self.max_faces = max_faces
@@ -65,16 +68,28 @@ class FaceAnalyzer:
         tc = time.perf_counter()
         # no faces, no preprocessing or classifier time (the stage statistics count real work only)
         prep_s, cls_s = (tb - ta, tc - tb) if tensors else (0.0, 0.0)
-        for (det, face), probs in zip(kept, probs_all):
-            i = int(np.argmax(probs))
-            if self.classifier.labels[i] == "not_face":
+        labels = [self.classifier.labels[int(np.argmax(p))] for p in probs_all]
+        bare: list[float | None] = [None] * len(kept)
+        masked = [j for j, lbl in enumerate(labels) if lbl == "mask"]
+        nose_s = 0.0
+        if self.nose is not None and masked:
+            td = time.perf_counter()
+            for j, p in zip(masked, self.nose.bare(frame, [kept[j][0] for j in masked])):
+                bare[j] = p
+            nose_s = time.perf_counter() - td
+        for (det, face), probs, label, p_bare in zip(kept, probs_all, labels, bare):
+            if label == "not_face":
                 self.rejected += 1
                 continue
-            verdicts.append(FaceVerdict(label=self.classifier.labels[i], score=float(probs[i]),
-                                        mask_prob=float(probs[self._mask_index]), box=tuple(det.box),
+            i = self.classifier.labels.index(label)
+            score, mask_prob = float(probs[i]), float(probs[self._mask_index])
+            if p_bare is not None and p_bare >= self.nose.threshold:
+                # the nose is out: whatever the face classifier thought of the mask, it is worn wrongly
+                label, score, mask_prob = "incorrect", p_bare, min(mask_prob, 1.0 - p_bare)
+            verdicts.append(FaceVerdict(label=label, score=score, mask_prob=mask_prob, box=tuple(det.box),
                                         det_score=float(det.score)))
             crops.append(face)
         if timing is not None:
             timing("preprocess", prep_s * 1000)
-            timing("classify", cls_s * 1000)
+            timing("classify", (cls_s + nose_s) * 1000)
         return verdicts, crops

@@ -551,8 +551,9 @@ def _pi4_estimate(reference: str | None, config: str | None, model: str | None, 
     cfg.detector.threads = cfg.classifier.threads = 1
     analyzer = build_analyzer(cfg)
     decoded = [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) for _, data in frames]
+    nose = cfg.resolve(cfg.classifier.nose_model) if cfg.classifier.nose_model else None
     here = pi_estimate.measure_here(reference, cfg.resolve(cfg.detector.model), cfg.resolve(cfg.classifier.model),
-                                    analyzer, decoded, faces)
+                                    analyzer, decoded, faces, nose)
     return pi_estimate.estimate(here, macs["detector"]["compute"], macs["classifier"]["compute"], faces)
 
 

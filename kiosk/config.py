@@ -65,6 +65,9 @@ class DetectorSection:
 class ClassifierSection:
     model: str = _f("models/mask_classifier.tflite", "int8 mask classifier; its .json sidecar must sit beside it")
     threads: int = _f(0, "interpreter threads; 0 = one per CPU core, at most 4", lo=0, hi=8)
+    nose_model: str = _f("models/nose_check.tflite", "second look at faces called `mask`: is the nose bare? "
+                                                    "(kiosk/nose.py); empty = off")
+    nose_threshold: float = _f(0.5, "P(nose bare) from which a `mask` face becomes `incorrect`", lo=0.05, hi=0.99)
 
 
 @dataclass

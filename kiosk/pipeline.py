@@ -25,6 +25,7 @@ from .classifier import Classifier
 from .config import Config, auto_threads
 from .decision import Decider, Decision, Policy
 from .detector import BlazeFaceDetector
+from .nose import NoseCheck
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
 from .gate import Gate, Indicator, StaffButton, make_pin_factory
@@ -77,8 +78,12 @@ def build_analyzer(cfg: Config) -> FaceAnalyzer:
     classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=auto_threads(cfg.classifier.threads))
     detector = BlazeFaceDetector(cfg.resolve(cfg.detector.model), score_threshold=cfg.detector.score_threshold,
                                  num_threads=auto_threads(cfg.detector.threads))
+    nose = None
+    if cfg.classifier.nose_model:
+        nose = NoseCheck(cfg.resolve(cfg.classifier.nose_model), cfg.classifier.nose_threshold,
+                         num_threads=auto_threads(cfg.classifier.threads))
     return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
-                        cfg.detector.max_faces)
+                        cfg.detector.max_faces, nose)
 
 
 class Kiosk:

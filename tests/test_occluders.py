@@ -1,4 +1,5 @@
-"""Things over the mouth that are not a worn mask (tools/occluder_sheet.py): a hand or a cup must not open the gate."""
+"""Things over the face that are not a worn mask (tools/occluder_sheet.py): a hand, a cup, a sheet of paper,
+a book or a scarf over nose and mouth of a public-domain portrait must not open the gate."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ pytest.importorskip("matplotlib")
 from tools import occluder_sheet  # noqa: E402
 
 
-def test_hand_or_cup_over_the_mouth_is_never_mask(tmp_path):
+def test_no_covering_over_the_face_opens_the_gate(tmp_path):
     verdicts = occluder_sheet.make_sheet(tmp_path / "sheet.png")
     assert (tmp_path / "sheet.png").stat().st_size > 10_000
     # every view was found and classified, and the bare faces are seen as unmasked

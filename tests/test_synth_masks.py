@@ -134,6 +134,26 @@ def test_cli_writes_dataset_and_counts_skips(tmp_path: Path, capsys: pytest.Capt
         assert rel.split("/")[0] == sm.STYLE_CLASS[style] and mtype in sm.MASK_TYPES
 
 
+def test_pairs_are_the_same_mask_over_and_below_the_nose(tmp_path: Path, astronaut) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "astro.png"), astronaut[0])
+    out = tmp_path / "out"
+    assert sm.main([str(src), "-o", str(out), "--pairs", "--variants", "2", "--seed", "3"]) == 0
+    rows = [r.split("\t") for r in (out / "manifest.tsv").read_text().strip().splitlines()[1:]]
+    assert len(rows) == 4
+    for good, bad in (rows[0:2], rows[2:4]):
+        assert good[3] == "correct" and bad[3] in ("nose", "chin")
+        assert good[2] == bad[2] and good[4:] == bad[4:]  # same photo, mask type and colour
+        a, b = (cv2.imread(str(out / r[0])) for r in (good, bad))
+        # identical away from the face: only where the mask sits differs
+        assert np.abs(a[:40].astype(int) - b[:40].astype(int)).max() <= 2
+        assert _patch_diff(a, b, astronaut[1][sm.NOSE_TIP]) > 10  # the nose: covered in one, bare in the other
+    # --pairs needs a wrong style to pair with
+    with pytest.raises(SystemExit):
+        sm.main([str(src), "-o", str(out), "--pairs", "--styles", "correct", "--weights", "1"])
+
+
 def test_contact_sheet_of_public_domain_faces(tmp_path):
     from tools import synth_sheet
 

@@ -159,7 +159,7 @@ def training_kinds(seed: int = 7) -> dict:
     def one(kind: str):
         return lambda img, pts: sc.draw_covering(img, pts, kind, np.random.default_rng([seed, sc.KINDS.index(kind)]))
 
-    return {k: one(k) for k in sc.KINDS}
+    return {(f"{k} (held out)" if k in sc.HELD_OUT else k): one(k) for k in sc.KINDS}
 
 
 def make_sheet(out: Path, draw: dict | None = None) -> dict[str, list[str]]:

@@ -368,8 +368,17 @@ def _fabric(
         shade -= 0.05 * np.exp(-((f - 0.95) / 0.02) ** 2)
         shade += 0.03 * _value_noise((h, w), max(2.0, 1.5 * px), rng)  # non-woven mottling
     elif mask_type == "cloth":
-        pattern = rng.choice(["plain", "plain", "stripes", "dots", "check", "heather"])
-        if pattern != "plain" and pattern != "heather":
+        pattern = rng.choice(["plain", "plain", "stripes", "dots", "check", "heather", "print", "print"])
+        if pattern == "print":
+            # the same printed and knitted fabrics tools/synth_coverings.py gives scarves: a pattern alone
+            # must not tell a worn mask from a covering
+            from tools.synth_coverings import fabric_texture
+
+            tex = fabric_texture(rng)
+            mu = ((u + 1) / 2 * (tex.shape[1] - 1) * rng.uniform(0.5, 1.0)).astype(np.float32)
+            mv = (f * (tex.shape[0] - 1) * rng.uniform(0.6, 1.0)).astype(np.float32)
+            col = cv2.remap(tex, mu, mv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        elif pattern != "plain" and pattern != "heather":
             alt = base.astype(np.float32) * rng.uniform(0.45, 0.7) + rng.uniform(0, 80, 3).astype(np.float32)
             alt = np.clip(alt, 0, 255)
             period = rng.uniform(9, 16) * px
