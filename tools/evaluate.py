@@ -40,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="TFLite threads")
     p.add_argument("--max-per-class", type=int, default=0)
     p.add_argument("--latency", action="store_true", help="also time LiteRT invoke (1 and 2 threads)")
+    p.add_argument("--by-root", action="store_true",
+                   help="also report each dataset root apart (real photos apart from synthetic ones)")
     return p.parse_args(argv)
 
 
@@ -135,6 +137,13 @@ def main(argv=None) -> int:
         "seconds": round(elapsed, 2),
         **m,
     }
+    if args.by_root:
+        result["by_root"] = {}
+        for root in args.roots:
+            r = Path(root).resolve()
+            idx = [i for i, s in enumerate(kept) if s.path.resolve().is_relative_to(r)]
+            if idx:
+                result["by_root"][str(root)] = M.compute(y_true[idx], y_pred[idx], labels)
     if args.latency and Path(args.model).suffix == ".tflite":
         from tools.convert_tflite import latency_ms
 
@@ -151,6 +160,8 @@ def main(argv=None) -> int:
     print(f"{model.kind} {Path(args.model).name} on {args.split} ({', '.join(args.roots)}"
           + (f", faces shrunk to {args.face_px} px" if args.face_px else "") + ")")
     print(M.summary_line(m))
+    for root, mr in result.get("by_root", {}).items():
+        print(f"  {root}: {M.summary_line(mr)}")
     if ds.unreadable:
         print(f"skipped {len(ds.unreadable)} unreadable file(s)")
     if "latency_ms_litert" in result:
