@@ -40,7 +40,7 @@ def discovery_messages(cfg: Config, model: dict[str, str]) -> list[tuple[str, di
             "name": "Fault", "device_class": "problem",
             "value_template": "{{ 'ON' if value_json.faults else 'OFF' }}"}),
     ]
-    for counter in ("opened", "denied", "denied_incorrect", "manual"):
+    for counter in ("opened", "denied", "denied_incorrect", "denied_covered", "manual"):
         entities.append(("sensor", counter, {
             "name": counter.replace("_", " ").capitalize(), "state_class": "total_increasing",
             "value_template": f"{{{{ value_json.counters.{counter} }}}}"}))

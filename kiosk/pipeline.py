@@ -277,8 +277,8 @@ class Kiosk:
                 self.indicator.show("incorrect" if decision.reason == "incorrect" else "deny")
                 self._light_until = now + d.deny_seconds
                 self.stats.counters["denied"] += 1
-                if decision.reason == "incorrect":
-                    self.stats.counters["denied_incorrect"] += 1
+                if decision.reason in ("incorrect", "covered"):
+                    self.stats.counters[f"denied_{decision.reason}"] += 1
         self._record(event)
         if self.cfg.snapshots.enabled:
             self._snapshot(event["id"], crops)
@@ -415,7 +415,7 @@ class Kiosk:
             "faults": sorted(self.faults),
             "camera_fault": self.supervisor.fault if "camera" in self.faults else None,
             "mqtt_fault": self.mqtt_fault,
-            "counters": {k: self.stats.counters[k] for k in ("opened", "denied", "denied_incorrect", "manual")},
+            "counters": {k: self.stats.counters[k] for k in ("opened", "denied", "denied_incorrect", "denied_covered", "manual")},
             "model": self.model_info,
             "ts": utc_now_iso(),
         }

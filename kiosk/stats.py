@@ -13,7 +13,7 @@ class Stats:
     def __init__(self, window: int = 1000) -> None:
         self.latency: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
         self.counters: dict[str, int] = {"frames": 0, "faces": 0, "opened": 0, "denied": 0,
-                                         "denied_incorrect": 0, "manual": 0, "camera_failures": 0,
+                                         "denied_incorrect": 0, "denied_covered": 0, "manual": 0, "camera_failures": 0,
                                          "commands_refused": 0, "mqtt_restarts": 0}
         self._frame_times: deque[float] = deque(maxlen=window)
 

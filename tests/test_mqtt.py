@@ -109,7 +109,7 @@ def test_home_assistant_discovery_and_resend(broker, subscriber_factory):
         assert payload["default_entity_id"].split(".")[0] == topic.split("/")[1]
     counters = [p for t, p in got.items() if p.get("state_class") == "total_increasing"]
     assert {p["unique_id"] for p in counters} == {f"maskgate_door_2_{c}" for c in
-                                                   ("opened", "denied", "denied_incorrect", "manual")}
+                                                   ("opened", "denied", "denied_incorrect", "denied_covered", "manual")}
     # Home Assistant restarts: it announces itself and the kiosk sends discovery again.
     n_before = len([m for m in sub.all if m.topic.endswith("/config")])
     sub.client.publish("homeassistant/status", "online", qos=1)
