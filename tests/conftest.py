@@ -13,12 +13,25 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from kiosk.broker import Mosquitto
+from kiosk.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 CLASSIFIER = MODELS / "mask_classifier.tflite"
 DETECTOR = MODELS / "face_detection_short_range.tflite"
 DEMO_CLIP = ROOT / "kiosk" / "demo" / "demo.mp4"
+
+
+def recorded_config(tmp_path: Path, source: str | Path, fps: float) -> Config:
+    """The daemon on a recorded source (clip or image folder) to its end, mock GPIO, no broker."""
+    cfg = Config()
+    cfg.kiosk.state_dir = str(tmp_path / "state")
+    cfg.camera.source = str(source)
+    cfg.camera.fps = fps
+    cfg.camera.on_end = "exit"
+    cfg.gpio.backend = "mock"
+    cfg.mqtt.enabled = False
+    return cfg
 
 
 @pytest.fixture

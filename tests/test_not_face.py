@@ -19,7 +19,7 @@ import pytest
 
 from kiosk.config import Config
 from kiosk.pipeline import Kiosk, build_analyzer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, recorded_config
 from tools import make_negatives as mn
 
 HELD_OUT_SEED = 4242  # tools/make_negatives.py's default seed is 0
@@ -60,13 +60,7 @@ def test_daemon_never_opens_for_face_free_scenes(factory, tmp_path):
     folder.mkdir()
     for i, f in enumerate(face_free_frames(30)):
         cv2.imwrite(str(folder / f"{i:04d}.png"), f)
-    cfg = Config()
-    cfg.kiosk.state_dir = str(tmp_path / "state")
-    cfg.camera.source = str(folder)
-    cfg.camera.fps = 200.0
-    cfg.camera.on_end = "exit"
-    cfg.gpio.backend = "mock"
-    cfg.mqtt.enabled = False
+    cfg = recorded_config(tmp_path, folder, fps=200.0)
     cfg.decision.k, cfg.decision.n = 1, 1  # the most trusting policy: one frame decides
     kiosk = Kiosk(cfg, pin_factory=factory)
     summary = kiosk.run(max_seconds=60)

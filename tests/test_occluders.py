@@ -26,8 +26,8 @@ def test_daemon_denies_paper_and_a_book_with_the_covered_reason(factory, tmp_pat
     paper, then a book, over nose and mouth is denied as `covered`, and the relay never closes its contact."""
     import cv2
 
-    from kiosk.config import Config
     from kiosk.pipeline import Kiosk
+    from tests.conftest import recorded_config
     from tools import synth_masks as sm
     from tools.synth_sheet import portrait_views
 
@@ -45,13 +45,7 @@ def test_daemon_denies_paper_and_a_book_with_the_covered_reason(factory, tmp_pat
         for _ in range(6):  # ... and walks away before the next one comes
             cv2.imwrite(str(folder / f"{n:04d}.png"), img[:40, :40])
             n += 1
-    cfg = Config()
-    cfg.kiosk.state_dir = str(tmp_path / "state")
-    cfg.camera.source = str(folder)
-    cfg.camera.fps = 100.0
-    cfg.camera.on_end = "exit"
-    cfg.gpio.backend = "mock"
-    cfg.mqtt.enabled = False
+    cfg = recorded_config(tmp_path, folder, fps=100.0)
     kiosk = Kiosk(cfg, pin_factory=factory)
     summary = kiosk.run(max_seconds=60)
     assert summary.exit_reason == "end of stream"
