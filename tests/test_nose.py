@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from kiosk.analysis import FaceAnalyzer
-from kiosk.classifier import Classifier
 from kiosk.config import Config
 from kiosk.detector import Detection
 from kiosk.errors import KioskError
