@@ -72,7 +72,7 @@ class ClassifierSection:
 
 @dataclass
 class DecisionSection:
-    mask_threshold: float = _f(0.8, "minimum probability of `mask` for a face to count as masked", lo=0.5, hi=1.0)
+    mask_threshold: float = _f(0.7, "minimum probability of `mask` for a face to count as masked", lo=0.5, hi=1.0)
     k: int = _f(3, "frames out of the last n that must agree before a decision", lo=1, hi=100)
     n: int = _f(5, "length of the frame window", lo=1, hi=100)
     open_seconds: float = _f(5.0, "how long the relay stays open after an `open`, seconds", lo=0.1, hi=600)

@@ -44,7 +44,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policy:
-    mask_threshold: float = 0.8
+    mask_threshold: float = 0.7  # as config.toml: model card, "On independent real photos"
     k: int = 3
     n: int = 5
     cooldown_seconds: float = 3.0

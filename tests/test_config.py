@@ -94,7 +94,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_check_config_cli(tmp_path):
     ok = run_cli("check-config", str(ROOT / "config.toml"))
     assert ok.returncode == 0, ok.stderr
-    assert "[decision]" in ok.stdout and "mask_threshold = 0.8" in ok.stdout
+    assert "[decision]" in ok.stdout and "mask_threshold = 0.7" in ok.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text("[decision]\nk = 'three'\n")
     r = run_cli("check-config", str(bad))

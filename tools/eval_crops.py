@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", type=Path, default=None, help="classifier .tflite (default: the config's)")
     p.add_argument("--nose", default=None, help="nose model .tflite, or `off` (default: the config's)")
     p.add_argument("--nose-threshold", type=float, default=None, help="P(nose bare) that denies (default: the config's)")
+    p.add_argument("--mask-threshold", type=float, default=None, help="decision.mask_threshold (default: the config's)")
     p.add_argument("--split", choices=("all", "train", "val", "test"), default="all")
     p.add_argument("--face-px", type=int, default=0, help="shrink each image so the face is about N px first")
     p.add_argument("--out", type=Path, default=Path("build/eval/crops"))
@@ -52,6 +53,8 @@ def main(argv=None) -> int:
         if args.nose != "off" and not Path(args.nose).is_file():
             raise CliError(f"nose model file not found: {args.nose}")
         cfg.classifier.nose_model = "" if args.nose == "off" else args.nose
+    if args.mask_threshold is not None:
+        cfg.decision.mask_threshold = args.mask_threshold
     if args.nose_threshold is not None:
         cfg.classifier.nose_threshold = args.nose_threshold
     # a padded crop is a small frame: let every face through, however small

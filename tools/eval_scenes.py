@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("folder", type=Path, help="folder with the scene photos and boxes.tsv")
     p.add_argument("--model", type=Path, default=None, help="classifier .tflite (default: the config's)")
     p.add_argument("--min-face", type=int, default=0, help="only faces at least this wide count (0: all)")
+    p.add_argument("--mask-threshold", type=float, default=None, help="decision.mask_threshold (default: the config's)")
     p.add_argument("--out", type=Path, default=Path("build/eval/scenes"))
     args = p.parse_args(argv)
 
@@ -72,6 +73,8 @@ def main(argv=None) -> int:
         if not args.model.is_file():
             raise CliError(f"model file not found: {args.model}")
         cfg.classifier.model = str(args.model)
+    if args.mask_threshold is not None:
+        cfg.decision.mask_threshold = args.mask_threshold
     analyzer = build_analyzer(cfg)
     rows, per_face = [], defaultdict(Counter)
     for scene in sorted(boxes):
