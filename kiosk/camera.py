@@ -1,7 +1,9 @@
 """Camera sources behind one small interface, and a supervisor that reopens them with back-off.
 
 Sources: picamera2 (on a Pi with a camera), OpenCV VideoCapture (USB index, video file, RTSP URL)
-and a folder of images (one frame each). Frames are BGR uint8 HxWx3 arrays.
+and a folder of images (one frame each). Frames are BGR uint8 HxWx3 arrays. A finite source (file,
+folder) is a recording: the supervisor gives each of its frames a media time, frame index /
+camera.fps, so that decisions follow the recording and not how fast the loop happens to run.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class EndOfStream(Exception):
 
 class Camera(Protocol):
     name: str
-    finite: bool
+    finite: bool  # a recording (file, folder): it can end, and its frames carry media time
 
     def open(self) -> None: ...
     def read(self) -> np.ndarray | None: ...  # None: the stream ended or failed
@@ -211,6 +213,14 @@ class CameraSupervisor:
         self.failures = 0
         self.last_capture_ms = 0.0
         self.ended = False
+        # Media time of the last frame, seconds from the recording's first frame; None on a live
+        # camera, whose frames are decided on the wall clock. It keeps counting across reopens so
+        # that a looped recording never goes back in time (the decider's cooldown would stall).
+        self.frame_time: float | None = None
+
+    @property
+    def recorded(self) -> bool:
+        return bool(self.camera.finite)
 
     def _fail(self, why: str) -> None:
         if self._is_open:
@@ -256,6 +266,7 @@ class CameraSupervisor:
         self.fault = None
         self._backoff = self.cfg.reopen_min_s
         self.frames += 1
+        self.frame_time = (self.frames - 1) / self.cfg.fps if self.recorded else None
         if self.camera.finite and self.cfg.realtime:
             self._pace()
         return frame

@@ -4,6 +4,11 @@ Reads top to bottom in `Kiosk.step`. Hardware and services come in through narro
 supervisor, analyzer, gate, indicator, publisher) so tests run the same loop with local real parts.
 The gate fails closed: it is closed at start, on any camera or model fault, on deny, and on every
 way out of `run` (signal, error, end of a demo clip).
+
+Time: a live camera's frames are decided on the wall clock. A recording (file, folder) is decided on
+its media time (CameraSupervisor.frame_time), and the relay and light it drives are held for
+`open_seconds`/`deny_seconds` of media time, so a replay gives the same decisions and relay timeline
+however slowly it is processed. Only the relay's max_open_seconds timer stays on the wall clock.
 """
 
 from __future__ import annotations
@@ -139,7 +144,9 @@ class Kiosk:
         self._next_mqtt_check = 0.0
         self._refusals = RateLimit(REFUSALS_PER_S, REFUSALS_BURST)
         self.last_decision: dict[str, Any] | None = None
-        self._light_until = 0.0
+        self._light_until = 0.0  # on _clock()'s time
+        self._gate_until: float | None = None  # recordings: media time at which the loop closes the relay
+        self._frame_now = 0.0  # recordings: media time of the latest frame read
         self._last_stats = time.monotonic()
         self._state_dirty = True
         # Test-only fault injection (tests/test_watchdog_nspawn.py): after this many seconds the frame
@@ -207,6 +214,9 @@ class Kiosk:
                 self._finish_overlap()  # the clip's last frame is still being detected
                 raise
         now = time.monotonic()
+        at = now  # the frame's time for the decision: media time on a recording
+        if frame is not None and self.supervisor.frame_time is not None:
+            at = self._frame_now = self.supervisor.frame_time
         if self._stall_after and now - self._started > self._stall_after:
             log.warning("test fault injection: frame loop stalls now")
             while True:
@@ -222,9 +232,9 @@ class Kiosk:
         self.stats.add("capture", self.supervisor.last_capture_ms)
         if self.overlap is None:
             faces, crops = self._analyse(lambda: self.analyzer.analyse(frame, timing=self.stats.add))
-            self._conclude(now, t0, faces, crops)
+            self._conclude(at, now, t0, faces, crops)
         else:
-            done = self._analyse(lambda: self.overlap.push(frame, (now, t0), timing=self.stats.add))
+            done = self._analyse(lambda: self.overlap.push(frame, (at, now, t0), timing=self.stats.add))
             if done is not None:  # the frame before this one; this one is being detected meanwhile
                 self._conclude(*done.stamp, done.verdicts, done.crops)
         self._tick(now)
@@ -245,30 +255,37 @@ class Kiosk:
             if done is not None:
                 self._conclude(*done.stamp, done.verdicts, done.crops)
 
-    def _conclude(self, now: float, t0: float, faces: list, crops: list[np.ndarray]) -> None:
-        """Decide on one analysed frame (captured at `now`, read at perf_counter `t0`) and act."""
+    def _conclude(self, at: float, now: float, t0: float, faces: list, crops: list[np.ndarray]) -> None:
+        """Decide on one analysed frame (frame time `at`, read at monotonic `now` and perf_counter
+        `t0`) and act. With overlap this is the frame before the one just read: its own time."""
         t1 = time.perf_counter()
-        decision = self.decider.update(now, faces)
+        decision = self.decider.update(at, faces)
         t2 = time.perf_counter()
         self.stats.add("decide", (t2 - t1) * 1000)
-        self.stats.frame(now)
+        self.stats.frame(now)  # the frame rate stays a wall-clock figure
         self.summary.frames += 1
         self.summary.faces += len(faces)
         self.stats.counters["faces"] += len(faces)
         if decision is not None:
-            self._act(decision, (t2 - t0) * 1000, crops)
+            self._act(decision, at, (t2 - t0) * 1000, crops)
         self.stats.add("publish", (time.perf_counter() - t2) * 1000)
 
     # -- acting ----------------------------------------------------------------------------------
-    def _act(self, decision: Decision, latency_ms: float, crops: list[np.ndarray]) -> None:
+    def _act(self, decision: Decision, now: float, latency_ms: float, crops: list[np.ndarray]) -> None:
         d = self.cfg.decision
         if decision.decision == "open" and self.mode == "locked":
             decision = Decision("deny", "locked", decision.faces)
         event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
-        now = time.monotonic()
         with self._lock:
+            self._gate_until = None
             if decision.decision == "open":
-                self.gate.open(d.open_seconds)
+                if self.supervisor.recorded:
+                    # The loop closes it after open_seconds of media time; the gate's wall-clock
+                    # timer is only the safety net (a replay slower than max_open_seconds: closed early).
+                    self.gate.open(d.max_open_seconds)
+                    self._gate_until = now + d.open_seconds
+                else:
+                    self.gate.open(d.open_seconds)
                 self.indicator.show("open")
                 self._light_until = now + d.open_seconds
                 self.stats.counters["opened"] += 1
@@ -289,9 +306,10 @@ class Kiosk:
 
     def _open_by_hand(self, event: dict[str, Any], counter: str) -> None:
         with self._lock:
+            self._gate_until = None  # a hand opening is timed by the gate's own wall-clock timer
             self.gate.open(self.cfg.decision.open_seconds)
             self.indicator.show("open")
-            self._light_until = time.monotonic() + self.cfg.decision.open_seconds
+            self._light_until = self._clock() + self.cfg.decision.open_seconds
             self.stats.counters[counter] += 1
         self._record(event)
 
@@ -341,9 +359,17 @@ class Kiosk:
         for old in files[: max(0, len(files) - self.cfg.snapshots.keep)]:
             old.unlink(missing_ok=True)
 
+    def _clock(self) -> float:
+        """The time the gate and light deadlines are on: media time on a recording, else wall clock."""
+        return self._frame_now if self.supervisor.recorded else time.monotonic()
+
     def _tick(self, now: float) -> None:
         with self._lock:
-            if self._light_until and now >= self._light_until and not self.gate.is_open:
+            t = self._clock()
+            if self._gate_until is not None and t >= self._gate_until:
+                self._gate_until = None
+                self.gate.close()
+            if self._light_until and t >= self._light_until and not self.gate.is_open:
                 self._light_until = 0.0
                 self.indicator.show("fault" if self.faults else "idle")
         if now >= self._next_mqtt_check:
