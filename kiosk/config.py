@@ -39,8 +39,8 @@ class CameraSection:
     source: str = _f("auto", "auto | picamera2 | USB index ('0') | video file | rtsp:// URL | image folder | demo (the bundled clip)")
     width: int = _f(640, "frame width, pixels", lo=64, hi=4096)
     height: int = _f(480, "frame height, pixels", lo=64, hi=4096)
-    fps: float = _f(15.0, "frames per second asked of the camera; files and folders are paced to it",
-                    lo=0.5, hi=120)
+    fps: float = _f(15.0, "frames per second asked of the camera; files and folders are paced to it, "
+                    "and decided as if frame n came at n / fps seconds", lo=0.5, hi=120)
     realtime: bool = _f(True, "pace files and folders at `fps` (false: as fast as possible)")
     on_end: str = _f("reopen", "when a file or folder ends: reopen it (with back-off) or exit",
                      choices=("reopen", "exit"))

@@ -59,7 +59,7 @@ def test_slow_replay_gives_the_same_decisions_and_relay_timeline(factory, tmp_pa
     assert n_seen == s_seen  # decided at the same media times
     assert n_relay == s_relay == [0] + [1, 0] * normal.count("open")
     # 0.5 s of clip is 1.5 s of the slow run: the wall-clock safety timer closes the relay first
-    assert all(p <= cfg.decision.max_open_seconds + 0.2 for p in s_high)
+    assert all(cfg.decision.max_open_seconds - 0.05 <= p <= cfg.decision.max_open_seconds + 0.2 for p in s_high)
 
 
 def test_live_sources_give_no_media_time(tmp_path):
