@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Training data for the nose check (kiosk/nose.py): the kiosk's own nose patch of every face in a dataset.
 
-    .venv/bin/python tools/nose_patches.py ../shared/datasets/masks-real -o build/nose-real
-    .venv/bin/python tools/nose_patches.py build/pairs -o build/nose-pairs
+    .venv/bin/python tools/nose_patches.py ../shared/datasets/masks-real build/pairs -o build/nose
 
 Each image (through tools/dataset.scan, so tools/relabel.tsv applies) is padded, run through the kiosk's
 default face detector, and the patch kiosk.nose.nose_patch cuts around the best detection's nose is
