@@ -40,7 +40,13 @@ def make_pin_factory(backend: str):
 
 
 class Gate:
-    """The relay. Thread-safe; any opening closes by itself after at most `max_open_seconds`."""
+    """The relay. Thread-safe; any opening closes by itself after at most `max_open_seconds`.
+
+    `close()` de-energises the relay (the gate shuts); `shutdown()` does that and releases the pin. Both
+    may be called any number of times, in any order, from any thread (a late timer, a second signal, a
+    remote command after the end): once released the gate stays shut and `open()` grants nothing.
+    Also a context manager that releases the pin on exit.
+    """
 
     def __init__(self, pin: int, active_high: bool, max_open_seconds: float, pin_factory=None,
                  on_change: Callable[[bool], None] | None = None) -> None:
@@ -55,15 +61,30 @@ class Gate:
         self._timer: threading.Timer | None = None
         self._close_at: float | None = None
         self._on_change = on_change
+        self._released = False
+
+    def __enter__(self) -> "Gate":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    @property
+    def released(self) -> bool:
+        """True once `shutdown()` gave the pin back."""
+        return self._released
 
     @property
     def is_open(self) -> bool:
-        return bool(self._relay.value)
+        return not self._released and bool(self._relay.value)
 
     def open(self, seconds: float) -> float:
-        """Energise the relay for `seconds` (capped at the maximum); returns the time granted."""
+        """Energise the relay for `seconds` (capped at the maximum); returns the time granted (0 once released)."""
         granted = max(0.0, min(seconds, self.max_open_seconds))
         with self._lock:
+            if self._released:
+                log.warning("gate: open refused, the relay pin is already released")
+                return 0.0
             if self._timer is not None:
                 self._timer.cancel()
             was_open = self.is_open
@@ -83,10 +104,13 @@ class Gate:
         self.close()
 
     def close(self) -> None:
+        """Shut the gate (de-energise the relay) now."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            if self._released:
+                return
             was_open = self.is_open
             self._relay.off()
             self._close_at = None
@@ -94,8 +118,12 @@ class Gate:
             self._on_change(False)
 
     def shutdown(self) -> None:
+        """Shut the gate and release the relay pin; again is a no-op."""
         self.close()
-        self._relay.close()
+        with self._lock:
+            if not self._released:
+                self._released = True
+                self._relay.close()
 
 
 class Indicator:
@@ -159,10 +187,12 @@ class Indicator:
                 self._buzzer.beep(on_time=0.1, off_time=0.1, n=3)
 
     def close(self) -> None:
-        for dev in (self._rgb, self._green, self._red, self._buzzer):
-            if dev is not None:
-                dev.off()
-                dev.close()
+        """Turn everything off and release the pins; again is a no-op, and so is `show` afterwards."""
+        devices = [d for d in (self._rgb, self._green, self._red, self._buzzer) if d is not None]
+        self._rgb = self._green = self._red = self._buzzer = None
+        for dev in devices:
+            dev.off()
+            dev.close()
 
 
 class StaffButton:
@@ -176,4 +206,5 @@ class StaffButton:
         self._button.when_pressed = lambda: on_press()
 
     def close(self) -> None:
+        """Release the pin; again is a no-op (as gpiozero's own close)."""
         self._button.close()

@@ -87,6 +87,37 @@ def test_close_is_idempotent_and_shutdown_leaves_it_off(factory):
     assert changes == [True, False]
 
 
+def test_release_is_idempotent_in_any_order_and_a_released_gate_stays_shut(factory):
+    changes = []
+    gate = Gate(17, True, 0.1, pin_factory=factory, on_change=changes.append)
+    gate.open(0.1)
+    gate.shutdown()
+    gate.shutdown()  # a second signal
+    gate.close()  # the loop's own fail-closed path after the end
+    assert gate.released and not gate.is_open
+    assert gate.open(5.0) == 0.0  # a late remote command or button press: nothing granted
+    time.sleep(0.2)  # the max-open timer of the opening above fires after the release
+    assert levels(factory.pin(17)) == [0, 1, 0] and changes == [True, False]
+    # the pin is really given back: it can be claimed again
+    with Gate(17, True, 1.0, pin_factory=factory) as again:
+        assert not again.is_open
+    assert again.released
+
+
+def test_lights_and_button_release_twice_and_ignore_late_patterns(factory):
+    for kind in ("pair", "rgb"):
+        ind = Indicator(kind, red=22, green=27, blue=24, buzzer_pin=23, pin_factory=factory)
+        ind.show("open")
+        ind.close()
+        ind.close()
+        ind.show("deny")  # a pattern from a late thread after the release
+        assert levels(factory.pin(23))[-1] == 0
+        factory.reset()
+    btn = StaffButton(26, lambda: None, pin_factory=factory)
+    btn.close()
+    btn.close()
+
+
 def test_pair_light_patterns(factory):
     ind = Indicator("pair", red=22, green=27, blue=24, pin_factory=factory)
     red, green = factory.pin(22), factory.pin(27)
