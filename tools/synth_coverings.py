@@ -118,8 +118,7 @@ def _text_lines(tex: np.ndarray, rng: np.random.Generator, ink: np.ndarray, x0: 
         line = "".join(rng.choice(list(LETTERS + "    "), int(rng.integers(8, 30))))
         cv2.putText(tex, line, (x0, int(y)), cv2.FONT_HERSHEY_SIMPLEX, scale, ink.tolist(), max(1, int(scale * 2)),
                     cv2.LINE_AA)
-        y += scale * 34 * rng.uniform(1.0, 1.6)
-    tex[:, x1:] = tex[:, x1:]  # text may run over the right margin, as print does
+        y += scale * 34 * rng.uniform(1.0, 1.6)  # lines may run past x1: print runs off a cut sheet too
 
 
 def _paper_texture(rng: np.random.Generator, printed: bool) -> np.ndarray:
