@@ -25,38 +25,23 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.cli import CliError, run  # noqa: E402
+from tools.cli import run  # noqa: E402
+from tools.kiosk_options import add_kiosk_options, kiosk_config  # noqa: E402
 from tools import dataset as D  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("roots", nargs="+", help="dataset root(s) with class folders")
-    p.add_argument("--model", type=Path, default=None, help="classifier .tflite (default: the config's)")
-    p.add_argument("--nose", default=None, help="nose model .tflite, or `off` (default: the config's)")
-    p.add_argument("--nose-threshold", type=float, default=None, help="P(nose bare) that denies (default: the config's)")
-    p.add_argument("--mask-threshold", type=float, default=None, help="decision.mask_threshold (default: the config's)")
+    add_kiosk_options(p)
     p.add_argument("--split", choices=("all", "train", "val", "test"), default="all")
     p.add_argument("--face-px", type=int, default=0, help="shrink each image so the face is about N px first")
     p.add_argument("--out", type=Path, default=Path("build/eval/crops"))
     args = p.parse_args(argv)
 
-    from kiosk.config import Config
     from kiosk.pipeline import build_analyzer
 
-    cfg = Config()
-    if args.model:
-        if not args.model.is_file():
-            raise CliError(f"model file not found: {args.model}")
-        cfg.classifier.model = str(args.model)
-    if args.nose is not None:
-        if args.nose != "off" and not Path(args.nose).is_file():
-            raise CliError(f"nose model file not found: {args.nose}")
-        cfg.classifier.nose_model = "" if args.nose == "off" else args.nose
-    if args.mask_threshold is not None:
-        cfg.decision.mask_threshold = args.mask_threshold
-    if args.nose_threshold is not None:
-        cfg.classifier.nose_threshold = args.nose_threshold
+    cfg = kiosk_config(args)
     # a padded crop is a small frame: let every face through, however small
     cfg.detector.min_face_px = 1
     analyzer = build_analyzer(cfg)

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tools.cli import CliError, run  # noqa: E402
+from tools.kiosk_options import add_kiosk_options, kiosk_config  # noqa: E402
 
 SEVERITY = ("mask", "no_mask", "incorrect")  # a scene's worst label: any incorrect, else any no_mask
 
@@ -56,25 +57,17 @@ def read_boxes(path: Path) -> dict[str, list[tuple[str, tuple[int, int, int, int
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", type=Path, help="folder with the scene photos and boxes.tsv")
-    p.add_argument("--model", type=Path, default=None, help="classifier .tflite (default: the config's)")
+    add_kiosk_options(p)
     p.add_argument("--min-face", type=int, default=0, help="only faces at least this wide count (0: all)")
-    p.add_argument("--mask-threshold", type=float, default=None, help="decision.mask_threshold (default: the config's)")
     p.add_argument("--out", type=Path, default=Path("build/eval/scenes"))
     args = p.parse_args(argv)
 
-    from kiosk.config import Config
     from kiosk.decision import single_frame_decision
     from kiosk.images import read_image
     from kiosk.pipeline import build_analyzer
 
     boxes = read_boxes(args.folder / "boxes.tsv")
-    cfg = Config()
-    if args.model:
-        if not args.model.is_file():
-            raise CliError(f"model file not found: {args.model}")
-        cfg.classifier.model = str(args.model)
-    if args.mask_threshold is not None:
-        cfg.decision.mask_threshold = args.mask_threshold
+    cfg = kiosk_config(args)
     analyzer = build_analyzer(cfg)
     rows, per_face = [], defaultdict(Counter)
     for scene in sorted(boxes):

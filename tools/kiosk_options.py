@@ -1,0 +1,35 @@
+"""The options the evaluation tools share to run the kiosk's own pipeline with other models or thresholds."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tools.cli import CliError
+
+
+def add_kiosk_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, default=None, help="classifier .tflite (default: the config's)")
+    p.add_argument("--nose", default=None, help="nose model .tflite, or `off` (default: the config's)")
+    p.add_argument("--nose-threshold", type=float, default=None, help="P(nose bare) that denies (default: the config's)")
+    p.add_argument("--mask-threshold", type=float, default=None, help="decision.mask_threshold (default: the config's)")
+
+
+def kiosk_config(args: argparse.Namespace):
+    """The embedded default config with the options applied; CliError names a missing model file."""
+    from kiosk.config import Config
+
+    cfg = Config()
+    if args.model:
+        if not args.model.is_file():
+            raise CliError(f"model file not found: {args.model}")
+        cfg.classifier.model = str(args.model)
+    if args.nose is not None:
+        if args.nose != "off" and not Path(args.nose).is_file():
+            raise CliError(f"nose model file not found: {args.nose}")
+        cfg.classifier.nose_model = "" if args.nose == "off" else args.nose
+    if args.mask_threshold is not None:
+        cfg.decision.mask_threshold = args.mask_threshold
+    if args.nose_threshold is not None:
+        cfg.classifier.nose_threshold = args.nose_threshold
+    return cfg
