@@ -68,7 +68,8 @@ class FaceAnalyzer:
         tc = time.perf_counter()
         # no faces, no preprocessing or classifier time (the stage statistics count real work only)
         prep_s, cls_s = (tb - ta, tc - tb) if tensors else (0.0, 0.0)
-        labels = [self.classifier.labels[int(np.argmax(p))] for p in probs_all]
+        best = probs_all.argmax(axis=1)
+        labels = [self.classifier.labels[i] for i in best]
         bare: list[float | None] = [None] * len(kept)
         masked = [j for j, lbl in enumerate(labels) if lbl == "mask"]
         nose_s = 0.0
@@ -77,11 +78,10 @@ class FaceAnalyzer:
             for j, p in zip(masked, self.nose.bare(frame, [kept[j][0] for j in masked])):
                 bare[j] = p
             nose_s = time.perf_counter() - td
-        for (det, face), probs, label, p_bare in zip(kept, probs_all, labels, bare):
+        for (det, face), probs, i, label, p_bare in zip(kept, probs_all, best, labels, bare):
             if label == "not_face":
                 self.rejected += 1
                 continue
-            i = self.classifier.labels.index(label)
             score, mask_prob = float(probs[i]), float(probs[self._mask_index])
             if p_bare is not None and p_bare >= self.nose.threshold:
                 # the nose is out: whatever the face classifier thought of the mask, it is worn wrongly

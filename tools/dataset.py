@@ -129,6 +129,13 @@ def load_image(path: Path) -> np.ndarray | None:
         return None
 
 
+def as_frame(img_bgr: np.ndarray) -> np.ndarray:
+    """A tight face crop padded with grey (40 % of its long side all round), as a camera frame holds a
+    face: what the kiosk's detector needs to find it as it would at the gate."""
+    pad = int(0.4 * max(img_bgr.shape[:2]))
+    return cv2.copyMakeBorder(img_bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=BACKGROUND)
+
+
 def read_manifest(root: Path) -> dict[Path, str]:
     """ROOT/manifest.tsv (from tools/synth_masks.py) -> {resolved output path: source sha256}."""
     path = root / "manifest.tsv"
@@ -200,16 +207,22 @@ def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: l
             files = [p for p in sorted(d.rglob("*")) if p.is_file() and not p.name.startswith(".")
                      and p.suffix.lower() not in NOT_IMAGES]
             found.setdefault(label, []).extend(files)
-    # the relabelled files are read now, so a class that only they fill (incorrect) still counts
+    digests: dict[Path, str | None] = {}
+
+    def digest_of(p: Path) -> str | None:  # each file is read and hashed once, whichever pass asks first
+        if p not in digests:
+            try:
+                digests[p] = hashlib.sha256(p.read_bytes()).hexdigest()
+            except OSError:
+                digests[p] = None
+        return digests[p]
+
+    # the relabelled files are moved now, so a class that only they fill (incorrect) still counts
     moved = 0
     if relabels:
         for label in list(found):
             for p in list(found[label]):
-                try:
-                    digest = hashlib.sha256(p.read_bytes()).hexdigest()
-                except OSError:
-                    continue
-                frm_to = relabels.get(digest)
+                frm_to = relabels.get(digest_of(p))
                 if frm_to and frm_to[0] == label:
                     found[label].remove(p)  # dropped when its true class is filtered out
                     if not only or frm_to[1] in only:
@@ -232,11 +245,9 @@ def scan(roots: list[str | Path], val: float = 0.15, test: float = 0.15, only: l
     bad_digests: set[str] = set()
     for label in labels:
         for p in found[label]:
-            try:
-                data = p.read_bytes()
-            except OSError:
+            digest = digest_of(p)
+            if digest is None:
                 continue
-            digest = hashlib.sha256(data).hexdigest()
             if digest in seen:
                 if seen[digest] != label:
                     conflicts += 1

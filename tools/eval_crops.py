@@ -66,8 +66,7 @@ def main(argv=None) -> int:
             f = args.face_px / max(img.shape[:2])
             img = cv2.resize(img, (max(1, round(img.shape[1] * f)), max(1, round(img.shape[0] * f))),
                              interpolation=cv2.INTER_AREA)
-        pad = int(0.4 * max(img.shape[:2]))
-        frame = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+        frame = D.as_frame(img)
         faces, _ = analyzer.analyse(frame)
         if not faces:
             got[key(s)]["missed"] += 1

@@ -57,8 +57,7 @@ def main(argv=None) -> int:
             if rgb is None:
                 continue
             img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-            pad = int(0.4 * max(img.shape[:2]))  # dataset photos are tight crops; a camera frame is not
-            frame = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+            frame = D.as_frame(img)  # dataset photos are tight crops; a camera frame is not
             dets = detector.detect(frame)
             if not dets:
                 no_face += 1

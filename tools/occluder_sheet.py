@@ -75,21 +75,13 @@ def hand(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def cup(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    from skimage import data
+    from tools.synth_coverings import cup_photo
 
     ex, ey, o, fw = _frame(pts)
-    photo = cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR)[40:330, 110:470]  # cup and saucer
-    ph, pw = photo.shape[:2]
-    cup_mask = np.zeros((ph, pw), np.float32)
-    cv2.ellipse(cup_mask, (pw // 2, ph // 2), (int(pw * 0.48), int(ph * 0.47)), 0, 0, 360, 1.0, -1)
-    scale = 0.95 * fw / pw
-    centre = o + ey * 0.25 * fw
-    angle = np.degrees(np.arctan2(ex[1], ex[0]))
-    m = cv2.getRotationMatrix2D((pw / 2, ph / 2), -angle, scale)
-    m[:, 2] += centre - np.array([pw / 2, ph / 2])
+    photo, outline, m = cup_photo(o + ey * 0.25 * fw, np.degrees(np.arctan2(ex[1], ex[0])), 0.95 * fw)
     h, w = img.shape[:2]
     layer = cv2.warpAffine(photo, m, (w, h)).astype(np.float32)
-    alpha = cv2.warpAffine(cup_mask, m, (w, h))
+    alpha = cv2.warpAffine(outline, m, (w, h))
     return _blend(img, layer, alpha)
 
 

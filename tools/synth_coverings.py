@@ -231,6 +231,20 @@ def _scarf_texture(rng: np.random.Generator) -> np.ndarray:
     return _shade(tex, rng)
 
 
+def cup_photo(centre: np.ndarray, angle_deg: float, width_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-image's coffee cup (CC0): the BGR photo, its elliptic outline (float 0..1), and the affine
+    transform that puts it `width_px` wide at `centre`, turned by `angle_deg`."""
+    from skimage import data
+
+    photo = cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR)[40:330, 110:470]  # cup and saucer
+    ph, pw = photo.shape[:2]
+    outline = np.zeros((ph, pw), np.float32)
+    cv2.ellipse(outline, (pw // 2, ph // 2), (int(pw * 0.48), int(ph * 0.47)), 0, 0, 360, 1.0, -1)
+    m = cv2.getRotationMatrix2D((pw / 2, ph / 2), -angle_deg, width_px / pw)
+    m[:, 2] += centre - np.array([pw / 2, ph / 2])
+    return photo, outline, m
+
+
 def _fingers(face: Face, quad: np.ndarray, rng: np.random.Generator, layer: np.ndarray, alpha: np.ndarray) -> None:
     """Two to four fingers over one side edge of a held object."""
     side = int(rng.integers(2))
@@ -304,19 +318,12 @@ def draw_covering(img: np.ndarray, pts: np.ndarray, kind: str, rng: np.random.Ge
         cv2.fillPoly(layer, [palm.astype(np.int32)], (face.skin * 0.9).tolist(), cv2.LINE_AA)
         cv2.fillPoly(alpha, [palm.astype(np.int32)], 1.0, cv2.LINE_AA)
     elif kind == "cup":
-        from skimage import data
-
-        photo = cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR)[40:330, 110:470].astype(np.float32)
-        ph, pw = photo.shape[:2]
-        cup_mask = np.zeros((ph, pw), np.float32)
-        cv2.ellipse(cup_mask, (pw // 2, ph // 2), (int(pw * 0.48), int(ph * 0.47)), 0, 0, 360, 1.0, -1)
-        scale = rng.uniform(0.8, 1.2) * face.fw / pw
+        width = rng.uniform(0.8, 1.2) * face.fw
         centre = face.at(rng.uniform(-0.1, 0.1), rng.uniform(0.1, 0.3))
         angle = np.degrees(np.arctan2(face.ex[1], face.ex[0])) + rng.normal(0, 8)
-        m = cv2.getRotationMatrix2D((pw / 2, ph / 2), -angle, scale)
-        m[:, 2] += centre - np.array([pw / 2, ph / 2])
-        layer = cv2.warpAffine(photo, m, (w, h))
-        alpha = cv2.warpAffine(cup_mask, m, (w, h))
+        photo, outline, m = cup_photo(centre, angle, width)
+        layer = cv2.warpAffine(photo.astype(np.float32), m, (w, h))
+        alpha = cv2.warpAffine(outline, m, (w, h))
     if quad is not None and kind != "scarf" and rng.random() < 0.5:
         _fingers(face, quad, rng, layer, alpha)
     if kind not in ("hand", "cup"):  # lit like the face; hands and the cup photo carry their own light
