@@ -14,6 +14,7 @@ looked at: the check can only turn an opening into a deny, never the other way.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -23,13 +24,20 @@ from .classifier import Classifier
 from .detector import Detection
 from .errors import KioskError
 
-# Patch geometry, in units of the distance between the eye centres (BlazeFace keypoints 0 and 1).
+# Patch geometry, in units of the distance between the eye centres (keypoints 0 and 1). A nose model
+# names the geometry it was trained on in its sidecar (`nose_patch`); these are for one that does not
+# (the first nose model, cut around BlazeFace keypoints).
 SIDE = 1.25  # patch side
 DOWN = 0.80  # patch centre: this far from the eye midpoint toward the nose tip (keypoint 2)
+_SIDE_RANGE = (0.3, 3.0)
+_DOWN_RANGE = (-0.5, 2.0)
 
 
-def nose_patch(frame: np.ndarray, keypoints, size: int) -> np.ndarray | None:
-    """BGR square of `size` px around the nose, upright along the eye line; None without keypoints."""
+def nose_patch(frame: np.ndarray, keypoints, size: int, side: float = SIDE, down: float = DOWN) -> np.ndarray | None:
+    """BGR square of `size` px around the nose, upright along the eye line; None without keypoints.
+
+    `side` and `down` are in eye distances: the patch's side, and how far its centre lies from the eye
+    midpoint toward the nose tip (1.0: centred on the tip)."""
     if len(keypoints) < 3:
         return None
     re, le, nt = (np.asarray(k, np.float64) for k in keypoints[:3])
@@ -38,8 +46,8 @@ def nose_patch(frame: np.ndarray, keypoints, size: int) -> np.ndarray | None:
     if d < 2.0:
         return None
     mid = (re + le) / 2
-    centre = mid + DOWN * (nt - mid)
-    side = SIDE * d
+    centre = mid + down * (nt - mid)
+    side = side * d
     ux = eye / d
     uy = np.array([-ux[1], ux[0]])
     if uy[1] < 0:  # "down" in the face points down the image for an upright or tilted head
@@ -65,6 +73,26 @@ def nose_patch(frame: np.ndarray, keypoints, size: int) -> np.ndarray | None:
     return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def patch_geometry(model_path: Path) -> tuple[float, float]:
+    """(side, down) from the nose model's sidecar key `nose_patch`; the first model's when it has none."""
+    side_path = model_path.with_suffix(".json")
+    try:
+        raw = json.loads(side_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return SIDE, DOWN  # Classifier has already refused a missing or broken sidecar
+    geo = raw.get("nose_patch") if isinstance(raw, dict) else None
+    if geo is None:
+        return SIDE, DOWN
+    try:
+        side, down = float(geo["side"]), float(geo["down"])
+    except (TypeError, KeyError, ValueError):
+        raise KioskError(f"{side_path}: nose_patch must be {{\"side\": number, \"down\": number}}, got {geo!r}") from None
+    if not (_SIDE_RANGE[0] <= side <= _SIDE_RANGE[1] and _DOWN_RANGE[0] <= down <= _DOWN_RANGE[1]):
+        raise KioskError(f"{side_path}: nose_patch side {side} / down {down} out of range "
+                         f"{_SIDE_RANGE} / {_DOWN_RANGE}")
+    return side, down
+
+
 class NoseCheck:
     """Loads the nose model once; `bare(frame, detections)` gives P(nose bare) per detection."""
 
@@ -78,11 +106,12 @@ class NoseCheck:
                              f"{self.model.meta.width}x{self.model.meta.height}")
         self._bare = labels.index("no_mask")
         self.size = self.model.meta.width
+        self.side, self.down = patch_geometry(Path(model_path))
         self.threshold = threshold
 
     def bare(self, frame: np.ndarray, detections: list[Detection]) -> list[float | None]:
         """P(nose bare) for each detection, in one invoke; None where there are no keypoints."""
-        patches = [nose_patch(frame, d.keypoints, self.size) for d in detections]
+        patches = [nose_patch(frame, d.keypoints, self.size, self.side, self.down) for d in detections]
         tensors = [self.model.prepare(p) for p in patches if p is not None]
         probs = iter(self.model.predict_batch(tensors)[:, self._bare].tolist())
         return [None if p is None else next(probs) for p in patches]

@@ -29,7 +29,7 @@ from .camera import CameraSupervisor, EndOfStream, make_camera
 from .classifier import Classifier
 from .config import Config, auto_threads
 from .decision import Decider, Decision, Policy
-from .detector import BlazeFaceDetector
+from .detector import BlazeFaceDetector, FaceDetector
 from .nose import NoseCheck
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
@@ -40,6 +40,7 @@ from .notify import Notifier
 from .outbox import Outbox
 from .overlap import OverlappedAnalyzer
 from .stats import Stats
+from .yunet import YuNetDetector
 
 log = logging.getLogger("kiosk")
 
@@ -78,11 +79,19 @@ class Summary:
         return self.counts.get(decision, 0)
 
 
+def build_detector(cfg: Config) -> FaceDetector:
+    """The face detector `detector.model` names: YuNet for an .onnx file, BlazeFace for a .tflite."""
+    d = cfg.detector
+    path = cfg.resolve(d.model)
+    if path.suffix.lower() == ".onnx":
+        return YuNetDetector(path, score_threshold=d.score_threshold, input_width=d.input_width)
+    return BlazeFaceDetector(path, score_threshold=d.score_threshold, num_threads=auto_threads(d.threads))
+
+
 def build_analyzer(cfg: Config) -> FaceAnalyzer:
     """Load both models (once); refuses missing or inconsistent models with a KioskError."""
     classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=auto_threads(cfg.classifier.threads))
-    detector = BlazeFaceDetector(cfg.resolve(cfg.detector.model), score_threshold=cfg.detector.score_threshold,
-                                 num_threads=auto_threads(cfg.detector.threads))
+    detector = build_detector(cfg)
     nose = None
     if cfg.classifier.nose_model:
         nose = NoseCheck(cfg.resolve(cfg.classifier.nose_model), cfg.classifier.nose_threshold,

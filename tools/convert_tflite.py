@@ -154,6 +154,17 @@ def latency_ms(tfl_path: Path, threads: int, runs: int = 200) -> float:
     return (time.perf_counter() - t) / runs * 1000.0
 
 
+def nose_patch_of(roots) -> dict:
+    """{"nose_patch": geometry} when the data are nose patches (tools/nose_patches.py wrote the geometry)."""
+    found = [json.loads((Path(r) / "nose_patch.json").read_text(encoding="utf-8"))
+             for r in roots if (Path(r) / "nose_patch.json").is_file()]
+    if not found:
+        return {}
+    if any(g != found[0] for g in found):
+        raise CliError(f"the data roots were cut with different nose patch geometries: {found}")
+    return {"nose_patch": {"side": float(found[0]["side"]), "down": float(found[0]["down"])}}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     model_path = Path(args.model)
@@ -230,6 +241,7 @@ def main(argv=None) -> int:
                 "split_rule": info.get("split_rule"),
                 "calibration_images": int(len(rep)),
             },
+            **nose_patch_of(roots),
             "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "tool": "tools/convert_tflite.py",
         }

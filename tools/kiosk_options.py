@@ -12,6 +12,10 @@ def add_kiosk_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None, help="classifier .tflite (default: the config's)")
     p.add_argument("--nose", default=None, help="nose model .tflite, or `off` (default: the config's)")
     p.add_argument("--nose-threshold", type=float, default=None, help="P(nose bare) that denies (default: the config's)")
+    p.add_argument("--detector", type=Path, default=None,
+                   help="face detector model: BlazeFace .tflite or YuNet .onnx (default: the config's)")
+    p.add_argument("--score-threshold", type=float, default=None, help="detector.score_threshold (default: the config's)")
+    p.add_argument("--input-width", type=int, default=None, help="detector.input_width, YuNet only (default: the config's)")
     p.add_argument("--mask-threshold", type=float, default=None, help="decision.mask_threshold (default: the config's)")
 
 
@@ -28,6 +32,14 @@ def kiosk_config(args: argparse.Namespace):
         if args.nose != "off" and not Path(args.nose).is_file():
             raise CliError(f"nose model file not found: {args.nose}")
         cfg.classifier.nose_model = "" if args.nose == "off" else args.nose
+    if args.detector is not None:
+        if not args.detector.is_file():
+            raise CliError(f"detector model file not found: {args.detector}")
+        cfg.detector.model = str(args.detector)
+    if args.score_threshold is not None:
+        cfg.detector.score_threshold = args.score_threshold
+    if args.input_width is not None:
+        cfg.detector.input_width = args.input_width
     if args.mask_threshold is not None:
         cfg.decision.mask_threshold = args.mask_threshold
     if args.nose_threshold is not None:

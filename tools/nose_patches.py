@@ -14,6 +14,7 @@ and the nose model is tested on people it never saw.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -24,7 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from tools.cli import CliError, run  # noqa: E402
 from tools import dataset as D  # noqa: E402
+from kiosk.nose import DOWN, SIDE  # noqa: E402
 
+NOSE_PATCH_FILE = "nose_patch.json"
 FOLDER = {"mask": "with_mask", "no_mask": "without_mask", "incorrect": "without_mask"}
 
 
@@ -33,21 +36,32 @@ def main(argv=None) -> int:
     p.add_argument("roots", nargs="+", help="dataset root(s) with class folders")
     p.add_argument("-o", "--out", type=Path, required=True)
     p.add_argument("--size", type=int, default=64, help="patch side in px (the nose model's input)")
-    p.add_argument("--score", type=float, default=0.3, help="detector score threshold")
+    p.add_argument("--score", type=float, default=None, help="detector score threshold (default: the config's)")
+    p.add_argument("--detector", type=Path, default=None, help="face detector model (default: the config's)")
+    p.add_argument("--side", type=float, default=SIDE, help=f"patch side, eye distances (default {SIDE})")
+    p.add_argument("--down", type=float, default=DOWN,
+                   help=f"patch centre from the eye midpoint toward the nose tip, in that distance (default {DOWN})")
     args = p.parse_args(argv)
     if not 16 <= args.size <= 256:
         raise CliError(f"--size {args.size}: must be 16..256")
 
     from kiosk.config import Config
-    from kiosk.detector import BlazeFaceDetector
     from kiosk.nose import nose_patch
+    from kiosk.pipeline import build_detector
 
     cfg = Config()
-    detector = BlazeFaceDetector(cfg.resolve(cfg.detector.model), score_threshold=args.score)
+    if args.detector is not None:
+        cfg.detector.model = str(args.detector)
+    if args.score is not None:
+        cfg.detector.score_threshold = args.score
+    detector = build_detector(cfg)
     ds = D.scan(args.roots)
     for folder in set(FOLDER.values()):
         (args.out / folder).mkdir(parents=True, exist_ok=True)
     written, no_face = {f: 0 for f in set(FOLDER.values())}, 0
+    # the geometry travels with the data into the model's sidecar (tools/convert_tflite.py, kiosk/nose.py)
+    geometry = {"side": args.side, "down": args.down, "detector": Path(cfg.detector.model).name}
+    (args.out / NOSE_PATCH_FILE).write_text(json.dumps(geometry) + "\n", encoding="utf-8")
     with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
         tsv.write("output\tsource\tsource_sha256\tlabel\n")
         for s in ds.samples:
@@ -63,7 +77,7 @@ def main(argv=None) -> int:
                 no_face += 1
                 continue
             best = max(dets, key=lambda d: d.score * d.box[2])
-            patch = nose_patch(frame, best.keypoints, args.size)
+            patch = nose_patch(frame, best.keypoints, args.size, args.side, args.down)
             if patch is None:
                 no_face += 1
                 continue

@@ -1,0 +1,140 @@
+"""Face detection with YuNet (OpenCV Zoo's 2023mar model, run by OpenCV's own `cv2.FaceDetectorYN`).
+
+Why YuNet: the BlazeFace models were trained on bare faces and miss many masked ones. On real scenes
+from another collection (validation-real, faces >= 40 px) BlazeFace full-range at 0.3 finds 79 % of
+the masked faces; YuNet at 0.5 finds 90-92 % (docs/detector-kiosk-eval.md has the kiosk-like figures).
+
+Two things keep everything downstream unchanged:
+- **Boxes in BlazeFace's geometry.** YuNet's boxes are narrower and taller than BlazeFace's and sit a
+  little higher. The classifier, its threshold and the `not_face` veto were measured on crops cut
+  around BlazeFace boxes, so each YuNet box is mapped onto the BlazeFace box the same face gets (the
+  median ratios over 550 faces both found, `BOX_*` below), and the crop rule stays as it is.
+- **Keypoints in BlazeFace's order.** YuNet gives right eye, left eye, nose tip and the two mouth
+  corners; the kiosk reads right eye, left eye, nose tip, mouth (kiosk/nose.py uses the first three).
+
+The frame is shrunk so its width is at most `input_width` before detection: a Raspberry Pi 4 runs
+YuNet at 320x240 in about 21 ms but at 640x480 in about 81 ms (OpenCV Zoo's published times), and the
+kiosk only classifies faces >= `detector.min_face_px` (40 px of a 640 px frame, 20 px at 320).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .detector import Detection
+from .errors import KioskError
+
+# YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
+# faces found by both on validation-real scenes, tools/eval_kiosk_detect.py's notes): YuNet's box is
+# 0.912 as wide, 1.177 as tall, its centre 0.016 widths right and 0.041 heights above BlazeFace's.
+BOX_W = 0.912
+BOX_H = 1.177
+BOX_DX = 0.016
+BOX_DY = -0.041
+
+_ROW = 15  # x, y, w, h, 5 landmarks (x, y), score
+
+
+class YuNetDetector:
+    """YuNet on a BGR frame of any size; boxes and keypoints as BlazeFaceDetector gives them."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.3,
+        input_width: int = 320,
+        max_faces: int = 16,
+    ) -> None:
+        if not 0.0 < score_threshold < 1.0:
+            raise KioskError(f"detector score threshold must be in (0, 1), got {score_threshold}")
+        if not 0.0 < iou_threshold < 1.0:
+            raise KioskError(f"detector IoU threshold must be in (0, 1), got {iou_threshold}")
+        if max_faces < 1:
+            raise KioskError(f"max_faces must be >= 1, got {max_faces}")
+        if input_width < 32:
+            raise KioskError(f"detector input width must be >= 32 px, got {input_width}")
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise KioskError(f"face detector model not found: {self.model_path}")
+        if not hasattr(cv2, "FaceDetectorYN"):
+            raise KioskError(f"{self.model_path}: this OpenCV has no FaceDetectorYN (needs OpenCV >= 4.8)")
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.input_width = int(input_width)
+        self.max_faces = int(max_faces)
+        self.threads = 1  # OpenCV's own pool: cv2.setNumThreads is process-wide, left to the caller
+        try:
+            self._net = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 240),
+                                                  self.score_threshold, self.iou_threshold, 5000)
+        except cv2.error as e:
+            raise KioskError(f"{self.model_path}: not a YuNet face detector ({_first_line(e)})") from None
+        self._size: tuple[int, int] | None = None
+        self._check(self.model_path)
+
+    def _check(self, path: Path) -> None:
+        """Run once on a blank frame so a wrong .onnx fails at start-up with one line, not per frame."""
+        try:
+            self._run(np.zeros((240, 320, 3), np.uint8))
+        except (cv2.error, ValueError) as e:
+            raise KioskError(f"{path}: not a YuNet face detector ({_first_line(e)})") from None
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        if self._size != (w, h):
+            self._net.setInputSize((w, h))
+            self._size = (w, h)
+        _, faces = self._net.detect(image)
+        if faces is None:
+            return np.zeros((0, _ROW), np.float32)
+        if faces.ndim != 2 or faces.shape[1] != _ROW:
+            raise ValueError(f"unexpected output shape {faces.shape}")
+        return faces
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Faces in a BGR uint8 HxWx3 frame, best first."""
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+            raise ValueError(f"expected a BGR uint8 HxWx3 frame, got {frame_bgr.dtype} {frame_bgr.shape}")
+        h, w = frame_bgr.shape[:2]
+        if h == 0 or w == 0:
+            return []
+        image, scale = frame_bgr, 1.0
+        if w > self.input_width:
+            scale = self.input_width / w  # 640 -> 320 takes INTER_AREA's fast integer path
+            image = cv2.resize(frame_bgr, (self.input_width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        faces = self._run(image)
+        if len(faces) == 0:
+            return []
+        faces = faces[np.argsort(-faces[:, 14], kind="stable")][: self.max_faces]
+        out = []
+        sx, sy = w / image.shape[1], h / image.shape[0]
+        for row in faces:
+            d = _to_detection(row, sx, sy, w, h)
+            if d is not None:
+                out.append(d)
+        return out
+
+
+def _to_detection(row: np.ndarray, sx: float, sy: float, w: int, h: int) -> Detection | None:
+    yx, yy, yw, yh = (float(v) for v in row[:4])
+    bw, bh = yw * sx / BOX_W, yh * sy / BOX_H
+    cx = (yx + yw / 2) * sx - BOX_DX * bw
+    cy = (yy + yh / 2) * sy - BOX_DY * bh
+    x0 = int(round(min(max(cx - bw / 2, 0.0), w)))
+    y0 = int(round(min(max(cy - bh / 2, 0.0), h)))
+    x1 = int(round(min(max(cx + bw / 2, 0.0), w)))
+    y1 = int(round(min(max(cy + bh / 2, 0.0), h)))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    pts = row[4:14].reshape(5, 2) * np.array([sx, sy])
+    mouth = (pts[3] + pts[4]) / 2
+    keypoints = tuple((float(px), float(py)) for px, py in (pts[0], pts[1], pts[2], mouth))
+    return Detection(box=(x0, y0, x1 - x0, y1 - y0), score=float(min(max(row[14], 0.0), 1.0)), keypoints=keypoints)
+
+
+def _first_line(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    return text[:160]

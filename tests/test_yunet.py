@@ -1,0 +1,140 @@
+"""YuNet detector (kiosk/yunet.py) on real photos: boxes in BlazeFace's geometry, keypoints, refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from kiosk.config import Config
+from kiosk.detector import BlazeFaceDetector
+from kiosk.errors import KioskError
+from kiosk.nose import DOWN, SIDE, NoseCheck, patch_geometry
+from kiosk.pipeline import build_detector
+from kiosk.yunet import YuNetDetector
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+YUNET = MODELS / "face_detection_yunet_2023mar.onnx"
+BLAZE = MODELS / "face_detection_full_range_sparse.tflite"
+GREY = 128
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
+
+
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    """The astronaut photo (a real face, public domain) at the camera's 640x480, grey beside it."""
+    img = data.astronaut()[:, :, ::-1]  # 512x512 RGB -> BGR
+    f = np.full((480, 640, 3), GREY, np.uint8)
+    f[:, 64:544] = cv2.resize(img, (480, 480), interpolation=cv2.INTER_AREA)
+    return f
+
+
+@pytest.fixture(scope="module")
+def yunet() -> YuNetDetector:
+    return YuNetDetector(YUNET, score_threshold=0.5)
+
+
+def test_finds_the_face_where_blazeface_does_with_keypoints_in_the_same_order(frame, yunet):
+    faces = yunet.detect(frame)
+    assert len(faces) == 1
+    blaze = BlazeFaceDetector(BLAZE, score_threshold=0.3).detect(frame)
+    assert len(blaze) == 1
+    y, b = faces[0], blaze[0]
+    # mapped onto BlazeFace's box geometry, so the classifier's crop is what it was measured on
+    assert iou(y.box, b.box) > 0.7
+    assert 0.85 < y.box[2] / b.box[2] < 1.15 and 0.85 < y.box[3] / b.box[3] < 1.15
+    assert 0.5 <= y.score <= 1.0
+    # right eye, left eye, nose tip, mouth: each within a tenth of the eye distance of BlazeFace's
+    eye = np.hypot(*np.subtract(b.keypoints[1], b.keypoints[0]))
+    for k in range(4):
+        assert np.hypot(*np.subtract(y.keypoints[k], b.keypoints[k])) < 0.15 * eye, k
+    assert y.keypoints[0][0] < y.keypoints[1][0]  # the person's right eye is on the image's left
+
+
+def test_the_frame_is_shrunk_to_the_input_width_and_boxes_come_back_in_frame_pixels(frame):
+    small = YuNetDetector(YUNET, score_threshold=0.5, input_width=320).detect(frame)
+    full = YuNetDetector(YUNET, score_threshold=0.5, input_width=640).detect(frame)
+    assert len(small) == len(full) == 1
+    assert iou(small[0].box, full[0].box) > 0.75  # YuNet places a face a few px apart at each scale
+    # a frame narrower than the input width is run as it is
+    half = cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA)
+    got = YuNetDetector(YUNET, score_threshold=0.5, input_width=640).detect(half)
+    assert len(got) == 1 and iou(tuple(v * 2 for v in got[0].box), full[0].box) > 0.8
+
+
+def test_a_face_free_frame_and_an_empty_frame_give_nothing(yunet):
+    coffee = np.ascontiguousarray(cv2.resize(data.coffee(), (640, 480))[:, :, ::-1])
+    assert yunet.detect(coffee) == []
+    assert yunet.detect(np.zeros((0, 0, 3), np.uint8)) == []
+    with pytest.raises(ValueError, match="BGR uint8"):
+        yunet.detect(np.zeros((48, 64), np.uint8))
+
+
+def test_a_face_at_the_edge_is_clipped_to_the_frame(frame, yunet):
+    cut = np.ascontiguousarray(frame[:, 200:])  # the face's left part is out of view
+    for d in yunet.detect(cut):
+        x, y, w, h = d.box
+        assert x >= 0 and y >= 0 and x + w <= cut.shape[1] and y + h <= cut.shape[0] and w > 0 and h > 0
+
+
+def test_config_picks_the_detector_by_file_type():
+    cfg = Config()
+    cfg.detector.model = str(YUNET)
+    cfg.detector.input_width = 400
+    det = build_detector(cfg)
+    assert isinstance(det, YuNetDetector) and det.input_width == 400
+    cfg.detector.model = str(BLAZE)
+    assert isinstance(build_detector(cfg), BlazeFaceDetector)
+
+
+@pytest.mark.parametrize("bad", ["missing", "not_onnx", "threshold", "width"])
+def test_bad_models_and_settings_are_one_line_errors(tmp_path, bad):
+    path, kw = YUNET, {}
+    if bad == "missing":
+        path = tmp_path / "nope.onnx"
+    elif bad == "not_onnx":
+        path = tmp_path / "junk.onnx"
+        path.write_bytes(b"this is not an onnx model" * 10)
+    elif bad == "threshold":
+        kw = {"score_threshold": 1.5}
+    else:
+        kw = {"input_width": 8}
+    with pytest.raises(KioskError) as e:
+        YuNetDetector(path, **kw)
+    assert "\n" not in str(e.value)
+    if bad in ("missing", "not_onnx"):
+        assert str(path) in str(e.value)
+
+
+def test_nose_model_geometry_comes_from_its_sidecar(tmp_path):
+    shipped = MODELS / "nose_check.tflite"
+    model = tmp_path / "nose_check.tflite"
+    shutil.copy(shipped, model)
+    meta = json.loads(shipped.with_suffix(".json").read_text())
+    meta.pop("nose_patch", None)
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    assert patch_geometry(model) == (SIDE, DOWN)  # a model that names none: the first model's
+    meta["nose_patch"] = {"side": 0.9, "down": 0.65}
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    check = NoseCheck(model)
+    assert (check.side, check.down) == (0.9, 0.65)
+    for geo in ({"side": 9.0, "down": 0.6}, {"side": "wide", "down": 0.6}, [0.9, 0.6]):
+        meta["nose_patch"] = geo
+        model.with_suffix(".json").write_text(json.dumps(meta))
+        with pytest.raises(KioskError, match="nose_patch") as e:
+            NoseCheck(model)
+        assert "\n" not in str(e.value)
