@@ -40,6 +40,7 @@ class Decision:
     decision: str  # "open" | "deny"
     reason: str  # "mask" | "no_mask" | "incorrect" | "covered"
     faces: tuple[FaceVerdict, ...]
+    track: int | None = None  # the person's track (kiosk/tracking.py); None: decided on whole frames
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,10 @@ class Decider:
         self._present = False
         self._last_decision_at = None
 
-    def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...]) -> Decision | None:
+    def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...],
+               hold: bool = False) -> Decision | None:
+        """`hold`: someone else's bad face holds the gate this frame; the frame still counts, but no
+        opening comes of it."""
         p = self.policy
         verdict, bad_label = frame_verdict(faces, p.mask_threshold)
         if verdict == NONE:
@@ -115,7 +119,7 @@ class Decider:
             best = max(counts.values())
             reason = "incorrect" if counts.get("incorrect") == best else max(counts, key=counts.get)
             return self._decide(now, Decision("deny", reason, tuple(faces)))
-        if oks >= p.k and not bad_labels and verdict == OK:
+        if oks >= p.k and not bad_labels and verdict == OK and not hold:
             return self._decide(now, Decision("open", "mask", tuple(faces)))
         return None
 

@@ -1,0 +1,192 @@
+"""Decide per person, not per frame: face tracks, a gate zone, and one k-of-n decider per track.
+
+Why: with one decider for the whole frame, a bystander walking past the gate resets or steals the
+evidence of the person standing at it, and a face the detector drops for a frame or two starts over.
+Here every face gets a track (matched frame to frame by box overlap, or by centre distance when it moves
+fast), each track keeps its own window of evidence (kiosk/decision.py's Decider), and only a track in
+the gate zone (a region of the frame, and a minimum face size) can open the gate or be denied.
+
+What a bad face outside the zone does is a policy (`outside`):
+  hold    it holds the gate closed while it is in view (no opening for anyone), but is never denied
+          itself: deny-safe, the default;
+  ignore  faces outside the zone play no part.
+Inside the zone a bad face always holds the gate for everyone else: a masked person cannot open it for
+an unmasked one beside them.
+
+Pure code, no I/O: time and frame size are passed in. Single images (`scan`, the bench) do not use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .decision import Decider, Decision, FaceVerdict, Policy
+
+OUTSIDE_POLICIES = ("hold", "ignore")
+
+
+@dataclass(frozen=True)
+class Zone:
+    """Where a person is "at the gate": box centre inside (x0, y0, x1, y1), fractions of the frame,
+    and the face at least `min_face_px` wide."""
+
+    x0: float = 0.0
+    y0: float = 0.0
+    x1: float = 1.0
+    y1: float = 1.0
+    min_face_px: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.x0 < self.x1 <= 1.0 and 0.0 <= self.y0 < self.y1 <= 1.0):
+            raise ValueError(f"zone must be 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got "
+                             f"{[self.x0, self.y0, self.x1, self.y1]}")
+        if self.min_face_px < 0:
+            raise ValueError(f"zone min_face_px must be >= 0, got {self.min_face_px}")
+
+    def holds(self, box: tuple[int, int, int, int], frame_size: tuple[int, int] | None) -> bool:
+        x, y, w, h = box
+        if w < self.min_face_px:
+            return False
+        if frame_size is None:
+            return True
+        fw, fh = frame_size
+        cx, cy = (x + w / 2) / fw, (y + h / 2) / fh
+        return self.x0 <= cx <= self.x1 and self.y0 <= cy <= self.y1
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _centre_distance(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Centre distance in units of the larger face's width."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    d = ((ax + aw / 2 - bx - bw / 2) ** 2 + (ay + ah / 2 - by - bh / 2) ** 2) ** 0.5
+    return d / max(aw, bw, 1)
+
+
+@dataclass
+class Track:
+    """One person's face over frames."""
+
+    id: int
+    box: tuple[int, int, int, int]
+    decider: Decider
+    missed: int = 0  # frames in a row without a matching face
+    last: FaceVerdict | None = None  # the latest face matched to it
+    frames: int = 0  # frames it was matched in
+
+    @property
+    def bad(self) -> bool:
+        """Its latest face was not a worn mask (no_mask, incorrect, covered)."""
+        return self.last is not None and self.last.label != "mask"
+
+
+@dataclass
+class Tracker:
+    """Matches each frame's faces to tracks: greedy by overlap (IoU >= `min_iou`), then by centre
+    distance (< `max_jump` face widths) for a face that moved fast; a track unmatched for
+    `max_missed` frames in a row ends."""
+
+    min_iou: float = 0.3
+    max_jump: float = 0.6
+    max_missed: int = 5
+    tracks: list[Track] = field(default_factory=list)
+    _next_id: int = 1
+
+    def update(self, faces: list[FaceVerdict], new_decider) -> list[tuple[Track, FaceVerdict | None]]:
+        """Every live track with the face matched to it this frame (None: not seen this frame)."""
+        pairs: list[tuple[float, int, int]] = []
+        for ti, t in enumerate(self.tracks):
+            for fi, f in enumerate(faces):
+                o = iou(t.box, f.box)
+                if o >= self.min_iou:
+                    pairs.append((2.0 + o, ti, fi))  # any overlap match beats any distance match
+                else:
+                    d = _centre_distance(t.box, f.box)
+                    if d < self.max_jump:
+                        pairs.append((1.0 - d, ti, fi))
+        pairs.sort(reverse=True)
+        matched: dict[int, int] = {}
+        used: set[int] = set()
+        for _, ti, fi in pairs:
+            if ti in matched or fi in used:
+                continue
+            matched[ti] = fi
+            used.add(fi)
+        out: list[tuple[Track, FaceVerdict | None]] = []
+        alive: list[Track] = []
+        for ti, t in enumerate(self.tracks):
+            if ti in matched:
+                f = faces[matched[ti]]
+                t.box, t.last, t.missed = f.box, f, 0
+                t.frames += 1
+                out.append((t, f))
+                alive.append(t)
+            else:
+                t.missed += 1
+                if t.missed <= self.max_missed:
+                    out.append((t, None))
+                    alive.append(t)
+        for fi, f in enumerate(faces):
+            if fi not in used:
+                t = Track(self._next_id, f.box, new_decider(), last=f, frames=1)
+                self._next_id += 1
+                out.append((t, f))
+                alive.append(t)
+        self.tracks = alive
+        return out
+
+    def reset(self) -> None:
+        """Forget every track (camera lost, model reloaded); ids keep counting."""
+        self.tracks = []
+
+
+class PersonDecider:
+    """Decider's interface for a whole frame of faces, deciding per person (see the module docstring).
+
+    `update` returns the frame's decisions, denies first, then by face size (largest first).
+    """
+
+    def __init__(self, policy: Policy, zone: Zone | None = None, outside: str = "hold") -> None:
+        if outside not in OUTSIDE_POLICIES:
+            raise ValueError(f"outside policy must be one of {OUTSIDE_POLICIES}, got {outside!r}")
+        self.policy = policy
+        self.zone = zone or Zone()
+        self.outside = outside
+        self.tracker = Tracker(max_missed=policy.absent_frames)
+
+    @property
+    def present(self) -> bool:
+        """Someone is at the gate (a live track in the zone)."""
+        return any(t.decider.present for t in self.tracker.tracks)
+
+    def reset(self) -> None:
+        self.tracker.reset()
+
+    def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...],
+               frame_size: tuple[int, int] | None = None) -> list[Decision]:
+        seen = self.tracker.update(list(faces), lambda: Decider(self.policy))
+        at_gate = {t.id: self.zone.holds(t.box, frame_size) for t, _ in seen}
+        # A bad face holds the gate for everyone else while its track lives: in the zone always,
+        # outside it under the `hold` policy.
+        holding = [t.id for t, _ in seen if t.bad and (at_gate[t.id] or self.outside == "hold")]
+        decisions: list[Decision] = []
+        for t, f in seen:
+            if not at_gate[t.id]:
+                if t.decider.present:
+                    t.decider.reset()  # left the zone: its evidence no longer counts
+                continue
+            hold = any(h != t.id for h in holding)
+            d = t.decider.update(now, [f] if f is not None else [], hold=hold)
+            if d is not None:
+                decisions.append(Decision(d.decision, d.reason, d.faces, track=t.id))
+        decisions.sort(key=lambda d: (d.decision != "deny", -d.faces[0].box[2] if d.faces else 0))
+        return decisions
