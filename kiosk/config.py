@@ -85,6 +85,20 @@ class DecisionSection:
 
 
 @dataclass
+class ZoneSection:
+    x0: float = _f(0.0, "gate zone, left edge as a fraction of the frame's width: only a face whose box centre is "
+                        "inside the zone (and at least min_face_px wide) can open the gate (kiosk/tracking.py)",
+                   lo=0.0, hi=1.0)
+    y0: float = _f(0.0, "gate zone, top edge, fraction of the frame's height", lo=0.0, hi=1.0)
+    x1: float = _f(1.0, "gate zone, right edge, fraction of the frame's width", lo=0.0, hi=1.0)
+    y1: float = _f(1.0, "gate zone, bottom edge, fraction of the frame's height", lo=0.0, hi=1.0)
+    min_face_px: int = _f(0, "a face narrower than this (pixels) is not at the gate, however central; "
+                             "0 = detector.min_face_px", lo=0, hi=4000)
+    outside: str = _f("hold", "a face without a mask outside the zone: hold (keeps the gate closed while it is in "
+                              "view; deny-safe) or ignore", choices=("hold", "ignore"))
+
+
+@dataclass
 class GpioSection:
     backend: str = _f("auto", "auto (gpiozero's choice) | mock (MockFactory, logs pin changes)",
                       choices=("auto", "mock"))
@@ -146,6 +160,7 @@ class Config:
     detector: DetectorSection = field(default_factory=DetectorSection)
     classifier: ClassifierSection = field(default_factory=ClassifierSection)
     decision: DecisionSection = field(default_factory=DecisionSection)
+    zone: ZoneSection = field(default_factory=ZoneSection)
     gpio: GpioSection = field(default_factory=GpioSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     commands: CommandsSection = field(default_factory=CommandsSection)
@@ -248,6 +263,11 @@ def _cross_checks(cfg: Config) -> None:
         raise KioskError(
             f"config key 'decision.open_seconds': {d.open_seconds:g} exceeds decision.max_open_seconds "
             f"({d.max_open_seconds:g})")
+    z = cfg.zone
+    if z.x0 >= z.x1:
+        raise KioskError(f"config key 'zone.x0': {z.x0:g} is not left of zone.x1 ({z.x1:g})")
+    if z.y0 >= z.y1:
+        raise KioskError(f"config key 'zone.y0': {z.y0:g} is not above zone.y1 ({z.y1:g})")
     if cfg.camera.reopen_min_s > cfg.camera.reopen_max_s:
         raise KioskError("config key 'camera.reopen_min_s': larger than camera.reopen_max_s")
     g = cfg.gpio
@@ -314,6 +334,7 @@ def to_toml(cfg: Config) -> str:
 _HEADINGS = {
     "kiosk": "Identity and logging", "camera": "Camera source", "detector": "Face detector",
     "classifier": "Mask classifier", "decision": "Decision policy (see kiosk/decision.py)",
+    "zone": "Gate zone: where a person is at the gate (see kiosk/tracking.py)",
     "gpio": "Gate relay, status light, buzzer, staff button (BCM pin numbers)",
     "mqtt": "MQTT: topics under <prefix>/<kiosk id>/ (README: MQTT reference)",
     "commands": "Remote commands (signed; see kiosk/commands.py)",

@@ -45,7 +45,8 @@ class Gate:
     `close()` de-energises the relay (the gate shuts); `shutdown()` does that and releases the pin. Both
     may be called any number of times, in any order, from any thread (a late timer, a second signal, a
     remote command after the end): once released the gate stays shut and `open()` grants nothing.
-    Also a context manager that releases the pin on exit.
+    Also a context manager that releases the pin on exit. `on_change(is_open)` is called after each
+    change (from the timer's thread too); it may be set after building.
     """
 
     def __init__(self, pin: int, active_high: bool, max_open_seconds: float, pin_factory=None,
@@ -60,7 +61,7 @@ class Gate:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._close_at: float | None = None
-        self._on_change = on_change
+        self.on_change = on_change
         self._released = False
 
     def __enter__(self) -> "Gate":
@@ -93,8 +94,8 @@ class Gate:
             self._timer = threading.Timer(granted, self._expire)
             self._timer.daemon = True
             self._timer.start()
-        if not was_open and self._on_change:
-            self._on_change(True)
+        if not was_open and self.on_change:
+            self.on_change(True)
         return granted
 
     def _expire(self) -> None:
@@ -114,8 +115,8 @@ class Gate:
             was_open = self.is_open
             self._relay.off()
             self._close_at = None
-        if was_open and self._on_change:
-            self._on_change(False)
+        if was_open and self.on_change:
+            self.on_change(False)
 
     def shutdown(self) -> None:
         """Shut the gate and release the relay pin; again is a no-op."""
@@ -198,12 +199,18 @@ class Indicator:
 class StaffButton:
     """A push button (to ground) that opens the gate by hand."""
 
-    def __init__(self, pin: int, on_press: Callable[[], None], pin_factory=None) -> None:
+    def __init__(self, pin: int, on_press: Callable[[], None] | None = None, pin_factory=None) -> None:
         try:
             self._button = Button(pin, pull_up=True, bounce_time=0.05, pin_factory=pin_factory)
         except Exception as exc:
             raise KioskError(f"gpio: cannot claim button pin GPIO{pin}: {type(exc).__name__}: {exc}") from None
-        self._button.when_pressed = lambda: on_press()
+        # Called from gpiozero's thread on each press; may be set after building (None: presses ignored).
+        self.on_press = on_press
+        self._button.when_pressed = self._pressed
+
+    def _pressed(self) -> None:
+        if self.on_press is not None:
+            self.on_press()
 
     def close(self) -> None:
         """Release the pin; again is a no-op (as gpiozero's own close)."""

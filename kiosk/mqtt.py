@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -37,47 +37,9 @@ from .discovery import discovery_messages
 from .errors import KioskError, RuntimeFault
 from .events import utc_now_iso
 from .outbox import Outbox, Row
+from .outputs import CommandHandler
 
 log = logging.getLogger("kiosk.mqtt")
-
-
-class Publisher(Protocol):
-    def start(self) -> None: ...
-    def publish_event(self, event: dict[str, Any]) -> None: ...
-    def publish_state(self, state: dict[str, Any]) -> None: ...
-    def publish_stats(self, stats: dict[str, Any]) -> None: ...
-    def publish_command_result(self, result: dict[str, Any]) -> None: ...
-    def health(self, now: float | None = None) -> str | None: ...
-    def status(self) -> dict[str, Any]: ...
-    def stop(self) -> None: ...
-
-
-class NullPublisher:
-    """Used when mqtt.enabled is false: decisions are only logged."""
-
-    def start(self) -> None:
-        pass
-
-    def publish_event(self, event: dict[str, Any]) -> None:
-        pass
-
-    def publish_state(self, state: dict[str, Any]) -> None:
-        pass
-
-    def publish_stats(self, stats: dict[str, Any]) -> None:
-        pass
-
-    def publish_command_result(self, result: dict[str, Any]) -> None:
-        pass
-
-    def health(self, now: float | None = None) -> str | None:
-        return None
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def stop(self) -> None:
-        pass
 
 
 def read_secret(spec: str, resolve, key: str = "mqtt.password_file") -> str:
@@ -145,6 +107,14 @@ def clip(text: str, limit: int = 200) -> str:
 
 
 class MqttPublisher:
+    """The MQTT output (kiosk/outputs.py): the topics above, with paho-mqtt's own network thread.
+
+    `outbox` (owned from here on: `close()` closes it too) keeps every event until the broker has
+    acknowledged it. Building it checks the TLS and password files; nothing connects before `start()`.
+    """
+
+    name = "mqtt"
+
     def __init__(self, cfg: Config, model: dict[str, str], outbox: Outbox | None = None, *,
                  ack_timeout_s: float | None = None) -> None:
         m = cfg.mqtt
@@ -163,9 +133,9 @@ class MqttPublisher:
         # event is either in the backlog the new client sends or sent by it afterwards, in order.
         self._client_lock = threading.RLock()
         self.acked = 0
-        # Set by the pipeline when remote commands are enabled; called from paho's network thread with
+        # Set by subscribe() when remote commands are enabled; called from paho's network thread with
         # (payload, retained).
-        self.on_command: Callable[[bytes, bool], None] | None = None
+        self.on_command: CommandHandler | None = None
         self._last_state: str | None = None
         self._lock = threading.Lock()
         self.connected = threading.Event()
@@ -173,6 +143,7 @@ class MqttPublisher:
         self._last_ack = 0.0
         self._discovery_resent_at = -math.inf
         self._running = False
+        self._closed = False
         self._thread: threading.Thread | None = None
         # Why the client was last replaced: `fault` until the new client connects, `last_fault` for ever.
         self.fault: str | None = None
@@ -241,7 +212,28 @@ class MqttPublisher:
         # own reference is how a thread that died (it does so silently but for a traceback) is noticed.
         self._thread = getattr(self.client, "_thread", None)
 
-    def stop(self) -> None:
+    def subscribe(self, on_command: CommandHandler) -> None:
+        """Hand the signed commands arriving on <base>/command to `on_command` (paho's thread)."""
+        self.on_command = on_command
+        if self.connected.is_set():  # otherwise _on_connect subscribes
+            self.client.subscribe(f"{self.base}/command", qos=1)
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` has run."""
+        return self._closed
+
+    def __enter__(self) -> "MqttPublisher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Say "offline" (when connected), end the client and close the outbox; again is a no-op."""
+        if self._closed:
+            return
+        self._closed = True
         self._running = False
         client, thread = self.client, self._thread
         if self.connected.is_set() and thread is not None and thread.is_alive():
@@ -255,6 +247,8 @@ class MqttPublisher:
         self._end(client, thread, join_s=5.0)
         if self.outbox is not None:
             self.outbox.close()
+
+    stop = close  # the older name (tests, tools)
 
     @staticmethod
     def _end(client: mqtt.Client, thread: threading.Thread | None, join_s: float) -> None:

@@ -19,6 +19,8 @@ from .errors import KioskError
 
 @dataclass(frozen=True)
 class Row:
+    """One stored message; `created` is time.time() of put()."""
+
     id: int
     topic: str
     payload: bytes
@@ -27,11 +29,14 @@ class Row:
 
 
 class Outbox:
+    """The SQLite file at `path`, opened (and created) at once. Thread-safe. A context manager."""
+
     def __init__(self, path: Path, max_rows: int = 10000, max_age_s: float = 7 * 86400) -> None:
         self.path = path
         self.max_rows = max_rows
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
+        self._closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -67,15 +72,18 @@ class Outbox:
         return dropped
 
     def ack(self, row_id: int) -> None:
+        """The broker has the message: forget it."""
         with self._lock:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
 
     def pending(self) -> list[Row]:
+        """Every stored message, oldest first."""
         with self._lock:
             rows = self._db.execute("SELECT id, topic, payload, qos, created FROM outbox ORDER BY id").fetchall()
         return [Row(int(r[0]), r[1], bytes(r[2]), int(r[3]), float(r[4])) for r in rows]
 
     def dropped_total(self) -> int:
+        """How many messages the limits have dropped since the file was made."""
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
         return int(row[0]) if row else 0
@@ -84,6 +92,20 @@ class Outbox:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
+    @property
+    def closed(self) -> bool:
+        """True once `close()` has run."""
+        return self._closed
+
+    def __enter__(self) -> "Outbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Close the file (what is stored stays for the next start); again is a no-op."""
         with self._lock:
-            self._db.close()
+            if not self._closed:
+                self._closed = True
+                self._db.close()

@@ -25,22 +25,17 @@ import cv2
 import numpy as np
 
 from .analysis import FaceAnalyzer
-from .camera import CameraSupervisor, EndOfStream, make_camera
-from .classifier import Classifier
-from .config import Config, auto_threads
+from .camera import CameraSupervisor, EndOfStream
+from .config import Config
 from .decision import Decider, Decision, Policy
-from .detector import BlazeFaceDetector, FaceDetector
-from .nose import NoseCheck
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
-from .gate import Gate, Indicator, StaffButton, make_pin_factory
-from .commands import CommandVerifier, RateLimit, Verdict
-from .mqtt import MqttPublisher, NullPublisher, Publisher, read_secret
+from .commands import RateLimit, Verdict
 from .notify import Notifier
-from .outbox import Outbox
+from .outputs import Publisher
 from .overlap import OverlappedAnalyzer
+from .parts import Parts, build_analyzer, build_detector, build_parts  # noqa: F401 - the builders: imported from here by tools
 from .stats import Stats
-from .yunet import YuNetDetector
 
 log = logging.getLogger("kiosk")
 
@@ -48,8 +43,8 @@ log = logging.getLogger("kiosk")
 READY_TIMEOUT_S = 10.0
 # The summary keeps this many recent events (the demo lists them); a daemon runs for months.
 RECENT_DECISIONS = 100
-# How often the frame loop checks the MQTT client's health, seconds.
-MQTT_CHECK_S = 1.0
+# How often the frame loop checks the outputs' health (the MQTT client's), seconds.
+HEALTH_CHECK_S = 1.0
 # Refused commands beyond this rate are counted but neither logged nor answered: a flood of them
 # must not fill the journal or crowd events out of paho's queue.
 REFUSALS_PER_S = 5.0
@@ -79,31 +74,30 @@ class Summary:
         return self.counts.get(decision, 0)
 
 
-def build_detector(cfg: Config) -> FaceDetector:
-    """The face detector `detector.model` names: YuNet for an .onnx file, BlazeFace for a .tflite."""
-    d = cfg.detector
-    path = cfg.resolve(d.model)
-    if path.suffix.lower() == ".onnx":
-        return YuNetDetector(path, score_threshold=d.score_threshold, input_width=d.input_width)
-    return BlazeFaceDetector(path, score_threshold=d.score_threshold, num_threads=auto_threads(d.threads))
-
-
-def build_analyzer(cfg: Config) -> FaceAnalyzer:
-    """Load both models (once); refuses missing or inconsistent models with a KioskError."""
-    classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=auto_threads(cfg.classifier.threads))
-    detector = build_detector(cfg)
-    nose = None
-    if cfg.classifier.nose_model:
-        nose = NoseCheck(cfg.resolve(cfg.classifier.nose_model), cfg.classifier.nose_threshold,
-                         num_threads=auto_threads(cfg.classifier.threads))
-    return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
-                        cfg.detector.max_faces, nose)
-
-
 class Kiosk:
-    def __init__(self, cfg: Config, *, pin_factory=None, publisher: Publisher | None = None,
-                 analyzer: FaceAnalyzer | None = None, supervisor: CameraSupervisor | None = None,
-                 notifier: Notifier | None = None) -> None:
+    """The loop, the decision and the outputs, over parts built elsewhere (`build_parts`).
+
+    `Kiosk(cfg)` builds the parts from the config; `Kiosk(cfg, parts)` takes built ones; the keywords
+    replace single parts (tests). The kiosk owns its parts: `run()` and `close()` release them.
+    """
+
+    def __init__(self, cfg: Config, parts: Parts | None = None, *, pin_factory=None,
+                 outputs: list[Publisher] | None = None, analyzer: FaceAnalyzer | None = None,
+                 supervisor: CameraSupervisor | None = None, notifier: Notifier | None = None) -> None:
+        if parts is None:
+            parts = build_parts(cfg, pin_factory=pin_factory, analyzer=analyzer, supervisor=supervisor,
+                                outputs=outputs)
+        elif pin_factory is not None or outputs is not None or analyzer is not None or supervisor is not None:
+            parts.close()
+            raise TypeError("Kiosk: give either parts or the parts to replace, not both")
+        self.parts = parts
+        try:
+            self._setup(cfg, parts, notifier)
+        except BaseException:
+            parts.close()
+            raise
+
+    def _setup(self, cfg: Config, parts: Parts, notifier: Notifier | None) -> None:
         self.cfg = cfg
         self.stop_event = threading.Event()
         self.notifier = notifier or Notifier()
@@ -111,46 +105,25 @@ class Kiosk:
         self.summary = Summary()
         d = cfg.decision
         self.decider = Decider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames))
-        self.analyzer = analyzer or build_analyzer(cfg)
+        self.analyzer = parts.analyzer
+        self.model_info = parts.model_info
+        self.gate, self.indicator, self.button = parts.gate, parts.indicator, parts.button
+        self.supervisor = parts.supervisor
+        self.outputs = parts.outputs
+        self.verifier = parts.verifier
+        self._lock = threading.RLock()
+        self.mode = "auto"  # "locked": decisions are made and published, the gate never opens by itself
         # Detect the next frame while this one is classified (kiosk/overlap.py); None: one at a time.
         self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
-        clf = self.analyzer.classifier
-        self.model_info = {"name": clf.meta.name, "sha256": clf.sha256}
-        factory = pin_factory if pin_factory is not None else make_pin_factory(cfg.gpio.backend)
-        g = cfg.gpio
-        self._lock = threading.RLock()
-        self.gate = Gate(g.relay_pin, g.relay_active_high, d.max_open_seconds, pin_factory=factory,
-                         on_change=self._gate_changed)
-        try:
-            self.indicator = Indicator(g.led, g.led_red_pin, g.led_green_pin, g.led_blue_pin, g.buzzer_pin,
-                                       pin_factory=factory)
-            self.button = (StaffButton(g.button_pin, self._manual_open, pin_factory=factory)
-                           if g.button_pin else None)
-        except KioskError:
-            self.gate.shutdown()
-            raise
-        if publisher is not None:
-            self.publisher = publisher
-        elif cfg.mqtt.enabled:
-            m = cfg.mqtt
-            outbox = Outbox(cfg.state_path() / "outbox.sqlite", m.outbox_max_rows, m.outbox_max_age_hours * 3600)
-            self.publisher = MqttPublisher(cfg, self.model_info, outbox)
-        else:
-            self.publisher = NullPublisher()
-        self.supervisor = supervisor or CameraSupervisor(make_camera(cfg.camera, cfg.resolve), cfg.camera)
-        self.mode = "auto"  # "locked": decisions are made and published, the gate never opens by itself
-        self.verifier: CommandVerifier | None = None
-        if cfg.commands.enabled:
-            secret = read_secret(cfg.commands.secret_file, cfg.resolve, "commands.secret_file").encode()
-            try:
-                self.verifier = CommandVerifier(secret, cfg.kiosk.id, cfg.commands.window_seconds)
-            except ValueError as exc:
-                raise KioskError(f"config key 'commands.secret_file': {exc}") from None
-            if isinstance(self.publisher, MqttPublisher):
-                self.publisher.on_command = self._on_command
+        self.gate.on_change = self._gate_changed
+        if self.button is not None:
+            self.button.on_press = self._manual_open
+        if self.verifier is not None:
+            for out in self.outputs:
+                out.subscribe(self._on_command)
         self.faults: set[str] = set()
-        self.mqtt_fault: str | None = None
-        self._next_mqtt_check = 0.0
+        self.output_faults: dict[str, str] = {}  # an output's name -> why it does not work
+        self._next_health_check = 0.0
         self._refusals = RateLimit(REFUSALS_PER_S, REFUSALS_BURST)
         self.last_decision: dict[str, Any] | None = None
         self._light_until = 0.0  # on _clock()'s time
@@ -158,6 +131,7 @@ class Kiosk:
         self._frame_now = 0.0  # recordings: media time of the latest frame read
         self._last_stats = time.monotonic()
         self._state_dirty = True
+        self._closed = False
         # Test-only fault injection (tests/test_watchdog_nspawn.py): after this many seconds the frame
         # loop stalls, as a hung camera driver would, so systemd's watchdog must kill and restart us.
         self._stall_after = float(os.environ.get("MASKGATE_TEST_STALL_AFTER", "0") or 0)
@@ -168,7 +142,8 @@ class Kiosk:
         self.gate.close()
         self.indicator.show("idle")
         try:
-            self.publisher.start()
+            for out in self.outputs:
+                out.start()
             self._publish_state()
             # READY=1 once models and GPIO are up (they are, by now) and the camera has delivered a
             # frame, or has failed for ready_timeout seconds: then we are "up" with a camera fault,
@@ -200,7 +175,7 @@ class Kiosk:
             self.summary.exit_reason = "error"
             raise RuntimeFault(f"kiosk: unexpected {type(exc).__name__}: {exc}") from exc
         finally:
-            self.shutdown()
+            self.close()
             self.summary.seconds = time.monotonic() - start
         return self.summary
 
@@ -337,10 +312,10 @@ class Kiosk:
                 answer = self._refusals.allow(time.monotonic())
             if answer:
                 log.warning("command refused: %s", verdict.reason)
-                self.publisher.publish_command_result(result)
+                self._publish_command_result(result)
             return
         log.info("command accepted: %s", command)
-        self.publisher.publish_command_result(result)
+        self._publish_command_result(result)
         if command["command"] == "open":
             self._open_by_hand(manual_event(self.cfg.kiosk.id, self.model_info, "remote"), "opened")
         elif command["command"] == "mode":
@@ -356,7 +331,8 @@ class Kiosk:
         log.info("decision: %s (%s) faces: %s id=%s", event["decision"], event["reason"], faces, event["id"])
         self.summary.add(event)
         self.last_decision = {k: event[k] for k in ("id", "ts", "decision", "reason")}
-        self.publisher.publish_event(event)
+        for out in self.outputs:
+            out.publish_event(event)
         self._state_dirty = True
 
     def _snapshot(self, event_id: str, crops: list[np.ndarray]) -> None:
@@ -381,32 +357,38 @@ class Kiosk:
             if self._light_until and t >= self._light_until and not self.gate.is_open:
                 self._light_until = 0.0
                 self.indicator.show("fault" if self.faults else "idle")
-        if now >= self._next_mqtt_check:
-            self._next_mqtt_check = now + MQTT_CHECK_S
-            self._watch_mqtt(now)
+        if now >= self._next_health_check:
+            self._next_health_check = now + HEALTH_CHECK_S
+            for out in self.outputs:
+                self._watch(out, now)
         if self._state_dirty:
             self._publish_state()
         if now - self._last_stats >= self.cfg.mqtt.stats_interval:
             self._last_stats = now
-            self.publisher.publish_stats(self._stats_payload())
+            stats = self._stats_payload()
+            for out in self.outputs:
+                out.publish_stats(stats)
 
-    def _watch_mqtt(self, now: float) -> None:
-        """Report the MQTT client's fault while it lasts; health() replaces a dead or stuck client and
-        raises RuntimeFault (exit 1, systemd restarts us) when that does not help."""
-        fault = self.publisher.health(now)
-        if fault is not None and "mqtt" not in self.faults:
-            self.stats.counters["mqtt_restarts"] += 1
-            self.mqtt_fault = fault
-            self._set_fault("mqtt", fault)
-        elif fault is None and "mqtt" in self.faults:
-            self.mqtt_fault = None
-            self._clear_fault("mqtt")
+    def _watch(self, out: Publisher, now: float) -> None:
+        """Report an output's fault, named after it, while it lasts; its health() repairs what it can (the
+        MQTT client replaces a dead or stuck paho client) and raises RuntimeFault (exit 1, systemd restarts
+        us) when that does not help."""
+        fault = out.health(now)
+        if fault is not None and out.name not in self.faults:
+            key = f"{out.name}_restarts"
+            self.stats.counters[key] = self.stats.counters.get(key, 0) + 1
+            self.output_faults[out.name] = fault
+            self._set_fault(out.name, fault)
+        elif fault is None and out.name in self.faults:
+            self.output_faults.pop(out.name, None)
+            self._clear_fault(out.name)
 
     def _stats_payload(self) -> dict[str, Any]:
         s = self.stats.summary()
         s["counters"]["not_faces"] = self.analyzer.rejected
         s["faults"] = sorted(self.faults)
-        s["mqtt"] = self.publisher.status()
+        for out in self.outputs:
+            s[out.name] = out.status()
         s["ts"] = utc_now_iso()
         s["kiosk_id"] = self.cfg.kiosk.id
         return s
@@ -449,7 +431,7 @@ class Kiosk:
             "last_decision": self.last_decision,
             "faults": sorted(self.faults),
             "camera_fault": self.supervisor.fault if "camera" in self.faults else None,
-            "mqtt_fault": self.mqtt_fault,
+            "mqtt_fault": self.output_faults.get("mqtt"),
             "counters": {k: self.stats.counters[k] for k in ("opened", "denied", "denied_incorrect", "denied_covered", "manual")},
             "model": self.model_info,
             "ts": utc_now_iso(),
@@ -459,21 +441,42 @@ class Kiosk:
         with self._lock:
             self._state_dirty = False
             payload = self.state_payload()
-        self.publisher.publish_state(payload)
+        for out in self.outputs:
+            out.publish_state(payload)
 
-    def shutdown(self) -> None:
-        """Every way out ends here: relay de-energised first, then the rest."""
+    def _publish_command_result(self, result: dict[str, Any]) -> None:
+        for out in self.outputs:
+            out.publish_command_result(result)
+
+    @property
+    def publisher(self) -> Publisher | None:
+        """The MQTT output, None without one (for tests and tools/soak.py)."""
+        return next((out for out in self.outputs if out.name == "mqtt"), None)
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` has run."""
+        return self._closed
+
+    def __enter__(self) -> "Kiosk":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Every way out ends here: relay de-energised first, then the rest; again is a no-op."""
         self.gate.close()
+        if self._closed:
+            return
+        self._closed = True
         self.notifier.stopping()
         try:
             self.indicator.show("idle")
             self._publish_state()
-            self.publisher.stop()
         finally:
             if self.overlap is not None:
                 self.overlap.close()
-            self.supervisor.close()
-            if self.button is not None:
-                self.button.close()
-            self.indicator.close()
-            self.gate.shutdown()
+            self.parts.close()  # outputs, camera, button, light, relay
+
+    shutdown = close  # the older name (tools/soak.py)

@@ -34,6 +34,54 @@ def recorded_config(tmp_path: Path, source: str | Path, fps: float) -> Config:
     return cfg
 
 
+class RecordingOutput:
+    """An output (kiosk/outputs.py) that keeps what the kiosk hands it, with the time.monotonic() of
+    each call, and passes commands in through `command()` as a network output would."""
+
+    def __init__(self, name: str = "recorder") -> None:
+        import time
+
+        self._clock = time.monotonic
+        self.name = name
+        self.events: list[dict] = []
+        self.states: list[tuple[float, dict]] = []
+        self.stats: list[dict] = []
+        self.results: list[dict] = []
+        self.on_command = None
+        self.started = self.closed = 0
+
+    def start(self) -> None:
+        self.started += 1
+
+    def subscribe(self, on_command) -> None:
+        self.on_command = on_command
+
+    def command(self, payload: bytes, retained: bool = False) -> None:
+        assert self.on_command is not None, "the kiosk did not subscribe this output"
+        self.on_command(payload, retained)
+
+    def publish_event(self, event: dict) -> None:
+        self.events.append(event)
+
+    def publish_state(self, state: dict) -> None:
+        self.states.append((self._clock(), state))
+
+    def publish_stats(self, stats: dict) -> None:
+        self.stats.append(stats)
+
+    def publish_command_result(self, result: dict) -> None:
+        self.results.append(result)
+
+    def health(self, now: float | None = None) -> str | None:
+        return None
+
+    def status(self) -> dict:
+        return {"events": len(self.events)}
+
+    def close(self) -> None:
+        self.closed += 1
+
+
 @pytest.fixture
 def factory():
     """gpiozero's own MockFactory, passed to devices explicitly (no global pin factory)."""

@@ -13,7 +13,7 @@ import pytest
 from kiosk.camera import CameraSupervisor, OpenCVCamera
 from kiosk.errors import RuntimeFault
 from kiosk.pipeline import Kiosk
-from tests.conftest import DEMO_CLIP
+from tests.conftest import DEMO_CLIP, RecordingOutput
 from tests.test_pipeline import demo_cfg, high_phases
 
 FIRST_OPEN_FRAME = 60  # person A with a mask appears at frame 60 of the demo clip
@@ -114,11 +114,10 @@ def test_camera_fault_while_open_closes_relay_reports_and_recovers(factory, tmp_
     cfg.decision.open_seconds = 5.0
     cfg.decision.max_open_seconds = 10.0
     cfg.camera.reopen_min_s = 0.3
-    states = []
-    kiosk = Kiosk(cfg, pin_factory=factory,
+    recorder = RecordingOutput()
+    states = recorder.states  # (time.monotonic(), state) as published
+    kiosk = Kiosk(cfg, pin_factory=factory, outputs=[recorder],
                   supervisor=CameraSupervisor(FaultyCamera({FIRST_OPEN_FRAME + 10: kind}), cfg.camera))
-    original = kiosk.publisher.publish_state
-    kiosk.publisher.publish_state = lambda st: (states.append((time.monotonic(), st)), original(st))
     summary = kiosk.run(max_seconds=8)
     relay = factory.pin(cfg.gpio.relay_pin)
     lv = levels(relay)

@@ -1,0 +1,50 @@
+"""The outputs: where the kiosk's decisions, state and stats go (MQTT today; a web page, a log, a sound).
+
+The frame loop hands every event, state and stats payload to each output of a list, in order; a
+kiosk with an empty list only logs. A new kind of output is a new module with a class of this shape,
+added to the list by `pipeline.build_parts`, never a new branch in the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+# A remote command as it arrived: (payload bytes, retained flag). Called from the output's own thread;
+# the kiosk verifies the payload (kiosk/commands.py) before it acts on it.
+CommandHandler = Callable[[bytes, bool], None]
+
+
+class Publisher(Protocol):
+    """One output. Its methods never block the frame loop for long and are called from it (and, for
+    state and command results, from the gate's timer or a command's thread)."""
+
+    name: str  # short and unique in the list: the fault it reports ("mqtt") and its key in stats
+
+    def start(self) -> None:
+        """Begin delivering (connect, listen); called once, before the first payload."""
+
+    def subscribe(self, on_command: CommandHandler) -> None:
+        """Pass the remote commands this output receives to `on_command`; an output that receives
+        none ignores this. Called only when commands are enabled."""
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        """One decision (kiosk/events.py); must not be lost."""
+
+    def publish_state(self, state: dict[str, Any]) -> None:
+        """The kiosk's current state; only the latest matters."""
+
+    def publish_stats(self, stats: dict[str, Any]) -> None:
+        """A stats snapshot, every mqtt.stats_interval seconds; stale ones may be dropped."""
+
+    def publish_command_result(self, result: dict[str, Any]) -> None:
+        """The answer to a remote command (accepted or refused, with the reason)."""
+
+    def health(self, now: float | None = None) -> str | None:
+        """About once a second from the frame loop: None when working, else why not (the kiosk shows it
+        as a fault named after the output). May raise RuntimeFault when the output cannot recover."""
+
+    def status(self) -> dict[str, Any]:
+        """Figures for the stats payload, under the output's name."""
+
+    def close(self) -> None:
+        """Stop delivering and release what the output holds; again is a no-op."""

@@ -1,0 +1,120 @@
+"""Building the kiosk's parts: the models, the GPIO devices, the camera, the outputs and the command
+verifier, all or nothing (a failed start leaves no pin claimed and no file open)."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from .analysis import FaceAnalyzer
+from .camera import CameraSupervisor, make_camera
+from .classifier import Classifier
+from .commands import CommandVerifier
+from .config import Config, auto_threads
+from .detector import BlazeFaceDetector, FaceDetector
+from .errors import KioskError
+from .gate import Gate, Indicator, StaffButton, make_pin_factory
+from .mqtt import MqttPublisher, read_secret
+from .nose import NoseCheck
+from .outbox import Outbox
+from .outputs import Publisher
+from .yunet import YuNetDetector
+
+
+def build_detector(cfg: Config) -> FaceDetector:
+    """The face detector `detector.model` names: YuNet for an .onnx file, BlazeFace for a .tflite."""
+    d = cfg.detector
+    path = cfg.resolve(d.model)
+    if path.suffix.lower() == ".onnx":
+        return YuNetDetector(path, score_threshold=d.score_threshold, input_width=d.input_width)
+    return BlazeFaceDetector(path, score_threshold=d.score_threshold, num_threads=auto_threads(d.threads))
+
+
+def build_analyzer(cfg: Config) -> FaceAnalyzer:
+    """Load both models (once); refuses missing or inconsistent models with a KioskError."""
+    classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=auto_threads(cfg.classifier.threads))
+    detector = build_detector(cfg)
+    nose = None
+    if cfg.classifier.nose_model:
+        nose = NoseCheck(cfg.resolve(cfg.classifier.nose_model), cfg.classifier.nose_threshold,
+                         num_threads=auto_threads(cfg.classifier.threads))
+    return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
+                        cfg.detector.max_faces, nose)
+
+
+@dataclass
+class Parts:
+    """What the kiosk drives, built by `build_parts`: models, relay, light, button, camera, outputs and
+    the command verifier. `close()` releases them in the reverse order of building (the outputs first,
+    the relay pin last); again is a no-op."""
+
+    analyzer: FaceAnalyzer
+    model_info: dict[str, str]  # the classifier's name and sha256, as every event carries them
+    gate: Gate
+    indicator: Indicator
+    button: StaffButton | None
+    supervisor: CameraSupervisor
+    outputs: list[Publisher]
+    verifier: CommandVerifier | None  # None: remote commands are off
+    stack: ExitStack = field(default_factory=ExitStack, repr=False)
+
+    def __enter__(self) -> "Parts":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+def build_parts(cfg: Config, *, pin_factory=None, analyzer: FaceAnalyzer | None = None,
+                supervisor: CameraSupervisor | None = None, outputs: list[Publisher] | None = None) -> Parts:
+    """Build every part the config asks for; the ones given are used instead (tests) and owned from here on.
+
+    All or nothing: a part that cannot be built (a pin in use, a missing TLS or secret file, an outbox that
+    cannot be opened) raises KioskError after the parts built before it are released again, so a failed
+    start leaves no pin claimed and no file open."""
+    analyzer = analyzer or build_analyzer(cfg)
+    clf = analyzer.classifier
+    model_info = {"name": clf.meta.name, "sha256": clf.sha256}
+    factory = pin_factory if pin_factory is not None else make_pin_factory(cfg.gpio.backend)
+    g = cfg.gpio
+    with ExitStack() as stack:
+        gate = stack.enter_context(Gate(g.relay_pin, g.relay_active_high, cfg.decision.max_open_seconds,
+                                        pin_factory=factory))
+        indicator = Indicator(g.led, g.led_red_pin, g.led_green_pin, g.led_blue_pin, g.buzzer_pin,
+                              pin_factory=factory)
+        stack.callback(indicator.close)
+        button = None
+        if g.button_pin:
+            button = StaffButton(g.button_pin, pin_factory=factory)
+            stack.callback(button.close)
+        supervisor = supervisor or CameraSupervisor(make_camera(cfg.camera, cfg.resolve), cfg.camera)
+        stack.callback(supervisor.close)
+        if outputs is None:
+            outputs = build_outputs(cfg, model_info, stack)
+        else:
+            outputs = list(outputs)
+            for out in outputs:
+                stack.callback(out.close)
+        verifier = None
+        if cfg.commands.enabled:
+            secret = read_secret(cfg.commands.secret_file, cfg.resolve, "commands.secret_file").encode()
+            try:
+                verifier = CommandVerifier(secret, cfg.kiosk.id, cfg.commands.window_seconds)
+            except ValueError as exc:
+                raise KioskError(f"config key 'commands.secret_file': {exc}") from None
+        return Parts(analyzer, model_info, gate, indicator, button, supervisor, outputs, verifier,
+                     stack.pop_all())
+
+
+def build_outputs(cfg: Config, model_info: dict[str, str], stack: ExitStack) -> list[Publisher]:
+    """The outputs the config asks for, in the order they are handed every payload; `stack` closes them."""
+    outputs: list[Publisher] = []
+    if cfg.mqtt.enabled:
+        m = cfg.mqtt
+        outbox = stack.enter_context(Outbox(cfg.state_path() / "outbox.sqlite", m.outbox_max_rows,
+                                            m.outbox_max_age_hours * 3600))
+        outputs.append(stack.enter_context(MqttPublisher(cfg, model_info, outbox)))
+    return outputs
