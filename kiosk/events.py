@@ -30,6 +30,7 @@ def build_event(decision: Decision, kiosk_id: str, model: dict[str, str], latenc
         "faces": [face_dict(f) for f in decision.faces],
         "model": {"name": model["name"], "sha256": model["sha256"]},
         "latency_ms": round(latency_ms, 2),
+        **({"track": decision.track} if decision.track is not None else {}),
     }
 
 
@@ -69,6 +70,9 @@ def check_event(event: dict[str, Any]) -> list[str]:
     for face in event["faces"]:
         if set(face) != {"label", "score", "box"} or len(face["box"]) != 4:
             problems.append(f"face {face}")
+    if "track" in event and (not isinstance(event["track"], int) or isinstance(event["track"], bool)
+                             or event["track"] < 1):
+        problems.append(f"track {event['track']!r}")
     if event["latency_ms"] < 0:
         problems.append("latency_ms < 0")
     return problems

@@ -27,7 +27,7 @@ import numpy as np
 from .analysis import FaceAnalyzer
 from .camera import CameraSupervisor, EndOfStream
 from .config import Config
-from .decision import Decider, Decision, Policy
+from .decision import Decision, Policy
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
 from .commands import RateLimit, Verdict
@@ -36,6 +36,7 @@ from .outputs import Publisher
 from .overlap import OverlappedAnalyzer
 from .parts import Parts, build_analyzer, build_detector, build_parts  # noqa: F401 - the builders: imported from here by tools
 from .stats import Stats
+from .tracking import PersonDecider, Zone
 
 log = logging.getLogger("kiosk")
 
@@ -104,7 +105,11 @@ class Kiosk:
         self.stats = Stats()
         self.summary = Summary()
         d = cfg.decision
-        self.decider = Decider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames))
+        z = cfg.zone
+        # one k-of-n decider per person (track), only people in the gate zone decide (kiosk/tracking.py)
+        self.decider = PersonDecider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames),
+                                     Zone(z.x0, z.y0, z.x1, z.y1, z.min_face_px), z.outside)
+        self._frame_size: tuple[int, int] | None = None
         self.analyzer = parts.analyzer
         self.model_info = parts.model_info
         self.gate, self.indicator, self.button = parts.gate, parts.indicator, parts.button
@@ -213,6 +218,7 @@ class Kiosk:
             return
         if "camera" in self.faults:
             self._clear_fault("camera")
+        self._frame_size = (frame.shape[1], frame.shape[0])  # the zone is in fractions of the frame
         self.stats.add("capture", self.supervisor.last_capture_ms)
         if self.overlap is None:
             faces, crops = self._analyse(lambda: self.analyzer.analyse(frame, timing=self.stats.add))
@@ -243,14 +249,14 @@ class Kiosk:
         """Decide on one analysed frame (frame time `at`, read at monotonic `now` and perf_counter
         `t0`) and act. With overlap this is the frame before the one just read: its own time."""
         t1 = time.perf_counter()
-        decision = self.decider.update(at, faces)
+        decisions = self.decider.update(at, faces, self._frame_size)
         t2 = time.perf_counter()
         self.stats.add("decide", (t2 - t1) * 1000)
         self.stats.frame(now)  # the frame rate stays a wall-clock figure
         self.summary.frames += 1
         self.summary.faces += len(faces)
         self.stats.counters["faces"] += len(faces)
-        if decision is not None:
+        for decision in decisions:  # denies first: one person's refusal is shown over another's opening
             self._act(decision, at, (t2 - t0) * 1000, crops)
         self.stats.add("publish", (time.perf_counter() - t2) * 1000)
 

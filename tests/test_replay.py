@@ -33,11 +33,10 @@ def replay(factory, tmp_path, slow: bool):
     seen: list[tuple[str, str, float]] = []
     update = kiosk.decider.update
 
-    def record(now, faces):
-        d = update(now, faces)
-        if d is not None:
-            seen.append((d.decision, d.reason, round(now, 3)))
-        return d
+    def record(now, faces, frame_size=None):
+        ds = update(now, faces, frame_size)
+        seen.extend((d.decision, d.reason, round(now, 3)) for d in ds)
+        return ds
 
     kiosk.decider.update = record
     t0 = time.monotonic()
