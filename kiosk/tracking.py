@@ -92,8 +92,8 @@ class Track:
 @dataclass
 class Tracker:
     """Matches each frame's faces to tracks: greedy by overlap (IoU >= `min_iou`), then by centre
-    distance (< `max_jump` face widths) for a face that moved fast; a track unmatched for
-    `max_missed` frames in a row ends."""
+    distance (< `max_jump` face widths per frame since the track was last seen) for a face that moved
+    fast or was missed for a frame or two; a track unmatched for `max_missed` frames in a row ends."""
 
     min_iou: float = 0.3
     max_jump: float = 0.6
@@ -110,7 +110,7 @@ class Tracker:
                 if o >= self.min_iou:
                     pairs.append((2.0 + o, ti, fi))  # any overlap match beats any distance match
                 else:
-                    d = _centre_distance(t.box, f.box)
+                    d = _centre_distance(t.box, f.box) / (1 + t.missed)
                     if d < self.max_jump:
                         pairs.append((1.0 - d, ti, fi))
         pairs.sort(reverse=True)
