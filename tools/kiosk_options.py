@@ -17,6 +17,34 @@ def add_kiosk_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score-threshold", type=float, default=None, help="detector.score_threshold (default: the config's)")
     p.add_argument("--input-width", type=int, default=None, help="detector.input_width, YuNet only (default: the config's)")
     p.add_argument("--mask-threshold", type=float, default=None, help="decision.mask_threshold (default: the config's)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="any other config key, as in config.toml (TOML value: 0.25, true, \"text\"); repeatable")
+
+
+def _with_overrides(cfg, items: list[str]):
+    """The config with `section.key=value` items applied, validated as a config file would be."""
+    import dataclasses
+    import tomllib
+
+    from kiosk.config import from_dict
+    from kiosk.errors import KioskError
+
+    data = {name: dataclasses.asdict(getattr(cfg, name)) for name in
+            (f.name for f in dataclasses.fields(cfg) if not f.metadata.get("internal"))}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise CliError(f"--set {item!r}: expected SECTION.KEY=VALUE")
+        try:
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()  # a bare word: a string
+        data.setdefault(section, {})[name] = parsed
+    try:
+        return from_dict(data)
+    except KioskError as e:
+        raise CliError(str(e)) from None
 
 
 def kiosk_config(args: argparse.Namespace):
@@ -40,6 +68,8 @@ def kiosk_config(args: argparse.Namespace):
         cfg.detector.score_threshold = args.score_threshold
     if args.input_width is not None:
         cfg.detector.input_width = args.input_width
+    if args.set:
+        cfg = _with_overrides(cfg, args.set)
     if args.mask_threshold is not None:
         cfg.decision.mask_threshold = args.mask_threshold
     if args.nose_threshold is not None:
