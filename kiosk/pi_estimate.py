@@ -21,6 +21,11 @@ hands over raw frames) is timed here as the analyser's time minus the time insid
 and scaled by the Pi's per-core slowdown at one thread: between the int8 reference's (SIMD integer
 work) and the float reference's (SIMD float work) ratios.
 
+YuNet (an OpenCV DNN model, not LiteRT) has published Pi 4 times of its own, so it is not scaled
+from a reference: 21 ms (the figure issue 18 quotes) to 25 ms (OpenCV Zoo's table: 6.22 ms at 160x120,
+times 4 for the pixels) at 320x240 with 4 threads, scaled by the pixels of the input the kiosk gives it
+(`detector.input_width`), and by XNNPACK's thread ratios for fewer threads.
+
 All times here are the fastest of many, the models taking turns: this build machine is a VM whose
 speed drifts by tens of per cent over seconds (another tenant on the same core), and what the
 estimate needs is the ratio of each model to its reference, measured in the same quiet moments.
@@ -38,8 +43,12 @@ REFERENCE_FILES = {"int8": "mobilenet_v2_224_int8.tflite", "float32": "mobilenet
 PI4_REFERENCE_MS = {"int8": 17.0, "float32": 46.0}  # XNNPACK README, RPi 4 ARM64, 4 threads
 PI4_THREADS_MS = {1: 312.0, 2: 186.0, 4: 142.0}  # XNNPACK issue #814, FP32 MobileNet v1 on a Pi 4
 PI4_SLOW_FACTOR = 142.0 / 77.0  # the same model, 4 threads: that Pi against the README's
+PI4_YUNET_MS_320X240 = (21.0, 25.0)  # 4 threads: fast and slow bound (issue 18; OpenCV Zoo, 6.22 ms x 4)
+YUNET_COMPUTE = "yunet"
 SOURCES = ["github.com/google/XNNPACK README, section Raspberry Pi (RPi 4 BCM2711 ARM64, Feb 2022)",
-           "github.com/google/XNNPACK/issues/814 (end2end-bench on a Pi 4, 1/2/3/4 threads)"]
+           "github.com/google/XNNPACK/issues/814 (end2end-bench on a Pi 4, 1/2/3/4 threads)",
+           "YuNet 2023mar on a Raspberry Pi 4: ~21 ms at 320x240 (issue 18); OpenCV Zoo README, 6.22 ms at "
+           "160x120 on a Raspberry Pi 4B (4 threads)"]
 
 
 def missing_reference(folder: str | Path) -> list[str]:
@@ -83,24 +92,31 @@ def fastest_invokes_ms(models: dict[str, Any], rounds: int = 12, runs: int = 8) 
 
 
 class _InvokeClock:
-    """Wraps one interpreter's `invoke` to add up the time spent inside it."""
+    """Wraps one model call (an interpreter's `invoke`, YuNet's `_run`) to add up the time inside it."""
 
-    def __init__(self, interp: Any) -> None:
+    def __init__(self, owner: Any, method: str = "invoke") -> None:
         self.ms = 0.0
-        self._invoke = interp.invoke
-        interp.invoke = self  # instance attribute: only this interpreter, only in this process
+        self._invoke = getattr(owner, method)
+        setattr(owner, method, self)  # instance attribute: only this object, only in this process
 
-    def __call__(self) -> None:
+    def __call__(self, *args: Any) -> Any:
         t0 = time.perf_counter()
-        self._invoke()
+        out = self._invoke(*args)
         self.ms += (time.perf_counter() - t0) * 1000
+        return out
+
+
+def _detector_clock(detector: Any) -> _InvokeClock:
+    if hasattr(detector, "_interp"):  # BlazeFace: a LiteRT interpreter
+        return _InvokeClock(detector._interp)
+    return _InvokeClock(detector, "_run")  # YuNet: OpenCV's FaceDetectorYN behind one method
 
 
 def non_model_ms(analyzer: Any, frames: list[np.ndarray], rounds: int = 20) -> dict[str, float]:
     """Per frame, the analyser's time outside the two invokes, split by stage: on the detector's
     side (letterbox, anchors, NMS) and on the classifier's (crops, resize, batching, softmax).
     Each frame's fastest of `rounds` passes (as for the invokes: the quiet machine), averaged."""
-    det_clock = _InvokeClock(analyzer.detector._interp)
+    det_clock = _detector_clock(analyzer.detector)
     clf_clock = _InvokeClock(analyzer.classifier.interpreter)
     # the nose check's invokes are model time on the classifier's side (estimated with its model)
     nose_clock = _InvokeClock(analyzer.nose.model.interpreter) if getattr(analyzer, "nose", None) else None
@@ -128,18 +144,45 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
     stage is both models, the nose check run on every face (the worst case: all of them `mask`)."""
     ref = Path(reference_dir)
     models = {k: _loaded(ref / f) for k, f in REFERENCE_FILES.items()}
-    models["detector"] = _loaded(detector)
+    yunet = Path(detector).suffix.lower() == ".onnx"
+    if not yunet:
+        models["detector"] = _loaded(detector)
     models["classifier"] = _loaded(classifier, batch=faces)
     if nose:
         models["nose"] = _loaded(nose, batch=faces)
     ms = fastest_invokes_ms(models)
+    if yunet:
+        ms["detector"] = _fastest_yunet_ms(analyzer.detector, frames)
     return {
         "reference_ms": {k: round(ms[k], 3) for k in REFERENCE_FILES},
         "detector_ms": round(ms["detector"], 3),
+        **({"detector_input": list(_yunet_input(analyzer.detector, frames[0]))} if yunet else {}),
         "classifier_ms": round(ms["classifier"] + ms.get("nose", 0.0), 3),
         "nose_ms": round(ms.get("nose", 0.0), 3),
         "non_model_ms": {k: round(v, 3) for k, v in non_model_ms(analyzer, frames).items()},
     }
+
+
+def _yunet_input(detector: Any, frame: np.ndarray) -> tuple[int, int]:
+    """The (width, height) YuNet runs at on this frame (kiosk/yunet.py shrinks to input_width)."""
+    h, w = frame.shape[:2]
+    if w <= detector.input_width:
+        return w, h
+    return detector.input_width, max(1, round(h * detector.input_width / w))
+
+
+def _fastest_yunet_ms(detector: Any, frames: list[np.ndarray], runs: int = 40) -> float:
+    """YuNet's model call here, fastest of `runs` (only for the report: the estimate uses Pi times)."""
+    import cv2
+
+    w, h = _yunet_input(detector, frames[0])
+    image = cv2.resize(frames[0], (w, h), interpolation=cv2.INTER_AREA)
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        detector._run(image)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
 
 
 def estimate(here: dict[str, Any], detector_compute: str, classifier_compute: str, faces: int,
@@ -151,22 +194,31 @@ def estimate(here: dict[str, Any], detector_compute: str, classifier_compute: st
     # One Pi core against one core here, at one thread; non-model work lies between the two precisions.
     per_core = {k: PI4_REFERENCE_MS[k] * t1 / ref[k] for k in PI4_REFERENCE_MS}
     slowdown = (min(per_core.values()), max(per_core.values()))
-    det4 = here["detector_ms"] * PI4_REFERENCE_MS[detector_compute] / ref[detector_compute]
+    if detector_compute == YUNET_COMPUTE:
+        w, h = here["detector_input"]
+        det4, det4_slow = (ms * w * h / (320 * 240) for ms in PI4_YUNET_MS_320X240)
+    else:
+        det4 = here["detector_ms"] * PI4_REFERENCE_MS[detector_compute] / ref[detector_compute]
+        det4_slow = det4 * PI4_SLOW_FACTOR
     clf4 = here["classifier_ms"] * PI4_REFERENCE_MS[classifier_compute] / ref[classifier_compute]
+    # the slow bound: XNNPACK's slower Pi for our LiteRT models, the slower published time for YuNet
+    det_k = det4_slow / det4
     out: dict[str, Any] = {
         "faces": faces, "fps_target": fps_target, "sources": SOURCES,
         "here_1_thread": here,
-        "pi4_model_ms_4_threads": {"detector": [round(det4, 1), round(det4 * PI4_SLOW_FACTOR, 1)],
+        "pi4_model_ms_4_threads": {"detector": [round(det4, 1), round(det4_slow, 1)],
                                    f"classifier_x{faces}": [round(clf4, 1), round(clf4 * PI4_SLOW_FACTOR, 1)]},
         "pi4_slowdown_per_core": {k: round(v, 2) for k, v in per_core.items()},
         "assumptions": {"slow_factor": round(PI4_SLOW_FACTOR, 3), "threads_time_vs_4": {
             "1": round(t1, 3), "2": round(t2, 3)}, "non_model_slowdown": [round(s, 2) for s in slowdown]},
     }
+    # k: 1 for the fast bound, PI4_SLOW_FACTOR for the slow one (the detector's own det_k then)
+    dk = lambda k: 1.0 if k == 1.0 else det_k  # noqa: E731
     configs = {
-        "threads_1": lambda k, s: (det4 + clf4) * t1 * k + (nm["detector_side"] + nm["classifier_side"]) * s,
-        "threads_4": lambda k, s: (det4 + clf4) * k + (nm["detector_side"] + nm["classifier_side"]) * s,
+        "threads_1": lambda k, s: (det4 * dk(k) + clf4 * k) * t1 + (nm["detector_side"] + nm["classifier_side"]) * s,
+        "threads_4": lambda k, s: (det4 * dk(k) + clf4 * k) + (nm["detector_side"] + nm["classifier_side"]) * s,
         # Two stages side by side on 4 cores: each as if it had 2 of them.
-        "threads_4_overlap": lambda k, s: max(det4 * t2 * k + nm["detector_side"] * s,
+        "threads_4_overlap": lambda k, s: max(det4 * t2 * dk(k) + nm["detector_side"] * s,
                                               clf4 * t2 * k + nm["classifier_side"] * s),
     }
     for name, frame_ms in configs.items():

@@ -48,3 +48,19 @@ def test_bench_refuses_a_missing_reference_folder(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "mobilenet_v2_224_int8.tflite not found" in err[0] and "reference_models.py" in err[0]
+
+
+def test_yunet_takes_its_published_pi_times_scaled_by_the_input_pixels():
+    here = dict(HERE, detector_input=[320, 240])
+    e = P.estimate(here, P.YUNET_COMPUTE, "int8", faces=3)
+    assert e["pi4_model_ms_4_threads"]["detector"] == [21.0, 25.0]  # not scaled from a reference
+    big = P.estimate(dict(HERE, detector_input=[640, 480]), P.YUNET_COMPUTE, "int8", faces=3)
+    assert big["pi4_model_ms_4_threads"]["detector"] == [84.0, 100.0]  # 4x the pixels
+    # overlapped: the detector's stage on 2 of the 4 cores, its slow bound from the slower source
+    t2 = 186 / 142
+    lo, hi = e["assumptions"]["non_model_slowdown"]
+    assert e["threads_4_overlap"]["ms_per_frame"][0] == pytest.approx(
+        max(21.0 * t2 + 2.0 * lo, 17.0 * t2 + 1.5 * lo), abs=0.1)
+    assert e["threads_4_overlap"]["ms_per_frame"][1] == pytest.approx(
+        max(25.0 * t2 + 2.0 * hi, 17.0 * P.PI4_SLOW_FACTOR * t2 + 1.5 * hi), abs=0.1)
+    assert big["threads_4_overlap"]["keeps_up"] == "no"  # 640x480 cannot keep 15 fps on a Pi 4
