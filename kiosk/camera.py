@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from .closing import Closing
 from .config import PROJECT_ROOT, CameraSection
 from .images import ImageError, read_image
 
@@ -34,7 +35,9 @@ class EndOfStream(Exception):
 
 
 class Camera(Protocol):
-    name: str
+    """One source of frames. `open()` raises CameraError; `close()` may be called at any time, again too."""
+
+    name: str  # for the log and the state topic: "opencv:<source>", "folder:<path>", "picamera2"
     finite: bool  # a recording (file, folder): it can end, and its frames carry media time
 
     def open(self) -> None: ...
@@ -43,11 +46,17 @@ class Camera(Protocol):
 
 
 def valid_frame(frame: object) -> bool:
+    """A BGR uint8 image of at least 16 x 16 pixels: what the models can be given."""
     return (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
             and frame.shape[2] == 3 and frame.shape[0] >= 16 and frame.shape[1] >= 16)
 
 
 class OpenCVCamera:
+    """cv2.VideoCapture on a USB camera index, a video file or a stream URL (rtsp://, http://).
+
+    A USB camera is asked for width x height at fps with a one-frame buffer; files and streams come as they are.
+    """
+
     def __init__(self, source: int | str, width: int, height: int, fps: float, finite: bool) -> None:
         self.source = source
         self.name = f"opencv:{source}"
@@ -57,6 +66,7 @@ class OpenCVCamera:
         self._cap: cv2.VideoCapture | None = None
 
     def open(self) -> None:
+        """Open the source; CameraError when it cannot be."""
         cap = cv2.VideoCapture(self.source)
         if not cap.isOpened():
             cap.release()
@@ -69,6 +79,7 @@ class OpenCVCamera:
         self._cap = cap
 
     def read(self) -> np.ndarray | None:
+        """The next frame, or None (not open, the file ended, the stream failed)."""
         if self._cap is None:
             return None
         ok, frame = self._cap.read()
@@ -124,6 +135,7 @@ class Picamera2Camera:
 
     @staticmethod
     def available() -> bool:
+        """picamera2 can be imported and sees a camera (False anywhere but on a Pi with one)."""
         try:
             from picamera2 import Picamera2  # type: ignore
         except Exception:  # ImportError, or libcamera missing off a Pi
@@ -191,7 +203,7 @@ def make_camera(cfg: CameraSection, resolve: Callable[[str], Path]) -> Camera:
     return OpenCVCamera(str(path), cfg.width, cfg.height, cfg.fps, finite=True)
 
 
-class CameraSupervisor:
+class CameraSupervisor(Closing):
     """Keeps a camera open: failures and ends are retried with exponential back-off.
 
     `read()` never blocks for long: while the camera is down it returns None at once and the caller
@@ -205,14 +217,15 @@ class CameraSupervisor:
         self._clock = clock
         self._sleep = sleep
         self._is_open = False
+        self._closed = False
         self._backoff = cfg.reopen_min_s
         self._retry_at = 0.0
         self._next_frame_at: float | None = None
-        self.fault: str | None = None
-        self.frames = 0
-        self.failures = 0
-        self.last_capture_ms = 0.0
-        self.ended = False
+        self.fault: str | None = None  # why the camera is down, None while it delivers
+        self.frames = 0  # valid frames delivered since the start
+        self.failures = 0  # times the camera failed or ended and was closed for a retry
+        self.last_capture_ms = 0.0  # how long the last camera.read() took (not the pacing)
+        self.ended = False  # a recording ended with camera.on_end 'exit'
         # Media time of the last frame, seconds from the recording's first frame; None on a live
         # camera, whose frames are decided on the wall clock. It keeps counting across reopens so
         # that a looped recording never goes back in time (the decider's cooldown would stall).
@@ -220,6 +233,7 @@ class CameraSupervisor:
 
     @property
     def recorded(self) -> bool:
+        """The source is a recording: its frames are decided on media time (`frame_time`)."""
         return bool(self.camera.finite)
 
     def _fail(self, why: str) -> None:
@@ -234,6 +248,10 @@ class CameraSupervisor:
         self._backoff = min(self._backoff * 2, self.cfg.reopen_max_s)
 
     def read(self) -> np.ndarray | None:
+        """The next valid frame, or None at once while the camera is down (see `fault`). Raises
+        EndOfStream at the end of a recording when camera.on_end is 'exit'."""
+        if self._closed:
+            return None
         if not self._is_open:
             if self._clock() < self._retry_at:
                 return None
@@ -283,6 +301,8 @@ class CameraSupervisor:
         self._next_frame_at += period
 
     def close(self) -> None:
+        """Close the camera for good (`read()` then returns None and never reopens it); again is a no-op."""
+        self._closed = True
         if self._is_open:
             self.camera.close()
             self._is_open = False

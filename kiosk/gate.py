@@ -15,6 +15,7 @@ from typing import Callable
 from gpiozero import LED, Button, Buzzer, OutputDevice, RGBLED
 from gpiozero.pins.mock import MockFactory, MockPin
 
+from .closing import Closing
 from .errors import KioskError
 
 log = logging.getLogger("kiosk.gpio")
@@ -127,7 +128,7 @@ class Gate:
                 self._relay.close()
 
 
-class Indicator:
+class Indicator(Closing):
     """The status light (RGB LED, green/red pair or none) and optional buzzer."""
 
     def __init__(self, kind: str, red: int, green: int, blue: int, buzzer_pin: int = 0,
@@ -144,6 +145,7 @@ class Indicator:
         except Exception as exc:
             raise KioskError(f"gpio: cannot claim LED/buzzer pins: {type(exc).__name__}: {exc}") from None
         self.pattern = ""
+        self._closed = False
 
     def show(self, pattern: str) -> None:
         if pattern not in PATTERNS:
@@ -189,6 +191,7 @@ class Indicator:
 
     def close(self) -> None:
         """Turn everything off and release the pins; again is a no-op, and so is `show` afterwards."""
+        self._closed = True
         devices = [d for d in (self._rgb, self._green, self._red, self._buzzer) if d is not None]
         self._rgb = self._green = self._red = self._buzzer = None
         for dev in devices:
@@ -196,7 +199,7 @@ class Indicator:
             dev.close()
 
 
-class StaffButton:
+class StaffButton(Closing):
     """A push button (to ground) that opens the gate by hand."""
 
     def __init__(self, pin: int, on_press: Callable[[], None] | None = None, pin_factory=None) -> None:
@@ -214,4 +217,5 @@ class StaffButton:
 
     def close(self) -> None:
         """Release the pin; again is a no-op (as gpiozero's own close)."""
+        self._closed = True
         self._button.close()

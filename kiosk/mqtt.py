@@ -32,6 +32,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from .closing import Closing
 from .config import Config
 from .discovery import discovery_messages
 from .errors import KioskError, RuntimeFault
@@ -106,7 +107,7 @@ def clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class MqttPublisher:
+class MqttPublisher(Closing):
     """The MQTT output (kiosk/outputs.py): the topics above, with paho-mqtt's own network thread.
 
     `outbox` (owned from here on: `close()` closes it too) keeps every event until the broker has
@@ -218,22 +219,12 @@ class MqttPublisher:
         if self.connected.is_set():  # otherwise _on_connect subscribes
             self.client.subscribe(f"{self.base}/command", qos=1)
 
-    @property
-    def closed(self) -> bool:
-        """True once `close()` has run."""
-        return self._closed
-
-    def __enter__(self) -> "MqttPublisher":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         """Say "offline" (when connected), end the client and close the outbox; again is a no-op."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._client_lock:  # a publish in progress finishes first; none starts afterwards
+            if self._closed:
+                return
+            self._closed = True
         self._running = False
         client, thread = self.client, self._thread
         if self.connected.is_set() and thread is not None and thread.is_alive():
@@ -395,12 +386,17 @@ class MqttPublisher:
 
     # -- publishing ----------------------------------------------------------------------------
     def publish_event(self, event: dict[str, Any]) -> None:
+        """Store the event in the outbox, then hand it to paho (QoS 1); sent again after a restart until
+        the broker acknowledges it. Nothing happens after `close()`."""
         topic = f"{self.base}/events"
         payload = json.dumps(event, separators=(",", ":")).encode()
         if self.outbox is None:
             self._publish(topic, payload, 1)
             return
         with self._client_lock:  # stored and handed over as one, so a replacement cannot reorder it
+            if self._closed:
+                log.warning("mqtt: event %s after close, not published", event.get("id"))
+                return
             row_id, dropped = self.outbox.put(topic, payload, 1)
             self._send(Row(row_id, topic, payload, 1, 0.0))
         if dropped:
@@ -414,8 +410,11 @@ class MqttPublisher:
 
     def _publish(self, topic: str, payload: str | bytes, qos: int, retain: bool = False,
                  row_id: int | None = None) -> None:
-        """Every publish goes through here, so that every message id is known when its ack comes."""
+        """Every publish goes through here, so that every message id is known when its ack comes. After
+        `close()` nothing is sent (a late state from the gate's timer, say)."""
         with self._client_lock:
+            if self._closed:
+                return
             info = self.client.publish(topic, payload, qos=qos, retain=retain)
             if qos == 0 and info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return  # not sent, and no on_publish will come for it

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .closing import Closing
 from .errors import KioskError
 
 
@@ -28,7 +29,7 @@ class Row:
     created: float
 
 
-class Outbox:
+class Outbox(Closing):
     """The SQLite file at `path`, opened (and created) at once. Thread-safe. A context manager."""
 
     def __init__(self, path: Path, max_rows: int = 10000, max_age_s: float = 7 * 86400) -> None:
@@ -91,17 +92,6 @@ class Outbox:
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-
-    @property
-    def closed(self) -> bool:
-        """True once `close()` has run."""
-        return self._closed
-
-    def __enter__(self) -> "Outbox":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the file (what is stored stays for the next start); again is a no-op."""

@@ -26,6 +26,7 @@ import numpy as np
 
 from .analysis import FaceAnalyzer
 from .camera import CameraSupervisor, EndOfStream
+from .closing import Closing
 from .config import Config
 from .decision import Decision, Policy
 from .errors import KioskError, RuntimeFault
@@ -75,7 +76,7 @@ class Summary:
         return self.counts.get(decision, 0)
 
 
-class Kiosk:
+class Kiosk(Closing):
     """The loop, the decision and the outputs, over parts built elsewhere (`build_parts`).
 
     `Kiosk(cfg)` builds the parts from the config; `Kiosk(cfg, parts)` takes built ones; the keywords
@@ -458,17 +459,6 @@ class Kiosk:
     def publisher(self) -> Publisher | None:
         """The MQTT output, None without one (for tests and tools/soak.py)."""
         return next((out for out in self.outputs if out.name == "mqtt"), None)
-
-    @property
-    def closed(self) -> bool:
-        """True once `close()` has run."""
-        return self._closed
-
-    def __enter__(self) -> "Kiosk":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Every way out ends here: relay de-energised first, then the rest; again is a no-op."""
