@@ -11,12 +11,15 @@ from pathlib import Path
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 class Mosquitto:
+    """The mosquitto binary run as a child process on 127.0.0.1:`port`, with its files in `workdir`."""
+
     def __init__(self, port: int | None = None, extra_conf: str = "", workdir: Path | None = None) -> None:
         self.binary = shutil.which("mosquitto") or next(
             (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
@@ -28,9 +31,11 @@ class Mosquitto:
 
     @property
     def available(self) -> bool:
+        """mosquitto is installed."""
         return self.binary is not None
 
     def start(self, timeout: float = 5.0) -> "Mosquitto":
+        """Start it and wait until it listens; RuntimeError when it does not within `timeout`."""
         if not self.binary:
             raise FileNotFoundError("mosquitto not installed (apt-get install mosquitto)")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -56,6 +61,7 @@ class Mosquitto:
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s")
 
     def stop(self) -> None:
+        """A clean stop (SIGTERM: it saves its persistent state); start() may follow."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -66,12 +72,14 @@ class Mosquitto:
         self.proc = None
 
     def kill(self) -> None:
+        """SIGKILL, as a crash or a power cut would end it."""
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
 
     def cleanup(self) -> None:
+        """Stop it and remove its temporary folder."""
         self.stop()
         if self._tmp is not None:
             self._tmp.cleanup()

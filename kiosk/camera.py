@@ -86,6 +86,7 @@ class OpenCVCamera:
         return frame if ok else None
 
     def close(self) -> None:
+        """Release the capture; again is a no-op."""
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -102,6 +103,7 @@ class FolderCamera:
         self._i = 0
 
     def open(self) -> None:
+        """List the folder's images; CameraError when it is missing or has none."""
         if not self.folder.is_dir():
             raise CameraError(f"folder not found: {self.folder}")
         self._files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -110,6 +112,7 @@ class FolderCamera:
         self._i = 0
 
     def read(self) -> np.ndarray | None:
+        """The next readable image (unreadable ones are logged and skipped), or None after the last."""
         while self._i < len(self._files):
             path = self._files[self._i]
             self._i += 1
@@ -120,6 +123,7 @@ class FolderCamera:
         return None
 
     def close(self) -> None:
+        """Forget the list; again is a no-op."""
         self._files = []
 
 
@@ -146,6 +150,7 @@ class Picamera2Camera:
             return False
 
     def open(self) -> None:
+        """Configure and start the camera for BGR frames at width x height and fps; CameraError otherwise."""
         try:
             from picamera2 import Picamera2  # type: ignore
 
@@ -165,6 +170,7 @@ class Picamera2Camera:
         self._cam = cam
 
     def read(self) -> np.ndarray | None:
+        """The next frame, or None when the capture fails."""
         if self._cam is None:
             return None
         try:
@@ -174,6 +180,7 @@ class Picamera2Camera:
             return None
 
     def close(self) -> None:
+        """Stop and release the camera; again is a no-op."""
         if self._cam is not None:
             try:
                 self._cam.stop()

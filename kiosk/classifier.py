@@ -40,6 +40,8 @@ _DTYPES = {"uint8": np.uint8, "int8": np.int8, "float32": np.float32}
 
 @dataclass(frozen=True)
 class TensorSpec:
+    """A model tensor's type and its int8/uint8 quantisation (real = scale * (q - zero_point))."""
+
     dtype: str
     scale: float
     zero_point: int
@@ -47,6 +49,8 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class ModelMeta:
+    """The model's sidecar JSON: labels, input size and colour order, normalisation, tensors."""
+
     name: str
     file: str
     sha256: str
@@ -62,10 +66,12 @@ class ModelMeta:
 
 
 def sidecar_path(model_path: Path) -> Path:
+    """The .json next to a .tflite model."""
     return model_path.with_suffix(".json")
 
 
 def sha256_file(path: Path) -> str:
+    """The file's SHA-256 as hex (read in blocks)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -203,6 +209,7 @@ class Classifier:
 
     @property
     def labels(self) -> tuple[str, ...]:
+        """The output classes in the model's order."""
         return self.meta.labels
 
     def prepare(self, face_bgr: np.ndarray) -> np.ndarray:

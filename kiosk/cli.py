@@ -134,6 +134,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `python -m kiosk` command line."""
     p = _Parser(prog="python -m kiosk", description="maskgate: face-mask entrance kiosk")
     p.add_argument("--version", action="version", version=f"maskgate {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; KioskError becomes one line on stderr and its exit code."""
     import warnings
 
     from gpiozero.exc import PinFactoryFallback

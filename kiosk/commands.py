@@ -87,6 +87,8 @@ def load_json(data: bytes | str, max_bytes: int = MAX_COMMAND_BYTES) -> Any:
 
 @dataclass(frozen=True)
 class Verdict:
+    """The outcome of checking a command: accepted, the reason, the command body when there is one."""
+
     accepted: bool
     reason: str  # "ok" or why it was refused
     command: dict[str, Any] | None = None
@@ -100,6 +102,8 @@ def sign(secret: bytes, body: dict[str, Any]) -> bytes:
 
 
 class CommandVerifier:
+    """Checks signed remote commands: HMAC-SHA256 with the shared secret, the kiosk id, a time window and no replay."""
+
     def __init__(self, secret: bytes, kiosk_id: str, window_s: float = 30.0, clock=time.time) -> None:
         if len(secret) < 16:
             raise ValueError("command secret must be at least 16 bytes")
@@ -110,6 +114,7 @@ class CommandVerifier:
         self._seen: dict[str, float] = {}  # nonce -> ts, kept for the window
 
     def verify(self, payload: bytes) -> Verdict:
+        """Accept or refuse one payload as it came from the network (never raises)."""
         try:
             outer = load_json(payload)
         except BadJson as exc:
@@ -177,6 +182,7 @@ class RateLimit:
         self._at: float | None = None
 
     def allow(self, now: float) -> bool:
+        """Take a token at time `now` if one is left."""
         if self._at is not None:
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now

@@ -28,6 +28,8 @@ NONE, BAD, OK, UNSURE = "none", "bad", "ok", "unsure"
 
 @dataclass(frozen=True)
 class FaceVerdict:
+    """One face of a frame as the classifier saw it."""
+
     label: str
     score: float  # classifier probability of `label`
     mask_prob: float  # classifier probability of `mask`
@@ -37,6 +39,8 @@ class FaceVerdict:
 
 @dataclass(frozen=True)
 class Decision:
+    """What the kiosk decided for one presence, with the faces of the frame that decided it."""
+
     decision: str  # "open" | "deny"
     reason: str  # "mask" | "no_mask" | "incorrect" | "covered"
     faces: tuple[FaceVerdict, ...]
@@ -45,6 +49,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policy:
+    """The decision's settings (config section [decision])."""
+
     mask_threshold: float = 0.7  # as config.toml: model card, "On independent real photos"
     k: int = 3
     n: int = 5
@@ -86,6 +92,7 @@ class Decider:
 
     @property
     def present(self) -> bool:
+        """Someone has been in view (a presence is going on)."""
         return self._present
 
     def reset(self) -> None:
@@ -97,7 +104,8 @@ class Decider:
 
     def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...],
                hold: bool = False) -> Decision | None:
-        """`hold`: someone else's bad face holds the gate this frame; the frame still counts, but no
+        """Add one frame's faces at time `now`; a Decision when the window supports one, else None.
+        `hold`: someone else's bad face holds the gate this frame; the frame still counts, but no
         opening comes of it."""
         p = self.policy
         verdict, bad_label = frame_verdict(faces, p.mask_threshold)

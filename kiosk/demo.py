@@ -25,6 +25,7 @@ log = logging.getLogger("kiosk.demo")
 
 
 def demo_config(state_dir: Path, port: int | None) -> Config:
+    """The demo's config: the bundled clip at its own frame rate, mock GPIO, MQTT on `port` (None: off)."""
     cfg = Config()
     cfg.kiosk.id = "demo"
     cfg.kiosk.state_dir = str(state_dir)
@@ -73,6 +74,7 @@ class _Printer:
 
 
 def run_demo(max_seconds: float = 120.0, use_broker: bool = True) -> int:
+    """Run the demo and print its summary; 0 when it made at least one open and one deny."""
     from .pipeline import Kiosk
 
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,

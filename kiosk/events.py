@@ -13,14 +13,17 @@ REASONS = ("mask", "no_mask", "incorrect", "covered", "manual", "remote", "locke
 
 
 def utc_now_iso() -> str:
+    """The time now as ISO 8601 UTC with milliseconds and a Z."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def face_dict(f: FaceVerdict) -> dict[str, Any]:
+    """A face as the event payload carries it."""
     return {"label": f.label, "score": round(f.score, 4), "box": [int(v) for v in f.box]}
 
 
 def build_event(decision: Decision, kiosk_id: str, model: dict[str, str], latency_ms: float) -> dict[str, Any]:
+    """The event payload of a decision (README, "events"), with a new uuid and the time now."""
     return {
         "id": str(uuid.uuid4()),
         "ts": utc_now_iso(),

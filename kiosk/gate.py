@@ -1,4 +1,4 @@
-"""Gate relay, status light, buzzer and staff button, with gpiozero.
+"""Gate relay and staff button, with gpiozero (the status light and buzzer: kiosk/lights.py).
 
 The relay is the one output that matters for safety: it starts de-energised, every opening is bounded
 by `max_open_seconds` through a timer that does not depend on the frame loop, and `close()` is called
@@ -12,15 +12,13 @@ import threading
 import time
 from typing import Callable
 
-from gpiozero import LED, Button, Buzzer, OutputDevice, RGBLED
+from gpiozero import Button, OutputDevice
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from .closing import Closing
 from .errors import KioskError
 
 log = logging.getLogger("kiosk.gpio")
-
-PATTERNS = ("idle", "open", "deny", "incorrect", "fault")
 
 
 class LoggingMockPin(MockPin):
@@ -78,6 +76,7 @@ class Gate:
 
     @property
     def is_open(self) -> bool:
+        """The relay is energised."""
         return not self._released and bool(self._relay.value)
 
     def open(self, seconds: float) -> float:
@@ -126,77 +125,6 @@ class Gate:
             if not self._released:
                 self._released = True
                 self._relay.close()
-
-
-class Indicator(Closing):
-    """The status light (RGB LED, green/red pair or none) and optional buzzer."""
-
-    def __init__(self, kind: str, red: int, green: int, blue: int, buzzer_pin: int = 0,
-                 pin_factory=None) -> None:
-        self.kind = kind
-        self._rgb = self._green = self._red = None
-        try:
-            if kind == "rgb":
-                self._rgb = RGBLED(red, green, blue, pwm=False, pin_factory=pin_factory)
-            elif kind == "pair":
-                self._green = LED(green, pin_factory=pin_factory)
-                self._red = LED(red, pin_factory=pin_factory)
-            self._buzzer = Buzzer(buzzer_pin, pin_factory=pin_factory) if buzzer_pin else None
-        except Exception as exc:
-            raise KioskError(f"gpio: cannot claim LED/buzzer pins: {type(exc).__name__}: {exc}") from None
-        self.pattern = ""
-        self._closed = False
-
-    def show(self, pattern: str) -> None:
-        if pattern not in PATTERNS:
-            raise ValueError(pattern)
-        if pattern == self.pattern:
-            return
-        self.pattern = pattern
-        log.debug("light: %s", pattern)
-        if self._rgb is not None:
-            # idle blue, open green, deny red, incorrect yellow blinking, fault red blinking slowly
-            rgb = self._rgb
-            if pattern == "idle":
-                rgb.color = (0, 0, 1)
-            elif pattern == "open":
-                rgb.color = (0, 1, 0)
-            elif pattern == "deny":
-                rgb.color = (1, 0, 0)
-            elif pattern == "incorrect":
-                rgb.blink(on_time=0.25, off_time=0.25, on_color=(1, 1, 0), off_color=(0, 0, 0))
-            else:
-                rgb.blink(on_time=0.2, off_time=1.0, on_color=(1, 0, 0), off_color=(0, 0, 0))
-        elif self._green is not None and self._red is not None:
-            # idle dark, open green, deny red, incorrect red blinking fast, fault both blinking slowly
-            g, r = self._green, self._red
-            if pattern == "idle":
-                g.off(); r.off()
-            elif pattern == "open":
-                r.off(); g.on()
-            elif pattern == "deny":
-                g.off(); r.on()
-            elif pattern == "incorrect":
-                g.off(); r.blink(on_time=0.15, off_time=0.15)
-            else:
-                g.blink(on_time=0.5, off_time=1.0)
-                r.blink(on_time=0.5, off_time=1.0)
-        if self._buzzer is not None:
-            if pattern == "open":
-                self._buzzer.beep(on_time=0.1, off_time=0.1, n=1)
-            elif pattern == "deny":
-                self._buzzer.beep(on_time=0.3, off_time=0.2, n=2)
-            elif pattern == "incorrect":
-                self._buzzer.beep(on_time=0.1, off_time=0.1, n=3)
-
-    def close(self) -> None:
-        """Turn everything off and release the pins; again is a no-op, and so is `show` afterwards."""
-        self._closed = True
-        devices = [d for d in (self._rgb, self._green, self._red, self._buzzer) if d is not None]
-        self._rgb = self._green = self._red = self._buzzer = None
-        for dev in devices:
-            dev.off()
-            dev.close()
 
 
 class StaffButton(Closing):

@@ -65,6 +65,7 @@ def read_secret(spec: str, resolve, key: str = "mqtt.password_file") -> str:
 # A client that is connected but gets no PUBACK for this long while messages wait is stuck (its network
 # thread blocked). paho's keepalive notices a silent broker within 2 x keepalive, so this waits longer.
 def default_ack_timeout(keepalive: float) -> float:
+    """How long a connected client may go without a PUBACK while messages wait (see above)."""
     return 2 * keepalive + 15
 
 
@@ -189,6 +190,7 @@ class MqttPublisher(Closing):
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        """Connect in the background and send again what the outbox kept from before."""
         m = self.cfg.mqtt
         with self._client_lock:
             self._connect()
@@ -460,19 +462,23 @@ class MqttPublisher(Closing):
             time.sleep(0.02)
 
     def pending_count(self) -> int:
+        """Events in the outbox that the broker has not acknowledged."""
         return len(self.outbox) if self.outbox is not None else 0
 
     def publish_state(self, state: dict[str, Any]) -> None:
+        """The retained state (QoS 1); kept, and sent again after each reconnect."""
         payload = json.dumps(state, separators=(",", ":"), sort_keys=True)
         with self._lock:
             self._last_state = payload
         self._publish(f"{self.base}/state", payload, 1, True)
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
+        """Stats at QoS 0, only while connected."""
         if self.connected.is_set():  # stats are a snapshot: stale ones are not worth queueing
             self._publish(f"{self.base}/stats", json.dumps(stats, separators=(",", ":")), 0)
 
     def publish_command_result(self, result: dict[str, Any]) -> None:
+        """The answer to a command, QoS 1, not retained."""
         self._publish(f"{self.base}/command_result", json.dumps(result, separators=(",", ":")), 1)
 
     def _publish_discovery(self) -> None:

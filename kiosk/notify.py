@@ -7,6 +7,8 @@ import socket
 
 
 class Notifier:
+    """Talks to systemd through $NOTIFY_SOCKET; does nothing when it is not set."""
+
     def __init__(self) -> None:
         addr = os.environ.get("NOTIFY_SOCKET", "")
         if addr.startswith("@"):  # abstract namespace socket
@@ -18,9 +20,11 @@ class Notifier:
 
     @property
     def enabled(self) -> bool:
+        """Started by systemd with Type=notify."""
         return self._addr is not None
 
     def send(self, message: str) -> None:
+        """One datagram; never blocks and never raises."""
         if not self._addr:
             return
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -34,9 +38,11 @@ class Notifier:
                 pass  # systemd gone (shutdown) or its queue full: nothing useful to do
 
     def ready(self, status: str = "") -> None:
+        """Start-up is done (READY=1), with a status line."""
         self.send("READY=1" + (f"\nSTATUS={status}" if status else ""))
 
     def status(self, status: str) -> None:
+        """A status line for `systemctl status`."""
         self.send(f"STATUS={status}")
 
     def watchdog(self, now: float) -> None:
@@ -47,4 +53,5 @@ class Notifier:
         self.send("WATCHDOG=1")
 
     def stopping(self) -> None:
+        """The kiosk is shutting down (STOPPING=1)."""
         self.send("STOPPING=1")

@@ -13,7 +13,8 @@ from .commands import CommandVerifier
 from .config import Config, auto_threads
 from .detector import BlazeFaceDetector, FaceDetector
 from .errors import KioskError
-from .gate import Gate, Indicator, StaffButton, make_pin_factory
+from .gate import Gate, StaffButton, make_pin_factory
+from .lights import Indicator
 from .mqtt import MqttPublisher, read_secret
 from .nose import NoseCheck
 from .outbox import Outbox
@@ -65,6 +66,7 @@ class Parts:
         self.close()
 
     def close(self) -> None:
+        """Release every part, the relay pin last; again is a no-op."""
         self.stack.close()
 
 

@@ -55,6 +55,8 @@ REFUSALS_BURST = 20
 
 @dataclass
 class Summary:
+    """What a run did: counts, the recent decisions, why it ended."""
+
     frames: int = 0
     faces: int = 0
     decisions: list[dict[str, Any]] = field(default_factory=list)  # the most recent RECENT_DECISIONS
@@ -65,6 +67,7 @@ class Summary:
     exit_reason: str = ""
 
     def add(self, event: dict[str, Any]) -> None:
+        """Count an event and keep it among the recent ones."""
         self.decided += 1
         self.counts[event["decision"]] = self.counts.get(event["decision"], 0) + 1
         self.decisions.append(event)
@@ -144,6 +147,7 @@ class Kiosk(Closing):
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, max_seconds: float | None = None) -> Summary:
+        """The frame loop until a signal (stop_event), the end of a clip or `max_seconds`; always ends closed."""
         start = self._started = time.monotonic()
         self.gate.close()
         self.indicator.show("idle")
@@ -432,6 +436,7 @@ class Kiosk(Closing):
             self._publish_state()  # from the timer thread too: the state topic follows the relay
 
     def state_payload(self) -> dict[str, Any]:
+        """The state topic's payload (README, "state")."""
         return {
             "gate": "open" if self.gate.is_open else "closed",
             "mode": self.mode,

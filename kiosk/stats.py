@@ -10,6 +10,8 @@ STAGES = ("capture", "detect", "preprocess", "classify", "decide", "publish")
 
 
 class Stats:
+    """Recent latencies per stage and frame times (the last `window` of each) and the counters."""
+
     def __init__(self, window: int = 1000) -> None:
         self.latency: dict[str, deque[float]] = {s: deque(maxlen=window) for s in STAGES}
         self.counters: dict[str, int] = {"frames": 0, "faces": 0, "opened": 0, "denied": 0,
@@ -18,19 +20,23 @@ class Stats:
         self._frame_times: deque[float] = deque(maxlen=window)
 
     def add(self, stage: str, ms: float) -> None:
+        """One latency of `stage`, milliseconds."""
         self.latency[stage].append(ms)
 
     def frame(self, now: float) -> None:
+        """Count a processed frame at monotonic time `now`."""
         self.counters["frames"] += 1
         self._frame_times.append(now)
 
     def fps(self) -> float:
+        """Frames per second over the frames kept."""
         t = self._frame_times
         if len(t) < 2 or t[-1] <= t[0]:
             return 0.0
         return (len(t) - 1) / (t[-1] - t[0])
 
     def summary(self) -> dict:
+        """fps, p50/p95 latency per stage and the counters, for the stats payload."""
         lat = {}
         for stage, values in self.latency.items():
             if values:

@@ -12,7 +12,8 @@ from gpiozero import OutputDevice
 
 from kiosk.camera import CameraSupervisor, OpenCVCamera
 from kiosk.config import Config
-from kiosk.gate import Indicator, StaffButton
+from kiosk.gate import StaffButton
+from kiosk.lights import Indicator
 from kiosk.mqtt import MqttPublisher
 from kiosk.outbox import Outbox
 from tests.conftest import DEMO_CLIP

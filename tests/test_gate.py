@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from kiosk.gate import Gate, Indicator, StaffButton
+from kiosk.gate import Gate, StaffButton
+from kiosk.lights import Indicator
 
 
 def levels(pin) -> list[int]:
@@ -116,49 +117,6 @@ def test_lights_and_button_release_twice_and_ignore_late_patterns(factory):
     btn = StaffButton(26, lambda: None, pin_factory=factory)
     btn.close()
     btn.close()
-
-
-def test_pair_light_patterns(factory):
-    ind = Indicator("pair", red=22, green=27, blue=24, pin_factory=factory)
-    red, green = factory.pin(22), factory.pin(27)
-    ind.show("idle")
-    ind.show("open")
-    assert (green.state, red.state) == (1, 0)
-    ind.show("deny")
-    assert (green.state, red.state) == (0, 1)
-    ind.show("idle")
-    assert (green.state, red.state) == (0, 0)
-    ind.show("incorrect")  # red blinking fast
-    time.sleep(0.5)
-    ind.show("idle")
-    assert levels(green) == [0, 1, 0]
-    red_levels = levels(red)
-    assert red_levels[:3] == [0, 1, 0] and len(red_levels) >= 5  # deny, then blinks
-    ind.close()
-
-
-def test_rgb_light_and_buzzer(factory):
-    ind = Indicator("rgb", red=22, green=27, blue=24, buzzer_pin=23, pin_factory=factory)
-    r, g, b, bz = (factory.pin(n) for n in (22, 27, 24, 23))
-    ind.show("idle")
-    assert (r.state, g.state, b.state) == (0, 0, 1)
-    ind.show("open")
-    assert (r.state, g.state, b.state) == (0, 1, 0)
-    time.sleep(0.4)
-    ind.show("deny")
-    assert (r.state, g.state, b.state) == (1, 0, 0)
-    time.sleep(1.2)
-    assert levels(bz) == [0, 1, 0, 1, 0, 1, 0]  # one short beep for open, two long ones for deny
-    assert [round(s.timestamp, 1) for s in bz.states[2:3]] == [0.1]
-    assert [round(s.timestamp, 1) for s in (bz.states[4], bz.states[6])] == [0.3, 0.3]
-    ind.close()
-
-
-def test_none_light_claims_no_pins(factory):
-    ind = Indicator("none", red=22, green=27, blue=24, pin_factory=factory)
-    ind.show("deny")
-    assert 22 not in [p for p in factory.pins]
-    ind.close()
 
 
 def test_staff_button_calls_back(factory):
