@@ -22,8 +22,29 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
 
 NONE, BAD, OK, UNSURE = "none", "bad", "ok", "unsure"
+
+
+class Outcome(StrEnum):
+    """What a decision does at the gate (the events' `decision`)."""
+
+    OPEN = "open"
+    DENY = "deny"
+
+
+class Reason(StrEnum):
+    """Why (the events' `reason`): the faces' label, a person, or the locked mode."""
+
+    MASK = "mask"
+    NO_MASK = "no_mask"
+    INCORRECT = "incorrect"  # a mask below the nose
+    COVERED = "covered"  # something over nose and mouth that is not a worn mask
+    MANUAL = "manual"  # the staff button
+    REMOTE = "remote"  # a signed remote command
+    LOCKED = "locked"  # the faces would open, but the kiosk is in locked mode
 
 
 @dataclass(frozen=True)
@@ -41,8 +62,8 @@ class FaceVerdict:
 class Decision:
     """What the kiosk decided for one presence, with the faces of the frame that decided it."""
 
-    decision: str  # "open" | "deny"
-    reason: str  # "mask" | "no_mask" | "incorrect" | "covered"
+    decision: Outcome
+    reason: str  # a Reason: for the Decider's decisions the faces' label (mask, no_mask, incorrect, covered)
     faces: tuple[FaceVerdict, ...]
     track: int | None = None  # the person's track (kiosk/tracking.py); None: decided on whole frames
 
@@ -74,10 +95,10 @@ def frame_verdict(faces: list[FaceVerdict] | tuple[FaceVerdict, ...], mask_thres
     return UNSURE, None
 
 
-def single_frame_decision(faces: list[FaceVerdict], mask_threshold: float) -> str:
+def single_frame_decision(faces: list[FaceVerdict], mask_threshold: float) -> Literal["open", "deny", "none"]:
     """The decision one frame alone would support: open | deny | none (used by `scan`)."""
     verdict, _ = frame_verdict(faces, mask_threshold)
-    return {BAD: "deny", OK: "open"}.get(verdict, "none")
+    return {BAD: Outcome.DENY, OK: Outcome.OPEN}.get(verdict, "none")
 
 
 class Decider:
@@ -125,10 +146,10 @@ class Decider:
         if len(bad_labels) >= p.k:
             counts = {lbl: bad_labels.count(lbl) for lbl in set(bad_labels)}
             best = max(counts.values())
-            reason = "incorrect" if counts.get("incorrect") == best else max(counts, key=counts.get)
-            return self._decide(now, Decision("deny", reason, tuple(faces)))
+            reason = Reason.INCORRECT if counts.get(Reason.INCORRECT) == best else max(counts, key=counts.get)
+            return self._decide(now, Decision(Outcome.DENY, reason, tuple(faces)))
         if oks >= p.k and not bad_labels and verdict == OK and not hold:
-            return self._decide(now, Decision("open", "mask", tuple(faces)))
+            return self._decide(now, Decision(Outcome.OPEN, Reason.MASK, tuple(faces)))
         return None
 
     def _decide(self, now: float, decision: Decision) -> Decision:

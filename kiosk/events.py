@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from .decision import Decision, FaceVerdict
+from .decision import Decision, FaceVerdict, Outcome, Reason
 
-DECISIONS = ("open", "deny")
-REASONS = ("mask", "no_mask", "incorrect", "covered", "manual", "remote", "locked")
+DECISIONS = tuple(Outcome)
+REASONS = tuple(Reason)
 
 
 def utc_now_iso() -> str:
@@ -37,9 +37,9 @@ def build_event(decision: Decision, kiosk_id: str, model: dict[str, str], latenc
     }
 
 
-def manual_event(kiosk_id: str, model: dict[str, str], reason: str = "manual") -> dict[str, Any]:
+def manual_event(kiosk_id: str, model: dict[str, str], reason: Reason = Reason.MANUAL) -> dict[str, Any]:
     """An opening by a person (staff button: "manual"; signed remote command: "remote")."""
-    return build_event(Decision("open", reason, ()), kiosk_id, model, 0.0)
+    return build_event(Decision(Outcome.OPEN, reason, ()), kiosk_id, model, 0.0)
 
 
 def check_event(event: dict[str, Any]) -> list[str]:

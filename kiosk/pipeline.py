@@ -28,10 +28,11 @@ from .analysis import FaceAnalyzer
 from .camera import CameraSupervisor, EndOfStream
 from .closing import Closing
 from .config import Config
-from .decision import Decision, Policy
+from .decision import Decision, Outcome, Policy, Reason
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
-from .commands import RateLimit, Verdict
+from .commands import Mode, RateLimit, Verdict
+from .lights import Pattern
 from .notify import Notifier
 from .outputs import Publisher
 from .overlap import OverlappedAnalyzer
@@ -121,7 +122,7 @@ class Kiosk(Closing):
         self.outputs = parts.outputs
         self.verifier = parts.verifier
         self._lock = threading.RLock()
-        self.mode = "auto"  # "locked": decisions are made and published, the gate never opens by itself
+        self.mode = Mode.AUTO
         # Detect the next frame while this one is classified (kiosk/overlap.py); None: one at a time.
         self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
         self.gate.on_change = self._gate_changed
@@ -150,7 +151,7 @@ class Kiosk(Closing):
         """The frame loop until a signal (stop_event), the end of a clip or `max_seconds`; always ends closed."""
         start = self._started = time.monotonic()
         self.gate.close()
-        self.indicator.show("idle")
+        self.indicator.show(Pattern.IDLE)
         try:
             for out in self.outputs:
                 out.start()
@@ -268,12 +269,12 @@ class Kiosk(Closing):
     # -- acting ----------------------------------------------------------------------------------
     def _act(self, decision: Decision, now: float, latency_ms: float, crops: list[np.ndarray]) -> None:
         d = self.cfg.decision
-        if decision.decision == "open" and self.mode == "locked":
-            decision = Decision("deny", "locked", decision.faces)
+        if decision.decision == Outcome.OPEN and self.mode == Mode.LOCKED:
+            decision = Decision(Outcome.DENY, Reason.LOCKED, decision.faces)
         event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
         with self._lock:
             self._gate_until = None
-            if decision.decision == "open":
+            if decision.decision == Outcome.OPEN:
                 if self.supervisor.recorded:
                     # The loop closes it after open_seconds of media time; the gate's wall-clock
                     # timer is only the safety net (a replay slower than max_open_seconds: closed early).
@@ -281,15 +282,15 @@ class Kiosk(Closing):
                     self._gate_until = now + d.open_seconds
                 else:
                     self.gate.open(d.open_seconds)
-                self.indicator.show("open")
+                self.indicator.show(Pattern.OPEN)
                 self._light_until = now + d.open_seconds
                 self.stats.counters["opened"] += 1
             else:
                 self.gate.close()
-                self.indicator.show("incorrect" if decision.reason == "incorrect" else "deny")
+                self.indicator.show(Pattern.INCORRECT if decision.reason == Reason.INCORRECT else Pattern.DENY)
                 self._light_until = now + d.deny_seconds
                 self.stats.counters["denied"] += 1
-                if decision.reason in ("incorrect", "covered"):
+                if decision.reason in (Reason.INCORRECT, Reason.COVERED):
                     self.stats.counters[f"denied_{decision.reason}"] += 1
         self._record(event)
         if self.cfg.snapshots.enabled:
@@ -303,7 +304,7 @@ class Kiosk(Closing):
         with self._lock:
             self._gate_until = None  # a hand opening is timed by the gate's own wall-clock timer
             self.gate.open(self.cfg.decision.open_seconds)
-            self.indicator.show("open")
+            self.indicator.show(Pattern.OPEN)
             self._light_until = self._clock() + self.cfg.decision.open_seconds
             self.stats.counters[counter] += 1
         self._record(event)
@@ -328,11 +329,11 @@ class Kiosk(Closing):
         log.info("command accepted: %s", command)
         self._publish_command_result(result)
         if command["command"] == "open":
-            self._open_by_hand(manual_event(self.cfg.kiosk.id, self.model_info, "remote"), "opened")
+            self._open_by_hand(manual_event(self.cfg.kiosk.id, self.model_info, Reason.REMOTE), "opened")
         elif command["command"] == "mode":
             with self._lock:
-                self.mode = command["mode"]
-                if self.mode == "locked":
+                self.mode = Mode(command["mode"])
+                if self.mode == Mode.LOCKED:
                     self.gate.close()
             self._state_dirty = True
             self._publish_state()
@@ -367,7 +368,7 @@ class Kiosk(Closing):
                 self.gate.close()
             if self._light_until and t >= self._light_until and not self.gate.is_open:
                 self._light_until = 0.0
-                self.indicator.show("fault" if self.faults else "idle")
+                self.indicator.show(Pattern.FAULT if self.faults else Pattern.IDLE)
         if now >= self._next_health_check:
             self._next_health_check = now + HEALTH_CHECK_S
             for out in self.outputs:
@@ -416,7 +417,7 @@ class Kiosk(Closing):
     def _set_fault(self, name: str, detail: str = "") -> None:
         with self._lock:
             self.faults.add(name)
-            self.indicator.show("fault")
+            self.indicator.show(Pattern.FAULT)
         log.warning("fault: %s (%s)", name, detail)
         self._state_dirty = True
         self._publish_state()
@@ -425,7 +426,7 @@ class Kiosk(Closing):
         with self._lock:
             self.faults.discard(name)
             if not self.faults and not self._light_until:
-                self.indicator.show("idle")
+                self.indicator.show(Pattern.IDLE)
         log.info("fault cleared: %s", name)
         self._state_dirty = True
 
@@ -473,7 +474,7 @@ class Kiosk(Closing):
         self._closed = True
         self.notifier.stopping()
         try:
-            self.indicator.show("idle")
+            self.indicator.show(Pattern.IDLE)
             self._publish_state()
         finally:
             if self.overlap is not None:
