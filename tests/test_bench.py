@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.bench import SCENARIOS, STAGES, format_table, measure, percentile
+from kiosk.bench.measure import STAGES, measure, percentile
+from kiosk.bench.report import format_table
+from kiosk.bench.scenarios import SCENARIOS
 from kiosk.cli import main
 
 

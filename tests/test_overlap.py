@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kiosk import config as C
-from kiosk.bench import _read_clip_frames
+from kiosk.bench.scenarios import _read_clip_frames
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.overlap import OverlappedAnalyzer

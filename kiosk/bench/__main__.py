@@ -1,0 +1,23 @@
+"""`python -m kiosk.bench worker ...` (a benchmark worker) or `python -m kiosk.bench [args]` (as
+`python -m kiosk bench`)."""
+
+import time
+
+# Taken before the heavy imports so that a worker can report its own import time.
+T_MAIN = time.monotonic()
+
+import sys  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["worker"]:
+        from .ours import worker_main
+
+        return worker_main(argv[1:], T_MAIN)
+    from ..cli import main as cli_main
+
+    return cli_main(["bench", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

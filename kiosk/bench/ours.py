@@ -1,0 +1,165 @@
+"""Our side of the benchmark: the kiosk's own per-frame pieces in a worker process
+(`python -m kiosk.bench worker`), so that its peak RSS and start-up are those of a process that
+holds only the kiosk's pieces, not the harness (scikit-image, the frame builder).
+
+Per frame the worker times: decode (cv2.imdecode), detect, preprocess (crop + resize + quantise),
+classify (all faces), decide (Decider.update) and publish (build_event + json.dumps, only on
+frames that produced a decision: MQTT itself is network, not pipeline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from .measure import serve
+from .scenarios import load_frames
+
+
+def _invoke_ms(interp: Any, n: int = 50) -> float:
+    """Fastest of n bare Invoke() calls on the tensors already set: the model alone, no Python.
+    The minimum, because on a shared machine every slower run is someone else's time slice."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        interp.invoke()
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(min(times), 4)
+
+
+class OurPipeline:
+    """The kiosk's own per-frame pieces, in the order Kiosk.step runs them."""
+
+    def __init__(self, config: str | None, model: str | None, threads: int | None,
+                 overlap: bool | None = None) -> None:
+        import cv2
+
+        from ..config import Config, load
+        from ..decision import Decider, Policy
+        from ..events import build_event
+        from ..overlap import OverlappedAnalyzer
+        from ..pipeline import build_analyzer
+
+        cfg = load(config) if config else Config()
+        if model:
+            cfg.classifier.model = str(Path(model).resolve())
+        if threads:
+            cfg.detector.threads = cfg.classifier.threads = threads
+        if overlap is not None:
+            cfg.detector.overlap = overlap
+        self.cfg = cfg
+        self.analyzer = build_analyzer(cfg)
+        # As the daemon: with overlap, a frame's verdict comes back with the next frame's call.
+        self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
+        clf = self.analyzer.classifier
+        self.model_info = {"name": clf.meta.name, "sha256": clf.sha256}
+        d = cfg.decision
+        self._policy = Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames)
+        self._decider_cls = Decider
+        self.decider = Decider(self._policy)
+        self._build_event = build_event
+        self._imdecode, self._flag = cv2.imdecode, cv2.IMREAD_COLOR
+        self._np = __import__("numpy")
+        # The decider sees camera time, not bench time: frames arrive at the configured rate.
+        self._dt = 1.0 / cfg.camera.fps
+        self._n = 0
+
+    def info(self) -> dict[str, Any]:
+        """What the report says about this side: runtime and versions, threads, models, bare invoke times."""
+        from ..runtime import interpreter_class
+
+        import cv2
+        import numpy as np
+
+        runtime = interpreter_class()[1]
+        try:
+            from importlib.metadata import version
+
+            runtime_version = version("ai-edge-litert" if runtime == "ai_edge_litert" else "tflite-runtime")
+        except Exception:  # noqa: BLE001 - informational only
+            runtime_version = "?"
+        c = self.analyzer.classifier
+        invoke_ms = {"detector": _invoke_ms(self.analyzer.detector._interp),
+                     "classifier": _invoke_ms(c.interpreter)}
+        return {"name": "maskgate", "invoke_ms": invoke_ms, "runtime": f"{runtime} {runtime_version}", "opencv": cv2.__version__,
+                "numpy": np.__version__, "threads": {"detector": self.analyzer.detector.threads,
+                                                      "classifier": self.analyzer.classifier.threads},
+                "overlap": self.overlap is not None,
+                "classifier": {"name": c.meta.name, "sha256": c.sha256, "input": [c.meta.width, c.meta.height],
+                               "labels": list(c.labels)},
+                "detector": {"model": Path(self.cfg.detector.model).name,
+                             "score_threshold": self.cfg.detector.score_threshold},
+                "min_face_px": self.cfg.detector.min_face_px, "max_faces": self.cfg.detector.max_faces}
+
+    def reset(self) -> None:
+        """Back to a fresh decider and frame clock (between scenarios); a frame in flight is finished unused."""
+        if self.overlap is not None:
+            self.overlap.flush()
+        self.decider = self._decider_cls(self._policy)
+        self._n = 0
+
+    def settle(self) -> int | None:
+        """Faces of the frame still in flight (overlap), once finished; None when nothing is."""
+        done = self.overlap.flush() if self.overlap is not None else None
+        return len(done.verdicts) if done is not None else None
+
+    def process(self, jpeg: bytes, times: dict[str, float]) -> tuple[int, str | None]:
+        """One frame through every stage; fills `times` (ms); returns (faces, decision or None).
+        With overlap, the faces and decision are those of the frame before (the daemon's order)."""
+        perf = time.perf_counter
+        t0 = perf()
+        frame = self._imdecode(self._np.frombuffer(jpeg, self._np.uint8), self._flag)
+        t1 = perf()
+        now = self._n * self._dt
+        self._n += 1
+        if self.overlap is None:
+            faces, _ = self.analyzer.analyse(frame, timing=times.__setitem__)
+        else:
+            done = self.overlap.push(frame, now, timing=times.__setitem__)
+            if done is None:  # the first frame: nothing to decide on yet
+                times.update(decode=(t1 - t0) * 1000, total=(perf() - t0) * 1000)
+                return 0, None
+            faces, now = done.verdicts, done.stamp
+        t2 = perf()
+        decision = self.decider.update(now, faces)
+        t3 = perf()
+        if decision is not None:
+            event = self._build_event(decision, self.cfg.kiosk.id, self.model_info, (t3 - t0) * 1000)
+            json.dumps(event).encode("utf-8")
+        t4 = perf()
+        times["decode"] = (t1 - t0) * 1000
+        times["decide"] = (t3 - t2) * 1000
+        times["publish"] = (t4 - t3) * 1000
+        times["total"] = (t4 - t0) * 1000
+        return len(faces), (decision.decision if decision is not None else None)
+
+
+def worker_main(argv: list[str], t_main: float) -> int:
+    """`python -m kiosk.bench worker ...`; `t_main`: time.monotonic() when the process began its imports."""
+    p = argparse.ArgumentParser(prog="python -m kiosk.bench worker")
+    p.add_argument("--frames", required=True)
+    p.add_argument("--config")
+    p.add_argument("--model")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--overlap", choices=("on", "off"))
+    p.add_argument("--startup-only", action="store_true")
+    a = p.parse_args(argv)
+    frames_dir = Path(a.frames)
+    first = (frames_dir / "faces1-0.jpg").read_bytes()
+
+    def factory():
+        # The imports a daemon start pays, timed apart from model loading.
+        import cv2  # noqa: F401
+
+        from .. import pipeline  # noqa: F401
+
+        t_imported = time.monotonic()
+        pl = OurPipeline(a.config, a.model, a.threads, None if a.overlap is None else a.overlap == "on")
+        if not a.startup_only:
+            pl.frames = load_frames(frames_dir)[1]
+        return t_imported, pl
+
+    return serve(factory, first, a.startup_only, t_main)
