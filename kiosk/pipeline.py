@@ -125,12 +125,6 @@ class Kiosk(Closing):
         self.mode = Mode.AUTO
         # Detect the next frame while this one is classified (kiosk/overlap.py); None: one at a time.
         self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
-        self.gate.on_change = self._gate_changed
-        if self.button is not None:
-            self.button.on_press = self._manual_open
-        if self.verifier is not None:
-            for out in self.outputs:
-                out.subscribe(self._on_command)
         self.faults: set[str] = set()
         self.output_faults: dict[str, str] = {}  # an output's name -> why it does not work
         self._next_health_check = 0.0
@@ -145,6 +139,13 @@ class Kiosk(Closing):
         # Test-only fault injection (tests/test_watchdog_nspawn.py): after this many seconds the frame
         # loop stalls, as a hung camera driver would, so systemd's watchdog must kill and restart us.
         self._stall_after = float(os.environ.get("MASKGATE_TEST_STALL_AFTER", "0") or 0)
+        # Wired last: the callbacks (timer, button, network threads) find everything above in place.
+        self.gate.on_change = self._gate_changed
+        if self.button is not None:
+            self.button.on_press = self._manual_open
+        if self.verifier is not None:
+            for out in self.outputs:
+                out.subscribe(self._on_command)
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, max_seconds: float | None = None) -> Summary:
