@@ -63,7 +63,7 @@ CASES = [
      f"error: {T}/c.toml: TOML syntax error: Expected ']' at the end of a table declaration (at line 1, column 8)"),
     ("config: unknown key", run_cfg("[camera]\nfsp = 10\n"), 2, f"error: {T}/c.toml: config: unknown key 'camera.fsp'"),
     ("config: unknown section", run_cfg("[gate]\npin = 1\n"), 2,
-     f"error: {T}/c.toml: config: unknown section [gate] (known: kiosk, camera, detector, classifier, decision, "
+     f"error: {T}/c.toml: config: unknown section [gate] (known: kiosk, camera, detector, classifier, decision, zone, "
      "gpio, mqtt, commands, snapshots)"),
     ("config: string for a number", run_cfg("[camera]\nfps = 'fast'\n"), 2,
      f"error: {T}/c.toml: config key 'camera.fps': expected float, got str 'fast'"),

@@ -112,7 +112,7 @@ def held_after(kiosk: Kiosk, factory, n: int) -> None:  # noqa: ANN001
     face = FaceVerdict(label="mask", score=0.99, box=(10, 20, 120, 120), mask_prob=0.99)
     for i in range(n):
         kind = ("open", "mask") if i % 2 else ("deny", "no_mask")
-        kiosk._act(Decision(*kind, (face,)), 5.0, [])  # noqa: SLF001 - the frame loop's own call
+        kiosk._act(Decision(*kind, (face,)), 5.0, 5.0, [])  # noqa: SLF001 - the frame loop's own call
         kiosk._tick(time.monotonic())  # noqa: SLF001 - state and stats, as after every frame
         if i % 500 == 0:
             trim_mock_history(factory)

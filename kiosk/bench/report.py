@@ -224,6 +224,11 @@ def _our_models_macs(config: str | None, model: str | None) -> dict[str, dict[st
 def model_macs(path: str | Path) -> dict[str, Any]:
     """Multiply-accumulates of one inference, counted from the .tflite graph (conv, depthwise
     conv, fully connected; element-wise ops are not MACs), and the graph's compute type."""
+    if Path(path).suffix.lower() == ".onnx":
+        # YuNet runs in OpenCV's DNN, not LiteRT: no graph to count here; its Pi time is published
+        from ..pi_estimate import YUNET_COMPUTE
+
+        return {"macs": None, "compute": YUNET_COMPUTE}
     from ..runtime import interpreter_class
 
     cls, _ = interpreter_class()
