@@ -50,11 +50,13 @@ class CameraSection:
 
 @dataclass
 class DetectorSection:
-    model: str = _f("models/face_detection_full_range_sparse.tflite",
-                    "face detector model (BlazeFace TFLite; full range finds more masked faces: docs/detector-eval.md)")
+    model: str = _f("models/face_detection_yunet_2023mar.onnx",
+                    "face detector model: YuNet (.onnx, run by OpenCV) or BlazeFace (.tflite, LiteRT); YuNet finds "
+                    "far more masked faces (docs/detector-kiosk-eval.md)")
     score_threshold: float = _f(0.3, "minimum detector confidence", lo=0.05, hi=0.99)
-    input_width: int = _f(320, "YuNet (.onnx) only: a wider frame is shrunk to this width before detection "
-                                "(a Pi 4 runs it in ~21 ms at 320x240, ~81 ms at 640x480)", lo=64, hi=4096)
+    input_width: int = _f(400, "YuNet (.onnx) only: a wider frame is shrunk to this width before detection "
+                                "(a Pi 4 runs it in ~21-25 ms at 320x240, ~33-39 ms at 400x300, ~84-100 ms at 640x480)",
+                          lo=64, hi=4096)
     min_face_px: int = _f(40, "faces narrower than this (pixels) are ignored", lo=8, hi=2000)
     margin: float = _f(0.2, "crop margin around a face box, fraction of its size on each side", lo=0.0, hi=1.0)
     max_faces: int = _f(8, "most faces classified per frame (largest first)", lo=1, hi=64)
@@ -69,7 +71,8 @@ class ClassifierSection:
     threads: int = _f(0, "interpreter threads; 0 = one per CPU core, at most 4", lo=0, hi=8)
     nose_model: str = _f("models/nose_check.tflite", "second look at faces called `mask`: is the nose bare? "
                                                     "(kiosk/nose.py); empty = off")
-    nose_threshold: float = _f(0.5, "P(nose bare) from which a `mask` face becomes `incorrect`", lo=0.05, hi=0.99)
+    nose_threshold: float = _f(0.3, "P(nose bare) from which a `mask` face becomes `incorrect` (0.3: chosen with "
+                                    "the YuNet detector on validation-real, models/MODEL_CARD.md)", lo=0.05, hi=0.99)
 
 
 @dataclass
