@@ -20,11 +20,13 @@ def free_port() -> int:
 class Mosquitto:
     """The mosquitto binary run as a child process on 127.0.0.1:`port`, with its files in `workdir`."""
 
-    def __init__(self, port: int | None = None, extra_conf: str = "", workdir: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, extra_conf: str = "", workdir: Path | None = None,
+                 allow_anonymous: bool = True) -> None:
         self.binary = shutil.which("mosquitto") or next(
             (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
         self.port = port or free_port()
         self.extra_conf = extra_conf
+        self.allow_anonymous = allow_anonymous  # false: with a password_file in extra_conf, as in production
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="maskgate-mosq-")
         self.dir = workdir or Path(self._tmp.name)
         self.proc: subprocess.Popen | None = None
@@ -42,7 +44,7 @@ class Mosquitto:
         conf = self.dir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
             "user root\n" + self.extra_conf)

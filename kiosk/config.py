@@ -138,6 +138,8 @@ class MqttSection:
                                      lo=0.01, hi=87600)
     discovery: bool = _f(True, "publish Home Assistant discovery")
     discovery_prefix: str = _f("homeassistant", "Home Assistant discovery prefix", pattern=r"^[^#+\s]{1,64}$")
+    support_url: str = _f("", "support URL shown in Home Assistant's device page (discovery origin `url`); empty = none",
+                          pattern=r"^(https?://\S{1,200})?$")
 
 
 @dataclass
@@ -147,6 +149,9 @@ class CommandsSection:
                               "'credential:NAME' reads $CREDENTIALS_DIRECTORY/NAME")
     window_seconds: float = _f(30.0, "commands whose timestamp is further than this from now are refused, seconds",
                                lo=1, hi=3600)
+    home_assistant: bool = _f(False, "accept Home Assistant's Open button and Mode select on "
+                              "<prefix>/<id>/ha_command WITHOUT a signature: only safe when the broker's ACL lets "
+                              "no one but Home Assistant write that topic (README: Home Assistant)")
 
 
 @dataclass
@@ -293,6 +298,9 @@ def _cross_checks(cfg: Config) -> None:
         raise KioskError("config key 'commands.secret_file': required when commands.enabled is true")
     if cfg.commands.enabled and not cfg.mqtt.enabled:
         raise KioskError("config key 'commands.enabled': remote commands need mqtt.enabled = true")
+    if cfg.commands.home_assistant and not (cfg.mqtt.enabled and cfg.mqtt.username):
+        raise KioskError("config key 'commands.home_assistant': needs mqtt.enabled and an mqtt.username "
+                         "(a broker with passwords and an ACL for the ha_command topic)")
     m = cfg.mqtt
     if (m.cert_file or m.key_file) and not (m.cert_file and m.key_file):
         raise KioskError("config key 'mqtt.cert_file': a client certificate needs both cert_file and key_file")

@@ -1,54 +1,136 @@
-"""Home Assistant MQTT discovery: the kiosk as one device whose entities read the retained state."""
+"""Home Assistant MQTT discovery: the kiosk as one device, announced in one retained message.
+
+Home Assistant's device-based discovery takes one retained JSON on
+`<discovery_prefix>/device/maskgate_<id>/config` holding the device (`dev`), the software that made it
+(`o`, origin), what all its entities share (availability, the state topic, QoS) and every entity under
+`cmps`, each with its platform `p`, `unique_id` and `default_entity_id` (`object_id` stopped working in
+Home Assistant 2026.4). A component sent with nothing but `p` is removed: that is how the optional
+entities (the command button and select, the face image) leave Home Assistant when they are turned off.
+
+Kiosks before this version announced one retained message per entity on
+`<discovery_prefix>/<component>/maskgate_<id>/<object>/config`. Home Assistant moves such entities to a
+device message, keeping their entity ids and history, when each old topic first receives
+`{"migrate_discovery": true}`; afterwards the old topics are emptied. `discovery_messages` is that
+sequence, in the order it must be published.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from . import __version__
 from .config import Config
 
+# The counters of the state payload that become total_increasing sensors.
+COUNTERS = ("opened", "denied", "denied_incorrect", "denied_covered", "manual")
+# What the `decision` event entity can fire (kiosk/homeassistant.py maps each event to one).
+EVENT_TYPES = ("open", "no_mask", "incorrect", "covered", "manual", "remote", "locked")
+MIGRATE = {"migrate_discovery": True}
+# The per-entity topics of earlier versions: (component, object id), all in one node maskgate_<id>.
+LEGACY_ENTITIES = (("binary_sensor", "gate"), ("sensor", "last_decision"), ("binary_sensor", "fault"),
+                   *(("sensor", c) for c in COUNTERS))
 
-def discovery_messages(cfg: Config, model: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
-    """Home Assistant MQTT discovery: one device with its entities, all reading the retained state."""
-    kid = cfg.kiosk.id
-    base = f"{cfg.mqtt.prefix}/{kid}"
-    node = f"maskgate_{kid}".replace("-", "_")
-    device = {
-        "identifiers": [node],
-        "name": f"maskgate {kid}",
-        "manufacturer": "maskgate",
-        "model": f"mask kiosk ({model.get('name', '?')})",
-        "sw_version": __version__,
-    }
-    common = {
+
+def node_id(cfg: Config) -> str:
+    """The device's node id (and the prefix of every unique id): maskgate_<kiosk id>, '-' made '_'."""
+    return f"maskgate_{cfg.kiosk.id}".replace("-", "_")
+
+
+def base_topic(cfg: Config) -> str:
+    """<prefix>/<kiosk id>: where the kiosk's own topics live."""
+    return f"{cfg.mqtt.prefix}/{cfg.kiosk.id}"
+
+
+def device_topic(cfg: Config) -> str:
+    """The one retained discovery topic of this kiosk."""
+    return f"{cfg.mqtt.discovery_prefix}/device/{node_id(cfg)}/config"
+
+
+def legacy_topics(cfg: Config) -> list[str]:
+    """The per-entity discovery topics that earlier versions published (and this one empties)."""
+    node = node_id(cfg)
+    return [f"{cfg.mqtt.discovery_prefix}/{component}/{node}/{obj}/config" for component, obj in LEGACY_ENTITIES]
+
+
+def event_topic(cfg: Config) -> str:
+    """The `decision` event entity's topic: one non-retained message per decision."""
+    return f"{base_topic(cfg)}/ha_event"
+
+
+def command_topic(cfg: Config) -> str:
+    """The topic of Home Assistant's button and select (commands.home_assistant; broker ACL, no HMAC)."""
+    return f"{base_topic(cfg)}/ha_command"
+
+
+def image_topic(cfg: Config) -> str:
+    """The face crop of the last decision (JPEG bytes), only with snapshots enabled."""
+    return f"{base_topic(cfg)}/ha_image"
+
+
+def device_payload(cfg: Config, model: dict[str, str]) -> dict[str, Any]:
+    """The device discovery message: device, origin, shared options and every component."""
+    node = node_id(cfg)
+    base = base_topic(cfg)
+    origin = {"name": "maskgate", "sw": __version__}
+    if cfg.mqtt.support_url:
+        origin["url"] = cfg.mqtt.support_url
+    components: dict[str, dict[str, Any]] = {}
+
+    def add(key: str, platform: str, **options: Any) -> None:
+        components[key] = {"p": platform, "unique_id": f"{node}_{key}",
+                           "default_entity_id": f"{platform}.{node}_{key}", **options}
+
+    add("gate", "binary_sensor", name="Gate", device_class="opening",
+        value_template="{{ 'ON' if value_json.gate == 'open' else 'OFF' }}")
+    add("last_decision", "sensor", name="Last decision", icon="mdi:face-mask",
+        value_template="{{ value_json.last_decision.decision if value_json.last_decision else 'none' }}",
+        json_attributes_topic=f"{base}/state",
+        json_attributes_template="{{ (value_json.last_decision or {}) | tojson }}")
+    add("fault", "binary_sensor", name="Fault", device_class="problem",
+        value_template="{{ 'ON' if value_json.faults else 'OFF' }}")
+    for counter in COUNTERS:
+        add(counter, "sensor", name=counter.replace("_", " ").capitalize(), state_class="total_increasing",
+            value_template=f"{{{{ value_json.counters.{counter} }}}}")
+    add("mode", "sensor", name="Mode", icon="mdi:lock-smart", device_class="enum", options=["auto", "locked"],
+        value_template="{{ value_json.mode }}")
+    add("decision", "event", name="Decision", icon="mdi:account-check", state_topic=event_topic(cfg),
+        event_types=list(EVENT_TYPES))
+    if cfg.commands.home_assistant:
+        add("open", "button", name="Open gate", icon="mdi:gate-open", command_topic=command_topic(cfg),
+            payload_press="open")
+        add("set_mode", "select", name="Set mode", icon="mdi:lock-smart", command_topic=command_topic(cfg),
+            options=["auto", "locked"], value_template="{{ value_json.mode }}")
+    else:  # only `p`: Home Assistant removes them if an earlier configuration had them
+        components["open"] = {"p": "button"}
+        components["set_mode"] = {"p": "select"}
+    if cfg.snapshots.enabled:
+        add("face", "image", name="Last face", image_topic=image_topic(cfg), content_type="image/jpeg")
+    else:
+        components["face"] = {"p": "image"}
+    return {
+        "dev": {"identifiers": [node], "name": f"maskgate {cfg.kiosk.id}", "manufacturer": "maskgate",
+                "model": f"mask kiosk ({model.get('name', '?')})", "sw_version": __version__},
+        "o": origin,
         "availability_topic": f"{base}/availability",
         "payload_available": "online",
         "payload_not_available": "offline",
         "state_topic": f"{base}/state",
-        "device": device,
+        "qos": 1,
+        "cmps": components,
     }
-    entities: list[tuple[str, str, dict[str, Any]]] = [
-        ("binary_sensor", "gate", {
-            "name": "Gate", "device_class": "opening",
-            "value_template": "{{ 'ON' if value_json.gate == 'open' else 'OFF' }}"}),
-        ("sensor", "last_decision", {
-            "name": "Last decision", "icon": "mdi:face-mask",
-            "value_template": "{{ value_json.last_decision.decision if value_json.last_decision else 'none' }}",
-            "json_attributes_topic": f"{base}/state",
-            "json_attributes_template": "{{ (value_json.last_decision or {}) | tojson }}"}),
-        ("binary_sensor", "fault", {
-            "name": "Fault", "device_class": "problem",
-            "value_template": "{{ 'ON' if value_json.faults else 'OFF' }}"}),
-    ]
-    for counter in ("opened", "denied", "denied_incorrect", "denied_covered", "manual"):
-        entities.append(("sensor", counter, {
-            "name": counter.replace("_", " ").capitalize(), "state_class": "total_increasing",
-            "value_template": f"{{{{ value_json.counters.{counter} }}}}"}))
-    out = []
-    for component, obj, extra in entities:
-        payload = dict(common)
-        payload.update(extra)
-        payload["unique_id"] = f"{node}_{obj}"
-        payload["default_entity_id"] = f"{component}.{node}_{obj}"
-        out.append((f"{cfg.mqtt.discovery_prefix}/{component}/{node}/{obj}/config", payload))
-    return out
+
+
+def _dumps(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def discovery_messages(cfg: Config, model: dict[str, str], migrate: bool = True) -> list[tuple[str, bytes]]:
+    """The retained messages to publish, in order. With `migrate` (on each connection): first
+    `{"migrate_discovery": true}` on every old per-entity topic, then the device message, then the old
+    topics emptied. Without (Home Assistant came back): the device message alone."""
+    device = (device_topic(cfg), _dumps(device_payload(cfg, model)))
+    if not migrate:
+        return [device]
+    old = legacy_topics(cfg)
+    return [*((t, _dumps(MIGRATE)) for t in old), device, *((t, b"") for t in old)]

@@ -5,6 +5,11 @@ Topics, under <prefix>/<kiosk id>/:
   state         retained JSON: gate, last decision, faults, counters
   events        one JSON per decision, QoS 1
   stats         JSON every stats_interval, QoS 0
+  ha_event      with discovery: one Home Assistant event per decision (kiosk/homeassistant.py), QoS 1,
+                not retained, only while connected (an automation must not fire on an old refusal)
+  command       signed commands in (kiosk/commands.py); command_result: every answer
+  ha_command    with commands.home_assistant: Home Assistant's button and select, trusted because the
+                broker's ACL lets only Home Assistant write it
 
 paho reconnects by itself (connect_async + loop_start) and keeps QoS 1 messages published while the
 broker is away, so the kiosk never waits on the network: the frame loop only hands messages over.
@@ -34,9 +39,10 @@ import paho.mqtt.client as mqtt
 
 from .closing import Closing
 from .config import Config
-from .discovery import discovery_messages
+from .discovery import command_topic, discovery_messages, event_topic
 from .errors import KioskError, RuntimeFault
 from .events import utc_now_iso
+from .homeassistant import event_payload
 from .outbox import Outbox, Row
 from .outputs import CommandHandler
 
@@ -216,10 +222,25 @@ class MqttPublisher(Closing):
         self._thread = getattr(self.client, "_thread", None)
 
     def subscribe(self, on_command: CommandHandler) -> None:
-        """Hand the signed commands arriving on <base>/command to `on_command` (paho's thread)."""
+        """Hand the signed commands arriving on <base>/command to `on_command(payload, retained)` and,
+        with commands.home_assistant, Home Assistant's on <base>/ha_command to
+        `on_command(payload, retained, channel="home_assistant")` (paho's thread)."""
         self.on_command = on_command
         if self.connected.is_set():  # otherwise _on_connect subscribes
-            self.client.subscribe(f"{self.base}/command", qos=1)
+            self._subscribe_commands(self.client)
+
+    def _command_topics(self) -> list[str]:
+        c = self.cfg.commands
+        topics = []
+        if c.enabled or not c.home_assistant:  # the signed topic, unless only Home Assistant's are on
+            topics.append(f"{self.base}/command")
+        if c.home_assistant:  # never subscribed otherwise: an unguarded topic is not listened to
+            topics.append(command_topic(self.cfg))
+        return topics
+
+    def _subscribe_commands(self, client: mqtt.Client) -> None:
+        for topic in self._command_topics():
+            client.subscribe(topic, qos=1)
 
     def close(self) -> None:
         """Say "offline" (when connected), end the client and close the outbox; again is a no-op."""
@@ -336,10 +357,10 @@ class MqttPublisher(Closing):
             log.info("mqtt: connected")
         self._publish(f"{self.base}/availability", "online", 1, True)
         if self.on_command is not None:
-            client.subscribe(f"{self.base}/command", qos=1)
+            self._subscribe_commands(client)
         if self.cfg.mqtt.discovery:
             client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
-            self._publish_discovery()
+            self._publish_discovery(migrate=True)
         self._publish_last_state()
 
     @_callback
@@ -351,18 +372,20 @@ class MqttPublisher(Closing):
     @_callback
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
         topic = msg.topic
-        # Every subscribed topic is handled inside this try, so a topic added later (a Home Assistant
-        # command topic, say) gets the same guard; a command is answered even when its handler fails.
+        commands = self._command_topics() if self.on_command is not None else []
+        # Every subscribed topic is handled inside this try, so each gets the same guard; a command is
+        # answered even when its handler fails.
         try:
-            if topic == f"{self.base}/command":
-                if self.on_command is not None:
-                    self.on_command(msg.payload, bool(msg.retain))
+            if topic in commands and topic == f"{self.base}/command":
+                self.on_command(msg.payload, bool(msg.retain))
+            elif topic in commands:  # Home Assistant's (only listed with commands.home_assistant)
+                self.on_command(msg.payload, bool(msg.retain), channel="home_assistant")
             elif topic == f"{self.cfg.mqtt.discovery_prefix}/status":
                 self._on_ha_status(msg.payload)
         except Exception as exc:  # noqa: BLE001 - a handler's bug must not silence the kiosk
             log.error("mqtt: message on %s (%d bytes): unexpected %s: %s", clip(topic), len(msg.payload),
                       type(exc).__name__, clip(str(exc)))
-            if topic == f"{self.base}/command":
+            if topic in commands:
                 self.publish_command_result({"id": str(uuid.uuid4()), "ts": utc_now_iso(),
                                              "kiosk_id": self.cfg.kiosk.id, "command": None, "accepted": False,
                                              "reason": f"internal error: {type(exc).__name__}"})
@@ -377,7 +400,7 @@ class MqttPublisher(Closing):
             return
         self._discovery_resent_at = now
         log.info("mqtt: Home Assistant is back; re-sending discovery")
-        self._publish_discovery()
+        self._publish_discovery(migrate=False)
         self._publish_last_state()
 
     def _publish_last_state(self) -> None:
@@ -392,6 +415,7 @@ class MqttPublisher(Closing):
         the broker acknowledges it. Nothing happens after `close()`."""
         topic = f"{self.base}/events"
         payload = json.dumps(event, separators=(",", ":")).encode()
+        self._publish_ha_event(event)
         if self.outbox is None:
             self._publish(topic, payload, 1)
             return
@@ -406,6 +430,18 @@ class MqttPublisher(Closing):
             notice = {"ts": utc_now_iso(), "kiosk_id": self.cfg.kiosk.id, "dropped": dropped,
                       "dropped_total": self.outbox.dropped_total()}
             self._publish(f"{self.base}/dropped", json.dumps(notice), 1)
+
+    def _publish_ha_event(self, event: dict[str, Any]) -> None:
+        """The decision as Home Assistant's event entity sees it; a moment's news, so never kept for
+        later: not retained, not in the outbox, not queued while the broker is away."""
+        if not self.cfg.mqtt.discovery or not self.connected.is_set() or "decision" not in event:
+            return
+        try:
+            payload = json.dumps(event_payload(event), separators=(",", ":"))
+        except (KeyError, TypeError) as exc:  # an event of another shape (tools, tests): the record still goes
+            log.debug("mqtt: no Home Assistant event for %s: %s", event.get("id"), exc)
+            return
+        self._publish(event_topic(self.cfg), payload, 1)
 
     def _send(self, row: Row) -> None:
         self._publish(row.topic, row.payload, row.qos, False, row.id)
@@ -481,6 +517,8 @@ class MqttPublisher(Closing):
         """The answer to a command, QoS 1, not retained."""
         self._publish(f"{self.base}/command_result", json.dumps(result, separators=(",", ":")), 1)
 
-    def _publish_discovery(self) -> None:
-        for topic, payload in discovery_messages(self.cfg, self.model):
-            self._publish(topic, json.dumps(payload, separators=(",", ":")), 1, True)
+    def _publish_discovery(self, migrate: bool) -> None:
+        """The device message, retained; on a new connection after the migration of the old per-entity
+        topics (kiosk/discovery.py). QoS 1 from one client: the broker keeps the order."""
+        for topic, payload in discovery_messages(self.cfg, self.model, migrate=migrate):
+            self._publish(topic, payload, 1, True)

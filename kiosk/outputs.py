@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-# A remote command as it arrived: (payload bytes, retained flag). Called from the output's own thread;
-# the kiosk verifies the payload (kiosk/commands.py) before it acts on it.
-CommandHandler = Callable[[bytes, bool], None]
+# A remote command as it arrived: (payload bytes, retained flag), and `channel="home_assistant"` for one
+# from the broker-guarded Home Assistant topic (kiosk/homeassistant.py). Called from the output's own
+# thread; the kiosk verifies the payload (kiosk/commands.py) before it acts on it.
+CommandHandler = Callable[..., None]
 
 
 class Publisher(Protocol):

@@ -32,6 +32,7 @@ from .decision import Decision, Outcome, Policy, Reason
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
 from .commands import Mode, RateLimit, Verdict
+from .homeassistant import parse_command as ha_parse_command
 from .lights import Pattern
 from .notify import Notifier
 from .outputs import Publisher
@@ -143,7 +144,7 @@ class Kiosk(Closing):
         self.gate.on_change = self._gate_changed
         if self.button is not None:
             self.button.on_press = self._manual_open
-        if self.verifier is not None:
+        if self.verifier is not None or cfg.commands.home_assistant:
             for out in self.outputs:
                 out.subscribe(self._on_command)
 
@@ -310,15 +311,23 @@ class Kiosk(Closing):
             self.stats.counters[counter] += 1
         self._record(event)
 
-    def _on_command(self, payload: bytes, retained: bool = False) -> None:
+    def _on_command(self, payload: bytes, retained: bool = False, channel: str = "signed") -> None:
         """A remote command (paho's thread): verified, then acted on; every outcome is published, but
-        refusals only up to REFUSALS_PER_S (all are counted in stats)."""
-        assert self.verifier is not None
-        # A retained command is an old one that the broker hands to every new connection.
-        verdict = Verdict(False, "retained") if retained else self.verifier.verify(payload)
+        refusals only up to REFUSALS_PER_S (all are counted in stats). `channel` "home_assistant": from
+        the broker-guarded topic (kiosk/homeassistant.py), else signed; a channel that is off is ignored."""
+        if channel == "home_assistant":
+            if not self.cfg.commands.home_assistant:
+                return
+            verdict = ha_parse_command(payload, retained)
+        elif self.verifier is None:
+            return
+        else:
+            # A retained command is an old one that the broker hands to every new connection.
+            verdict = Verdict(False, "retained") if retained else self.verifier.verify(payload)
         command = verdict.command or {}
         result = {"id": str(uuid.uuid4()), "ts": utc_now_iso(), "kiosk_id": self.cfg.kiosk.id,
-                  "command": command.get("command"), "accepted": verdict.accepted, "reason": verdict.reason}
+                  "command": command.get("command"), "accepted": verdict.accepted, "reason": verdict.reason,
+                  "channel": channel}
         if not verdict.accepted:
             with self._lock:
                 self.stats.counters["commands_refused"] += 1

@@ -1,4 +1,4 @@
-"""MQTT against a real mosquitto: availability, retained state, events, discovery, broker outages."""
+"""MQTT against a real mosquitto: availability, retained state, events, broker outages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from kiosk.broker import free_port
 from kiosk.config import Config
 from kiosk.errors import KioskError
-from kiosk.mqtt import MqttPublisher, discovery_messages, read_secret
+from kiosk.mqtt import MqttPublisher, read_secret
 from tests.conftest import new_broker
 
 MODEL = {"name": "test-model", "sha256": "ab" * 32}
@@ -81,43 +81,7 @@ def test_last_will_marks_a_killed_kiosk_offline(broker, subscriber_factory, tmp_
         proc.wait()
 
 
-def test_home_assistant_discovery_and_resend(broker, subscriber_factory):
-    cfg = make_cfg(broker.port, "door-2")
-    sub = subscriber_factory(broker.port, ["homeassistant/#"])
-    pub = MqttPublisher(cfg, MODEL)
-    pub.start()
-    wait_connected(pub)
-    expected = dict(discovery_messages(cfg, MODEL))
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and {m.topic for m in sub.all} < set(expected):
-        time.sleep(0.05)
-    got = {m.topic: json.loads(m.payload) for m in sub.all if m.topic.endswith("/config")}
-    assert set(got) == set(expected)
-    late = subscriber_factory(broker.port, ["homeassistant/#"], client_id="late")
-    late.wait_for(lambda m: m.topic.endswith("/gate/config"))
-    time.sleep(0.3)
-    retained = {m.topic for m in late.all if m.retain}
-    assert retained == set(expected)  # kept by the broker for a Home Assistant that starts later
-    gate = got["homeassistant/binary_sensor/maskgate_door_2/gate/config"]
-    assert gate["default_entity_id"] == "binary_sensor.maskgate_door_2_gate"
-    assert gate["unique_id"] == "maskgate_door_2_gate"
-    assert gate["availability_topic"] == "maskgate/door-2/availability"
-    assert gate["state_topic"] == "maskgate/door-2/state"
-    assert gate["device"]["identifiers"] == ["maskgate_door_2"]
-    for topic, payload in got.items():
-        assert "object_id" not in payload, topic  # deprecated in Home Assistant
-        assert payload["default_entity_id"].split(".")[0] == topic.split("/")[1]
-    counters = [p for t, p in got.items() if p.get("state_class") == "total_increasing"]
-    assert {p["unique_id"] for p in counters} == {f"maskgate_door_2_{c}" for c in
-                                                   ("opened", "denied", "denied_incorrect", "denied_covered", "manual")}
-    # Home Assistant restarts: it announces itself and the kiosk sends discovery again.
-    n_before = len([m for m in sub.all if m.topic.endswith("/config")])
-    sub.client.publish("homeassistant/status", "online", qos=1)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and len([m for m in sub.all if m.topic.endswith("/config")]) < 2 * n_before:
-        time.sleep(0.05)
-    assert len([m for m in sub.all if m.topic.endswith("/config")]) == 2 * n_before
-    pub.stop()
+# Home Assistant discovery (device message, migration, re-sending): tests/test_mqtt_homeassistant.py
 
 
 def test_broker_down_at_start_events_arrive_when_it_comes_up(tmp_path, subscriber_factory):
