@@ -467,3 +467,17 @@ def test_home_assistant_opens_the_gate_and_others_are_refused_by_the_broker(acl_
             c.stop()
     assert kiosk.summary.exit_reason == "stopped"
     assert levels()[-1] == 0
+
+
+def test_dashboard_card_names_only_entities_the_kiosk_announces():
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "home-assistant-card.yaml").read_text()
+    named = re.findall(r"^\s*-?\s*(?:entity|entity_id): ([a-z_]+\.[a-z0-9_]+)\s*$", text, re.M)
+    cfg = make_cfg(1883, "kiosk1")
+    cfg.mqtt.username = "kiosk"
+    cfg.commands.home_assistant = True
+    announced = {c["default_entity_id"] for c in device_payload(cfg, MODEL)["cmps"].values() if "p" in c and len(c) > 1}
+    assert len(named) >= 10 and "event.maskgate_kiosk1_decision" in named
+    assert set(named) <= announced, set(named) - announced
+    assert "\t" not in text  # YAML does not allow tabs for indentation
