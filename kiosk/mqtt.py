@@ -5,6 +5,7 @@ Topics, under <prefix>/<kiosk id>/:
   state         retained JSON: gate, last decision, faults, counters
   events        one JSON per decision, QoS 1
   stats         JSON every stats_interval, QoS 0
+  ha_image      with discovery and snapshots: the deciding face's crop (JPEG), not retained
   ha_event      with discovery: one Home Assistant event per decision (kiosk/homeassistant.py), QoS 1,
                 not retained, only while connected (an automation must not fire on an old refusal)
   command       signed commands in (kiosk/commands.py); command_result: every answer
@@ -39,7 +40,7 @@ import paho.mqtt.client as mqtt
 
 from .closing import Closing
 from .config import Config
-from .discovery import command_topic, discovery_messages, event_topic
+from .discovery import command_topic, discovery_messages, event_topic, image_topic
 from .errors import KioskError, RuntimeFault
 from .events import utc_now_iso
 from .homeassistant import event_payload
@@ -442,6 +443,13 @@ class MqttPublisher(Closing):
             log.debug("mqtt: no Home Assistant event for %s: %s", event.get("id"), exc)
             return
         self._publish(event_topic(self.cfg), payload, 1)
+
+    def publish_face(self, event_id: str, jpeg: bytes) -> None:
+        """The last decision's face crop (JPEG) for Home Assistant's image entity: only with snapshots
+        and discovery on, only while connected, never retained (the broker keeps no face)."""
+        m = self.cfg.mqtt
+        if self.cfg.snapshots.enabled and m.discovery and self.connected.is_set():
+            self._publish(image_topic(self.cfg), jpeg, 1)
 
     def _send(self, row: Row) -> None:
         self._publish(row.topic, row.payload, row.qos, False, row.id)

@@ -47,5 +47,8 @@ class Publisher(Protocol):
     def status(self) -> dict[str, Any]:
         """Figures for the stats payload, under the output's name."""
 
+    # Optional: `publish_face(event_id: str, jpeg: bytes)`, the deciding face's crop, called only when
+    # snapshots are enabled (personal data); an output without the method is not handed faces.
+
     def close(self) -> None:
         """Stop delivering and release what the output holds; again is a no-op."""

@@ -265,11 +265,12 @@ class Kiosk(Closing):
         self.summary.faces += len(faces)
         self.stats.counters["faces"] += len(faces)
         for decision in decisions:  # denies first: one person's refusal is shown over another's opening
-            self._act(decision, at, (t2 - t0) * 1000, crops)
+            self._act(decision, at, (t2 - t0) * 1000, crops, faces)
         self.stats.add("publish", (time.perf_counter() - t2) * 1000)
 
     # -- acting ----------------------------------------------------------------------------------
-    def _act(self, decision: Decision, now: float, latency_ms: float, crops: list[np.ndarray]) -> None:
+    def _act(self, decision: Decision, now: float, latency_ms: float, crops: list[np.ndarray],
+             faces: list | tuple = ()) -> None:
         d = self.cfg.decision
         if decision.decision == Outcome.OPEN and self.mode == Mode.LOCKED:
             decision = Decision(Outcome.DENY, Reason.LOCKED, decision.faces)
@@ -297,6 +298,7 @@ class Kiosk(Closing):
         self._record(event)
         if self.cfg.snapshots.enabled:
             self._snapshot(event["id"], crops)
+            self._publish_face(event["id"], decision, faces, crops)
 
     def _manual_open(self) -> None:
         """Staff button (gpiozero's thread): open at once, then publish like any decision."""
@@ -365,6 +367,21 @@ class Kiosk(Closing):
         files = sorted(folder.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
         for old in files[: max(0, len(files) - self.cfg.snapshots.keep)]:
             old.unlink(missing_ok=True)
+
+    def _publish_face(self, event_id: str, decision: Decision, faces: list | tuple, crops: list[np.ndarray]) -> None:
+        """The deciding person's face crop (snapshots on only) to the outputs that show one (Home
+        Assistant's image entity); `faces` and `crops` are the frame's, in the same order."""
+        if not decision.faces:
+            return
+        box = decision.faces[0].box
+        crop = next((c for f, c in zip(faces, crops) if f.box == box), None)
+        senders = [out.publish_face for out in self.outputs if hasattr(out, "publish_face")]
+        if crop is None or not senders:
+            return
+        ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if ok:
+            for send in senders:
+                send(event_id, jpeg.tobytes())
 
     def _clock(self) -> float:
         """The time the gate and light deadlines are on: media time on a recording, else wall clock."""

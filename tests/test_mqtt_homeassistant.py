@@ -481,3 +481,27 @@ def test_dashboard_card_names_only_entities_the_kiosk_announces():
     assert len(named) >= 10 and "event.maskgate_kiosk1_decision" in named
     assert set(named) <= announced, set(named) - announced
     assert "\t" not in text  # YAML does not allow tabs for indentation
+
+
+def test_with_snapshots_the_image_entity_gets_each_deciding_face(broker, subscriber_factory, factory, tmp_path):
+    import cv2
+    import numpy as np
+
+    cfg = demo_cfg(broker.port, tmp_path)
+    cfg.snapshots.enabled = True
+    sub = subscriber_factory(broker.port, ["maskgate/it/#", "homeassistant/device/#"])
+    kiosk = Kiosk(cfg, pin_factory=factory)
+    summary = kiosk.run(max_seconds=60)
+    time.sleep(0.5)
+    device = json.loads(sub.topic(device_topic(cfg))[-1].payload)
+    assert device["cmps"]["face"]["image_topic"] == "maskgate/it/ha_image"
+    images = sub.topic("maskgate/it/ha_image")
+    decided = [e for e in summary.decisions if e["faces"]]
+    assert len(decided) >= 4 and len(images) == len(decided)
+    assert not any(m.retain for m in images)  # the broker keeps no face
+    stored = sorted((tmp_path / "state" / "snapshots").glob("*.jpg"))
+    assert len(stored) >= len(decided)
+    for m, e in zip(images, decided):
+        img = cv2.imdecode(np.frombuffer(m.payload, np.uint8), cv2.IMREAD_COLOR)
+        box = e["faces"][0]["box"]
+        assert img is not None and min(img.shape[:2]) >= box[2] * 0.9  # the face with its margin, not a thumbnail

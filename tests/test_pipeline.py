@@ -55,6 +55,10 @@ def test_demo_clip_end_to_end(broker, subscriber_factory, factory, tmp_path):
         assert check_event(e) == [], e
         assert e["kiosk_id"] == "it" and e["model"]["sha256"] == sha256_file(CLASSIFIER)
     kinds = [(e["decision"], e["reason"]) for e in events]
+    # Home Assistant's event entity fired once per decision; no face left the kiosk (snapshots are off)
+    fired = [json.loads(m.payload) for m in sub.topic("maskgate/it/ha_event")]
+    assert [(f["id"], f["reason"]) for f in fired] == [(e["id"], e["reason"]) for e in events]
+    assert sub.topic("maskgate/it/ha_image") == []
     # person A without a mask is denied first, then person A with a mask is let in
     assert kinds[0] == ("deny", "no_mask")
     assert ("open", "mask") in kinds
