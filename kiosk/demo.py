@@ -45,6 +45,17 @@ def demo_config(state_dir: Path, port: int | None) -> Config:
     return cfg
 
 
+def _discovery_line(text: str) -> str:
+    """A discovery message in a few words: the device message, a migration notice, or a removal."""
+    if not text:
+        return "(deleted)"
+    payload = json.loads(text)
+    if "cmps" in payload:
+        live = [k for k, c in payload["cmps"].items() if len(c) > 1]
+        return f"(device discovery: {payload['dev']['name']}, {len(live)} entities)"
+    return "(migrate_discovery)" if payload.get("migrate_discovery") else f"(discovery for {payload.get('name', '?')})"
+
+
 class _Printer:
     """A plain MQTT subscriber that prints what a dashboard would receive."""
 
@@ -63,7 +74,7 @@ class _Printer:
         self.received.append((msg.topic, msg.payload))
         text = msg.payload.decode(errors="replace")
         if msg.topic.endswith("/config"):
-            text = f"(discovery for {json.loads(text).get('name', '?')})" if text else "(deleted)"
+            text = _discovery_line(text)
         elif len(text) > 300:
             text = text[:300] + "..."
         print(f"  mqtt {msg.topic}{' [retained]' if msg.retain else ''}: {text}", flush=True)

@@ -83,6 +83,9 @@ CASES = [
      f"error: {T}/c.toml: config key 'gpio.led': 'blue' is not one of rgb, pair, none"),
     ("config: commands without a secret", run_cfg("[commands]\nenabled = true\n"), 2,
      f"error: {T}/c.toml: config key 'commands.secret_file': required when commands.enabled is true"),
+    ("config: Home Assistant commands on an anonymous broker", run_cfg("[commands]\nhome_assistant = true\n"), 2,
+     f"error: {T}/c.toml: config key 'commands.home_assistant': needs mqtt.enabled and an mqtt.username "
+     "(a broker with passwords and an ACL for the ha_command topic)"),
     ("config: file missing", lambda d: ["check-config", str(d / "none.toml")], 2,
      f"error: config file not found: {T}/none.toml"),
     ("config: a directory", lambda d: ["check-config", str(d)], 2, f"error: config file is a directory: {T}"),
