@@ -320,10 +320,12 @@ def test_the_topic_is_not_listened_to_when_the_mode_is_off(broker, subscriber_fa
 
 # -- the whole path through a broker with passwords and an ACL ----------------------------------------
 ACL = """\
-# the kiosk: its own topics and its discovery, nothing else
+# the kiosk: its own topics, its discovery (and its old per-entity topics, for the migration), HA's status
 user kiosk
 topic readwrite maskgate/it/#
-topic readwrite homeassistant/#
+topic write homeassistant/device/maskgate_it/config
+topic write homeassistant/+/maskgate_it/+/config
+topic read homeassistant/status
 
 # Home Assistant: reads the kiosks, writes only their ha_command topics and its own status
 user homeassistant
@@ -334,6 +336,10 @@ topic readwrite homeassistant/#
 # anyone else (a dashboard): read only
 user dash
 topic read maskgate/#
+
+# the test's own observer
+user monitor
+topic read #
 """
 
 
@@ -370,7 +376,7 @@ def acl_broker(tmp_path):
         pytest.skip("mosquitto_passwd not installed")
     pw = tmp_path / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), "kiosk", "kiosk-pass"], check=True)
-    for user in ("homeassistant", "dash"):
+    for user in ("homeassistant", "dash", "monitor"):
         subprocess.run(["mosquitto_passwd", "-b", str(pw), user, f"{user}-pass"], check=True)
     (tmp_path / "acl").write_text(ACL)
     b = new_broker(tmp_path / "m", allow_anonymous=False,
@@ -390,9 +396,9 @@ def test_home_assistant_opens_the_gate_and_others_are_refused_by_the_broker(acl_
     cfg.mqtt.password_file = str(tmp_path / "pw")
     cfg.commands.home_assistant = True  # and no HMAC secret at all: commands.enabled stays false
     topic = command_topic(cfg)
-    # what the broker lets through to that topic: the kiosk's own user can read it
-    watch = AuthClient(port, "kiosk", "kiosk-pass", [topic, "maskgate/it/command_result", "maskgate/it/ha_event",
-                                                      "maskgate/it/state", "homeassistant/device/#"])
+    # what the broker lets through, to anyone
+    watch = AuthClient(port, "monitor", "monitor-pass", [topic, "maskgate/it/command_result", "maskgate/it/ha_event",
+                                                      "maskgate/it/state", "homeassistant/#"])
     ha = AuthClient(port, "homeassistant", "homeassistant-pass", [])
     dash = AuthClient(port, "dash", "dash-pass", [])
     # A retained command is an old one: the broker hands it over when the kiosk subscribes; refused.
@@ -409,6 +415,8 @@ def test_home_assistant_opens_the_gate_and_others_are_refused_by_the_broker(acl_
         wait_until(lambda: watch.topic(device_topic(cfg)), 5, "the device message")
         device = json.loads(watch.topic(device_topic(cfg))[-1].payload)
         assert device["cmps"]["open"]["command_topic"] == topic and ha_schema_problems(device) == []
+        # the documented ACL is enough for the whole migration sequence
+        wait_until(lambda: all(len(watch.topic(t)) == 2 for t in legacy_topics(cfg)), 5, "migrate, then empty")
         wait_until(lambda: results(), 5, "the retained command's answer")
         assert [(r["accepted"], r["reason"], r["channel"]) for r in results()] == [(False, "retained", "home_assistant")]
         ha.send(topic, b"", retain=True)  # cleared
