@@ -64,7 +64,7 @@ CASES = [
     ("config: unknown key", run_cfg("[camera]\nfsp = 10\n"), 2, f"error: {T}/c.toml: config: unknown key 'camera.fsp'"),
     ("config: unknown section", run_cfg("[gate]\npin = 1\n"), 2,
      f"error: {T}/c.toml: config: unknown section [gate] (known: kiosk, camera, detector, classifier, decision, zone, "
-     "gpio, mqtt, commands, snapshots)"),
+     "gpio, mqtt, commands, snapshots, web)"),
     ("config: string for a number", run_cfg("[camera]\nfps = 'fast'\n"), 2,
      f"error: {T}/c.toml: config key 'camera.fps': expected float, got str 'fast'"),
     ("config: number for a boolean", run_cfg("[mqtt]\nenabled = 1\n"), 2,
