@@ -83,6 +83,8 @@ CASES = [
      f"error: {T}/c.toml: config key 'gpio.led': 'blue' is not one of rgb, pair, none"),
     ("config: commands without a secret", run_cfg("[commands]\nenabled = true\n"), 2,
      f"error: {T}/c.toml: config key 'commands.secret_file': required when commands.enabled is true"),
+    ("config: web on the LAN without a token", run_cfg("[web]\nenabled = true\nhost = '0.0.0.0'\n"), 2,
+     f"error: {T}/c.toml: config key 'web.token_file': required when web.host (0.0.0.0) is not a loopback address"),
     ("config: file missing", lambda d: ["check-config", str(d / "none.toml")], 2,
      f"error: config file not found: {T}/none.toml"),
     ("config: a directory", lambda d: ["check-config", str(d)], 2, f"error: config file is a directory: {T}"),

@@ -45,6 +45,7 @@ class EventLog:
         self.write_errors = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._load()
+        self._written = deque(self._recent, maxlen=keep)  # what the file holds (the writer's own)
         self._thread = threading.Thread(target=self._writer, name="web-eventlog", daemon=True)
         self._thread.start()
 
@@ -105,9 +106,10 @@ class EventLog:
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(entry, separators=(",", ":")) + "\n")
         self._lines += 1
+        self._written.append(entry)
         if self._lines >= 2 * self.keep:
             tmp = self.path.with_suffix(".tmp")
-            kept = self.recent()
+            kept = list(self._written)  # not recent(): it may hold entries still queued
             with tmp.open("w", encoding="utf-8") as f:
                 for e in kept:
                     f.write(json.dumps(e, separators=(",", ":")) + "\n")

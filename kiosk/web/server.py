@@ -13,6 +13,7 @@ import hmac
 import http.client
 import json
 import logging
+import select
 import socket
 import threading
 import time
@@ -30,9 +31,11 @@ log = logging.getLogger("kiosk.web")
 
 MAX_REQUEST = 8192  # request line + headers, bytes
 SOCKET_TIMEOUT_S = 10.0
-KEEPALIVE_S = 15.0  # an SSE comment this often, so dead screens are noticed
+KEEPALIVE_S = 15.0  # an SSE comment this often, so proxies keep the stream and dead screens are noticed
+STREAM_POLL_S = 1.0  # how often a quiet stream checks whether its screen has gone
 # The frame loop calls health() about once a second; longer without a call: the loop is not running.
 LOOP_STALE_S = 5.0
+DRAIN_S, DRAIN_BYTES = 0.5, 1 << 20  # what is read of a request's unread rest before closing
 MESSAGES_KEPT = 32  # the stream's recent messages, for a screen that fell a little behind
 EVENTS_SHOWN = 200  # /events without ?limit=
 
@@ -57,6 +60,9 @@ class _Capped:
 
     def read(self, size: int = -1) -> bytes:  # no request has a body here
         return b""
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 class _Server(ThreadingHTTPServer):
@@ -104,6 +110,19 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.rfile = _Capped(self.rfile, MAX_REQUEST)
 
+    def finish(self) -> None:
+        super().finish()
+        # Read (and drop) what the client still sends, briefly: closing on unread input resets the
+        # connection, and the client would lose the answer (a 431 for a too-large request).
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(DRAIN_S)
+            left = DRAIN_BYTES
+            while left > 0 and (chunk := self.connection.recv(min(left, 65536))):
+                left -= len(chunk)
+        except OSError:
+            pass
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("web: %s %s", self.address_string(), format % args)
 
@@ -118,6 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
                 out.count("bad_requests")
                 return
             out.count("requests")
+            if self.request_version == "HTTP/0.9":
+                self._error(400, "HTTP/0.9 is not served")
+                return
             if self.command not in ("GET", "HEAD"):
                 self._error(405, "only GET and HEAD")
                 return
@@ -135,14 +157,20 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.close_connection = True
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if getattr(self, "request_version", "") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # an answer always has a status line
+        super().send_error(code, message, explain)
+
     def _error(self, code: int, message: str) -> None:
         if getattr(self, "_headers_sent", False):
             return
         try:
             if not getattr(self, "request_version", None) or self.request_version == "HTTP/0.9":
                 self.request_version = "HTTP/1.0"
-            if not hasattr(self, "command"):
-                self.command = None
+            for attr in ("command", "requestline", "path"):  # a request line too long to parse has none
+                if not hasattr(self, attr):
+                    setattr(self, attr, "")
             self.send(code, json.dumps({"error": message}).encode(), "application/json")
         except OSError:
             pass
@@ -376,20 +404,35 @@ class WebOutput:
                         first.append(json.dumps({**msg, "hold_s": round(left, 3)}).encode())
                 seq = self._seq
             req.wfile.write(b"retry: 2000\n\n" + b"".join(b"data: " + m + b"\n\n" for m in first))
-            req.wfile.flush()
+            last_write = time.monotonic()
             while True:
                 with self._lock:
                     if self._seq == seq and not self._closed:
-                        self._changed.wait(KEEPALIVE_S)
+                        self._changed.wait(STREAM_POLL_S)
                     if self._closed:
                         return
                     new = [m for s, m in self._messages if s > seq]
                     seq = self._seq
-                req.wfile.write(b"".join(b"data: " + m + b"\n\n" for m in new) if new else b": keepalive\n\n")
-                req.wfile.flush()
+                if new:
+                    req.wfile.write(b"".join(b"data: " + m + b"\n\n" for m in new))
+                    last_write = time.monotonic()
+                elif _gone(req.connection):
+                    return  # the screen went away: its slot is free at once, not at the next write
+                elif time.monotonic() - last_write >= KEEPALIVE_S:
+                    req.wfile.write(b": keepalive\n\n")
+                    last_write = time.monotonic()
         finally:
             with self._lock:
                 self._clients -= 1
+
+
+def _gone(sock: socket.socket) -> bool:
+    """Whether the peer closed (a screen sends nothing after its request: readable means EOF or junk)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def _int(text: str, default: int, lo: int, hi: int) -> int:
