@@ -60,7 +60,7 @@ _PAGE = """<!doctype html>
 <style>
 html, body { margin: 0; height: 100%; font-family: "DejaVu Sans", Arial, sans-serif; }
 body { display: flex; align-items: center; justify-content: center; text-align: center;
-       color: #fff; background: #1d2b3a; transition: background .15s; cursor: none; }
+       color: #fff; background: #1d2b3a; cursor: none; }
 body[data-view=open] { background: #1b7f3a; }
 body[data-view=no_mask], body[data-view=covered] { background: #b3261e; }
 body[data-view=incorrect] { background: #b86e00; }
