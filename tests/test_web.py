@@ -84,6 +84,22 @@ def parse_metrics(text: str) -> dict[tuple[str, tuple], float]:
     return samples
 
 
+def assert_prometheus_parses(text: str, ours: dict) -> None:
+    """The same samples through prometheus_client's parser (a dev requirement; skipped where missing
+    outside CI)."""
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("prometheus_client is not installed (requirements-dev.txt)")
+        return
+    theirs = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            theirs[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    assert theirs == {(name, tuple(sorted(labels))): v for (name, labels), v in ours.items()}
+
+
 # -- the daemon on the demo clip -------------------------------------------------------------------
 def test_the_daemon_serves_its_decisions_state_health_metrics_and_log(tmp_path):
     cfg = web_cfg(tmp_path)
@@ -113,6 +129,7 @@ def test_the_daemon_serves_its_decisions_state_health_metrics_and_log(tmp_path):
         assert m[("maskgate_frames_total", ())] >= 1 and m[("maskgate_fps", ())] > 0
         assert ("maskgate_stage_latency_seconds", (("stage", "classify"), ("quantile", "0.95"))) in m
         assert m[("maskgate_denied_total", ())] + m[("maskgate_opened_total", ())] >= 1
+        assert_prometheus_parses(body.decode(), m)
         second = stream.next(lambda m: m["kind"] == "decision" and m["id"] != first["id"], timeout=60)
         assert second["id"] in {e["id"] for e in kiosk.summary.decisions}
         stream.close()
