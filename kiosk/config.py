@@ -162,6 +162,29 @@ class SnapshotsSection:
 
 
 @dataclass
+class WebSection:
+    enabled: bool = _f(False, "serve the visitor screen (/), /status, /healthz, /metrics and /events over HTTP "
+                              "(kiosk/web/); off: no listener at all")
+    host: str = _f("127.0.0.1", "address to listen on; anything but a loopback address needs token_file")
+    port: int = _f(8080, "TCP port; 0 = any free port (tests)", lo=0, hi=65535)
+    token_file: str = _f("", "file with the access token (at least 16 bytes), required as 'Authorization: Bearer' "
+                             "or ?token=; 'credential:NAME' reads $CREDENTIALS_DIRECTORY/NAME; empty = no token "
+                             "(loopback only)")
+    language: str = _f("en", "visitor screen language (built-in texts)", choices=("en", "de"))
+    text_idle: str = _f("", "visitor screen text while nobody is decided; empty = the built-in one")
+    text_open: str = _f("", "text on an opening; empty = built-in (Welcome)")
+    text_no_mask: str = _f("", "text on a deny for no mask; empty = built-in")
+    text_incorrect: str = _f("", "text on a deny for a mask below the nose; empty = built-in")
+    text_covered: str = _f("", "text on a deny for a covering that is not a mask; empty = built-in")
+    text_fault: str = _f("", "text while the kiosk is out of service (camera or model fault, locked); "
+                             "empty = built-in")
+    events_keep: int = _f(1000, "decisions kept in the event log (state directory, web-events.jsonl)",
+                          lo=10, hi=1_000_000)
+    max_clients: int = _f(8, "most screens listening to /events/stream at once", lo=1, hi=256)
+    max_connections: int = _f(32, "most HTTP connections served at once; more are closed unanswered", lo=2, hi=1024)
+
+
+@dataclass
 class Config:
     kiosk: KioskSection = field(default_factory=KioskSection)
     camera: CameraSection = field(default_factory=CameraSection)
@@ -173,6 +196,7 @@ class Config:
     mqtt: MqttSection = field(default_factory=MqttSection)
     commands: CommandsSection = field(default_factory=CommandsSection)
     snapshots: SnapshotsSection = field(default_factory=SnapshotsSection)
+    web: WebSection = field(default_factory=WebSection)
     # Where relative paths are resolved from: the config file's folder (or the project root).
     base_dir: Path = field(default=PROJECT_ROOT, metadata={"internal": True})
 
@@ -301,9 +325,25 @@ def _cross_checks(cfg: Config) -> None:
     if cfg.commands.home_assistant and not (cfg.mqtt.enabled and cfg.mqtt.username):
         raise KioskError("config key 'commands.home_assistant': needs mqtt.enabled and an mqtt.username "
                          "(a broker with passwords and an ACL for the ha_command topic)")
+    w = cfg.web
+    if w.enabled and not w.token_file and not is_loopback(w.host):
+        raise KioskError(f"config key 'web.token_file': required when web.host ({_shown(w.host)}) is not a "
+                         "loopback address")
     m = cfg.mqtt
     if (m.cert_file or m.key_file) and not (m.cert_file and m.key_file):
         raise KioskError("config key 'mqtt.cert_file': a client certificate needs both cert_file and key_file")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address reaches this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "" (all addresses): not known to be local
 
 
 def load(path: str | Path) -> Config:
@@ -350,6 +390,7 @@ _HEADINGS = {
     "mqtt": "MQTT: topics under <prefix>/<kiosk id>/ (README: MQTT reference)",
     "commands": "Remote commands (signed; see kiosk/commands.py)",
     "snapshots": "Face snapshots (personal data; off unless you need them)",
+    "web": "Web: the visitor screen, status, metrics and event log (README: Kiosk screen)",
 }
 
 

@@ -42,6 +42,8 @@ def demo_config(state_dir: Path, port: int | None) -> Config:
     cfg.mqtt.enabled = port is not None
     cfg.mqtt.port = port or 1883
     cfg.mqtt.stats_interval = 5.0
+    cfg.web.enabled = True  # the visitor screen, on this machine only
+    cfg.web.port = DEMO_WEB_PORT if _port_free(DEMO_WEB_PORT) else 0
     return cfg
 
 
@@ -54,6 +56,20 @@ def _discovery_line(text: str) -> str:
         live = [k for k, c in payload["cmps"].items() if len(c) > 1]
         return f"(device discovery: {payload['dev']['name']}, {len(live)} entities)"
     return "(migrate_discovery)" if payload.get("migrate_discovery") else f"(discovery for {payload.get('name', '?')})"
+
+
+DEMO_WEB_PORT = 8080
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 class _Printer:
@@ -109,6 +125,9 @@ def run_demo(max_seconds: float = 120.0, use_broker: bool = True) -> int:
         with tempfile.TemporaryDirectory(prefix="maskgate-demo-") as state:
             cfg = demo_config(Path(state), port)
             kiosk = Kiosk(cfg)
+            web = next((o for o in kiosk.outputs if o.name == "web"), None)
+            if web is not None:
+                print(f"demo: visitor screen at {web.url} (also /status, /healthz, /metrics, /events)", flush=True)
             relay = kiosk.gate._relay.pin  # noqa: SLF001 - the demo shows the real pin timeline
             summary = kiosk.run(max_seconds=max_seconds)
             if printer is not None:

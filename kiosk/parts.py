@@ -19,6 +19,7 @@ from .mqtt import MqttPublisher, read_secret
 from .nose import NoseCheck
 from .outbox import Outbox
 from .outputs import Publisher
+from .web import WebOutput
 from .yunet import YuNetDetector
 
 
@@ -119,4 +120,11 @@ def build_outputs(cfg: Config, model_info: dict[str, str], stack: ExitStack) -> 
         outbox = stack.enter_context(Outbox(cfg.state_path() / "outbox.sqlite", m.outbox_max_rows,
                                             m.outbox_max_age_hours * 3600))
         outputs.append(stack.enter_context(MqttPublisher(cfg, model_info, outbox)))
+    if cfg.web.enabled:
+        token = None
+        if cfg.web.token_file:
+            token = read_secret(cfg.web.token_file, cfg.resolve, "web.token_file")
+            if len(token.encode()) < 16:
+                raise KioskError("config key 'web.token_file': the token must be at least 16 bytes")
+        outputs.append(stack.enter_context(WebOutput(cfg, model_info, token)))
     return outputs

@@ -1,0 +1,443 @@
+"""The web output: a standard-library HTTP server on its own threads, fed by the frame loop.
+
+The frame loop only stores the latest state and stats and appends to a short message list (no
+I/O, no lock held for long), so a slow or hostile browser never slows a decision. Everything that
+arrives is bounded: request line and headers together at most MAX_REQUEST bytes, GET/HEAD only, at
+most `max_connections` connections and `max_clients` event streams at once, a socket timeout; every
+handler's exception is caught and answered 500 while the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import hmac
+import http.client
+import json
+import logging
+import select
+import socket
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..config import Config, is_loopback
+from ..errors import KioskError
+from . import metrics, screen
+from .eventlog import EventLog
+
+log = logging.getLogger("kiosk.web")
+
+MAX_REQUEST = 8192  # request line + headers, bytes
+SOCKET_TIMEOUT_S = 10.0
+KEEPALIVE_S = 15.0  # an SSE comment this often, so proxies keep the stream and dead screens are noticed
+STREAM_POLL_S = 1.0  # how often a quiet stream checks whether its screen has gone
+# The frame loop calls health() about once a second; longer without a call: the loop is not running.
+LOOP_STALE_S = 5.0
+DRAIN_S, DRAIN_BYTES = 0.5, 1 << 20  # what is read of a request's unread rest before closing
+MESSAGES_KEPT = 32  # the stream's recent messages, for a screen that fell a little behind
+EVENTS_SHOWN = 200  # /events without ?limit=
+
+
+class _TooLarge(http.client.LineTooLong):
+    """The request's head went past MAX_REQUEST (http.server answers a LineTooLong with 431)."""
+
+
+class _Capped:
+    """The request's input stream, refusing to read more than `cap` bytes of request head."""
+
+    def __init__(self, raw, cap: int) -> None:  # noqa: ANN001
+        self.raw, self.left = raw, cap
+
+    def readline(self, size: int = -1) -> bytes:
+        want = self.left + 1 if size is None or size < 0 else min(size, self.left + 1)
+        line = self.raw.readline(want)
+        self.left -= len(line)
+        if self.left < 0:
+            raise _TooLarge("request head")
+        return line
+
+    def read(self, size: int = -1) -> bytes:  # no request has a body here
+        return b""
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, output: "WebOutput", max_connections: int) -> None:  # noqa: ANN001
+        self.output = output
+        self._slots = threading.BoundedSemaphore(max_connections)
+        if ":" in addr[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(addr, handler)
+
+    def process_request(self, request, client_address) -> None:  # noqa: ANN001
+        if not self._slots.acquire(blocking=False):
+            self.output.count("refused_connections")
+            self.shutdown_request(request)  # full: closed unanswered rather than queued without bound
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        # Outside a handler (a reset connection): one line, never a traceback on stderr.
+        self.output.count("errors")
+        log.debug("web: connection from %s failed", client_address[0], exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.0"  # one request per connection: the cap and timeout are per request
+    timeout = SOCKET_TIMEOUT_S
+    server_version = "maskgate"
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _Capped(self.rfile, MAX_REQUEST)
+
+    def finish(self) -> None:
+        super().finish()
+        # Read (and drop) what the client still sends, briefly: closing on unread input resets the
+        # connection, and the client would lose the answer (a 431 for a too-large request).
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(DRAIN_S)
+            left = DRAIN_BYTES
+            while left > 0 and (chunk := self.connection.recv(min(left, 65536))):
+                left -= len(chunk)
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("web: %s %s", self.address_string(), format % args)
+
+    def handle_one_request(self) -> None:
+        out = self.server.output
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST + 1)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():  # answers malformed requests (400, 431, 505) itself
+                out.count("bad_requests")
+                return
+            out.count("requests")
+            if self.request_version == "HTTP/0.9":
+                self._error(400, "HTTP/0.9 is not served")
+                return
+            if self.command not in ("GET", "HEAD"):
+                self._error(405, "only GET and HEAD")
+                return
+            out.route(self)
+        except _TooLarge:
+            out.count("bad_requests")
+            self._error(431, "request head too large")
+        except (TimeoutError, ConnectionError, BrokenPipeError):
+            self.close_connection = True
+        except Exception as exc:  # a bug in a handler: answered, logged, and the server goes on
+            out.count("errors")
+            log.warning("web: %s %s failed: %s: %s", getattr(self, "command", "?"), getattr(self, "path", "?")[:200],
+                        type(exc).__name__, exc)
+            self._error(500, "internal error")
+        finally:
+            self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if getattr(self, "request_version", "") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # an answer always has a status line
+        super().send_error(code, message, explain)
+
+    def _error(self, code: int, message: str) -> None:
+        if getattr(self, "_headers_sent", False):
+            return
+        try:
+            if not getattr(self, "request_version", None) or self.request_version == "HTTP/0.9":
+                self.request_version = "HTTP/1.0"
+            for attr in ("command", "requestline", "path"):  # a request line too long to parse has none
+                if not hasattr(self, attr):
+                    setattr(self, attr, "")
+            self.send(code, json.dumps({"error": message}).encode(), "application/json")
+        except OSError:
+            pass
+
+    def send(self, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None) -> None:
+        self._headers_sent = True
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy",
+                         "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class WebOutput:
+    """The `web` output (kiosk/outputs.py): serves /, /status, /healthz, /metrics, /events,
+    /events.csv and /events/stream on [web] host:port."""
+
+    name = "web"
+
+    def __init__(self, cfg: Config, model_info: dict[str, str], token: str | None = None) -> None:
+        w = cfg.web
+        if not token and not is_loopback(w.host):  # config.py refuses this too; an output built by hand
+            raise KioskError(f"config key 'web.token_file': required when web.host ({w.host}) is not a loopback address")
+        self.cfg = cfg
+        self.web = w
+        self._token = token.encode() if token else None
+        self._hold = {"open": cfg.decision.open_seconds}
+        self._deny_s = cfg.decision.deny_seconds
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._state: dict[str, Any] = {"model": model_info, "faults": [], "gate": "closed"}
+        self._state_json = b"{}"
+        self._stats: dict[str, Any] | None = None
+        self._stats_at: float | None = None
+        self._messages: deque[tuple[int, bytes]] = deque(maxlen=MESSAGES_KEPT)
+        self._seq = 0
+        self._last_decision: tuple[float, dict[str, Any]] | None = None  # monotonic time, message
+        self._loop_seen: float | None = None
+        self._clients = 0
+        self._counts: dict[str, int] = {"requests": 0, "bad_requests": 0, "unauthorized": 0, "errors": 0,
+                                        "refused_connections": 0, "refused_streams": 0}
+        self._closed = False
+        self.events = EventLog(cfg.state_path() / "web-events.jsonl", w.events_keep)
+        try:
+            self._server = _Server((w.host, w.port), _Handler, self, w.max_connections)
+        except OSError as exc:
+            self.events.close()
+            raise KioskError(f"config key 'web.port': cannot listen on {w.host}:{w.port}: {exc.strerror}") from None
+        self._thread: threading.Thread | None = None
+
+    # -- the address ----------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The port listened on (the one chosen when web.port is 0)."""
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """The visitor screen's address."""
+        host = self.web.host if self.web.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}/"
+
+    # -- Publisher -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                            name="web-server", daemon=True)
+            self._thread.start()
+            log.info("web: serving %s", self.url)
+
+    def subscribe(self, on_command) -> None:  # noqa: ANN001 - the web output takes no commands
+        pass
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        self.events.add(event)
+        view = screen.decision_view(event)
+        hold = self._hold.get(view, self._deny_s)
+        msg = {"kind": "decision", "view": view, "hold_s": hold, "id": event.get("id"),
+               "decision": event.get("decision"), "reason": event.get("reason"), "ts": event.get("ts")}
+        with self._lock:
+            self._last_decision = (time.monotonic(), msg)
+            self._push(msg)
+
+    def publish_state(self, state: dict[str, Any]) -> None:
+        body = json.dumps(state, default=str).encode()
+        with self._lock:
+            self._state, self._state_json = state, body
+            self._push({"kind": "state", "view": screen.base_view(state)})
+
+    def publish_stats(self, stats: dict[str, Any]) -> None:
+        with self._lock:
+            self._stats, self._stats_at = stats, time.monotonic()
+
+    def publish_command_result(self, result: dict[str, Any]) -> None:
+        pass
+
+    def health(self, now: float | None = None) -> str | None:
+        self._loop_seen = time.monotonic()
+        if self._thread is not None and not self._thread.is_alive() and not self._closed:
+            return "web server thread ended"
+        return None
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {"clients": self._clients, "events_logged": len(self.events.recent()), **self._counts}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._server.shutdown()
+        self._server.server_close()
+        self.events.close()
+
+    def __enter__(self) -> "WebOutput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _push(self, msg: dict[str, Any]) -> None:  # with self._lock held
+        self._seq += 1
+        self._messages.append((self._seq, json.dumps(msg).encode()))
+        self._changed.notify_all()
+
+    def count(self, key: str) -> None:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def healthy(self) -> tuple[bool, str]:
+        """Whether the frame loop runs (it called health() lately) and the camera and models work."""
+        seen = self._loop_seen
+        if self._closed or seen is None or time.monotonic() - seen > LOOP_STALE_S:
+            return False, "frame loop not running"
+        with self._lock:
+            faults = set(self._state.get("faults") or ())
+        bad = sorted(faults & screen.SERVICE_FAULTS)
+        return (False, "fault: " + ", ".join(bad)) if bad else (True, "ok")
+
+    def _authorized(self, req: _Handler, query: dict[str, list[str]]) -> bool:
+        if self._token is None:
+            # No token: loopback only; a Host header naming another machine is a DNS-rebinding page.
+            host = (req.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
+            return host == "" or is_loopback(host)
+        given = query.get("token", [""])[0]
+        auth = req.headers.get("Authorization") or ""
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        return hmac.compare_digest(given.encode(errors="replace"), self._token)
+
+    # -- routes --------------------------------------------------------------------------------
+    def route(self, req: _Handler) -> None:
+        url = urlsplit(req.path)
+        try:
+            query = parse_qs(url.query, max_num_fields=8)
+        except ValueError:
+            req._error(400, "bad query")
+            return
+        if not self._authorized(req, query):
+            self.count("unauthorized")
+            req._error(401 if self._token is not None else 403, "token required" if self._token else "bad host")
+            return
+        path = url.path
+        if path == "/":
+            with self._lock:
+                base = screen.base_view(self._state)
+            req.send(200, screen.page(self.web, base, base).encode(), "text/html; charset=utf-8")
+        elif path == "/status":
+            with self._lock:
+                body = self._state_json
+            req.send(200, body, "application/json")
+        elif path == "/healthz":
+            ok, why = self.healthy()
+            req.send(200 if ok else 503, (why + "\n").encode(), "text/plain; charset=utf-8")
+        elif path == "/metrics":
+            req.send(200, self._metrics().encode(), metrics.CONTENT_TYPE)
+        elif path == "/events":
+            limit = _int(query.get("limit", [""])[0], EVENTS_SHOWN, 1, self.web.events_keep)
+            req.send(200, json.dumps(self.events.recent(limit)).encode(), "application/json")
+        elif path == "/events.csv":
+            req.send(200, self.events.csv().encode(), "text/csv; charset=utf-8",
+                     {"Content-Disposition": 'attachment; filename="maskgate-events.csv"'})
+        elif path == "/events/stream":
+            self._stream(req)
+        else:
+            req._error(404, "not found")
+
+    def _metrics(self) -> str:
+        with self._lock:
+            state, stats, at = self._state, self._stats, self._stats_at
+            web = {"stream_clients": self._clients, **{f"{k}_total": v for k, v in self._counts.items()}}
+        return metrics.render(state, stats, web, at)
+
+    def _stream(self, req: _Handler) -> None:
+        with self._lock:
+            if self._clients >= self.web.max_clients:
+                full = True
+            else:
+                full = False
+                self._clients += 1
+        if full:
+            self.count("refused_streams")
+            req._error(503, "too many screens")
+            return
+        try:
+            req._headers_sent = True
+            req.send_response(200)
+            req.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            req.send_header("Cache-Control", "no-store")
+            req.send_header("X-Content-Type-Options", "nosniff")
+            req.end_headers()
+            if req.command == "HEAD":
+                return
+            with self._lock:
+                first = [json.dumps({"kind": "state", "view": screen.base_view(self._state)}).encode()]
+                if self._last_decision is not None:
+                    at, msg = self._last_decision
+                    left = msg["hold_s"] - (time.monotonic() - at)
+                    if left > 0.05:  # a decision still showing: a screen that connects now shows it too
+                        first.append(json.dumps({**msg, "hold_s": round(left, 3)}).encode())
+                seq = self._seq
+            req.wfile.write(b"retry: 2000\n\n" + b"".join(b"data: " + m + b"\n\n" for m in first))
+            last_write = time.monotonic()
+            while True:
+                with self._lock:
+                    if self._seq == seq and not self._closed:
+                        self._changed.wait(STREAM_POLL_S)
+                    if self._closed:
+                        return
+                    new = [m for s, m in self._messages if s > seq]
+                    seq = self._seq
+                if new:
+                    req.wfile.write(b"".join(b"data: " + m + b"\n\n" for m in new))
+                    last_write = time.monotonic()
+                elif _gone(req.connection):
+                    return  # the screen went away: its slot is free at once, not at the next write
+                elif time.monotonic() - last_write >= KEEPALIVE_S:
+                    req.wfile.write(b": keepalive\n\n")
+                    last_write = time.monotonic()
+        finally:
+            with self._lock:
+                self._clients -= 1
+
+
+def _gone(sock: socket.socket) -> bool:
+    """Whether the peer closed (a screen sends nothing after its request: readable means EOF or junk)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def _int(text: str, default: int, lo: int, hi: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        return default
+    return max(lo, min(hi, value))
