@@ -328,7 +328,7 @@ class Canvas:
         fh, fw = self.img.shape[:2]
         x, y, w, h = box
         clipped = _clip(x, y, w, h, fw, fh)
-        inside = clipped[2] * clipped[3] / max(1.0, w * h)
+        inside = max(0.0, min(fw, x + w) - max(0.0, x)) * max(0.0, min(fh, y + h) - max(0.0, y)) / max(1e-6, w * h)
         region = _clip(x - HIT_PAD * w, y - HIT_PAD * h, w * (1 + 2 * HIT_PAD), h * (1 + 2 * HIT_PAD), fw, fh)
         return Face(cls, source, float(w), clipped, region, role, person, scored, inside=min(1.0, inside),
                     _vis=np.ones((clipped[3], clipped[2]), np.float32))
@@ -423,7 +423,8 @@ def _overlaps(a: Box, b: Box, pad: float) -> bool:
 class SceneMaker:
     """Stills, face-free frames and clips from one pool of faces; every item has its own seed."""
 
-    def __init__(self, faces: list[FaceImage], seed: int = 0, fps: float = 15.0) -> None:
+    def __init__(self, faces: list[FaceImage], seed: int = 0, fps: float = 15.0,
+                 backgrounds: Backgrounds | None = None) -> None:
         if not faces:
             raise ValueError("no face images")
         self.faces = faces
@@ -431,7 +432,7 @@ class SceneMaker:
         self.classes = [c for c in CLASSES if self.by_class[c]]
         self.seed = seed
         self.fps = float(fps)
-        self.bg = Backgrounds()
+        self.bg = backgrounds or Backgrounds(seed=seed)
 
     def _rng(self, kind: int, i: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, kind, i])
