@@ -32,6 +32,7 @@ from tools.make_demo_clip import load_sources  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 FULL_RANGE = ROOT / "models" / "face_detection_full_range_sparse.tflite"
 SHORT_RANGE = ROOT / "models" / "face_detection_short_range.tflite"
+YUNET = ROOT / "models" / "face_detection_yunet_2023mar.onnx"
 FOLDERS = {"no_mask": "without_mask", "mask": "with_mask", "incorrect": "mask_weared_incorrect"}
 
 
@@ -138,13 +139,16 @@ def ground_truth(maker: ks.SceneMaker, stills: int, empty: int, clips: int) -> l
 
 class Oracle:
     """A measuring stick, not a detector: it returns the ground truth of the frames it knows: every
-    counted face of a still, and in clips the standing person from standing frame `from_offset` on."""
+    counted face of a still, and in clips the standing person from standing frame `from_offset` on
+    (from_offset None: every counted face of every frame)."""
 
-    def __init__(self, truth: list[tuple], from_offset: int = 0, extra: tuple = ()) -> None:
+    def __init__(self, truth: list[tuple], from_offset: int | None = 0, extra: tuple = ()) -> None:
         self.truth: dict[str, list[tuple]] = {}
         for k, fr, person in truth:
-            ok = person is None or fr.index - person.stand_start >= from_offset
-            self.truth[k] = [f.box for f in fr.faces if f.counted and ok and (person is None or f.role == "stand")]
+            if from_offset is None or person is None:
+                self.truth[k] = [f.box for f in fr.faces if f.counted]
+            elif fr.index - person.stand_start >= from_offset:
+                self.truth[k] = [f.box for f in fr.faces if f.counted and f.role == "stand"]
         self.extra = extra
 
     def detect(self, img: np.ndarray) -> list[Detection]:
@@ -161,7 +165,7 @@ def test_recall_and_time_to_first_detection_arithmetic(faces, backgrounds):
     maker = ks.SceneMaker(faces, seed=1, backgrounds=backgrounds)
     n = dict(stills=6, empty=3, clips=3)
     truth = ground_truth(maker, **n)
-    sticks = {"all": Oracle(truth), "none": Blind(), "at7": Oracle(truth, from_offset=7),
+    sticks = {"every": Oracle(truth, None), "all": Oracle(truth), "none": Blind(), "at7": Oracle(truth, from_offset=7),
               "at8": Oracle(truth, from_offset=8), "false": Oracle(truth, extra=((0, 0, 30, 30), (0, 0, 60, 60)))}
     tallies = ev.evaluate(sticks, maker, **n)
     res = {k: t.summary() for k, t in tallies.items()}
@@ -178,6 +182,12 @@ def test_recall_and_time_to_first_detection_arithmetic(faces, backgrounds):
     assert res["all"]["ttfd"]["all"]["within_0.5s"] == people and res["all"]["ttfd"]["all"]["median_s"] == 0.0
     assert res["all"]["false_boxes"]["per_frame"] == 0.0 and res["all"]["false_boxes"]["stray_per_face_frame"] == 0.0
 
+    for cls in ks.CLASSES:  # every face found in every frame: 100 %, and so is the interval
+        assert all(h == n for h, n in res["every"]["recall"][cls].values())
+        if res["every"]["distinct_faces_ge40"][cls] > 1:
+            assert res["every"]["recall_ci95"][cls] == [1.0, 1.0] and res["none"]["recall_ci95"][cls] == [0.0, 0.0]
+            assert 0.0 < res["all"]["recall_ci95"][cls][0] <= res["all"]["recall_ci95"][cls][1] <= 1.0
+
     none = res["none"]
     assert all(h == 0 for c in ks.CLASSES for h, _ in none["recall"][c].values())
     assert none["ttfd"]["all"]["within_0.5s"] == 0 and none["ttfd"]["all"]["never"] == people
@@ -193,6 +203,14 @@ def test_recall_and_time_to_first_detection_arithmetic(faces, backgrounds):
     assert fb["face_free_frames"] == 3 and fb["per_frame"] == 2.0 and fb["per_frame_ge40px"] == 1.0
     for key, (hits, total) in tallies["all"].faces.items():  # a box in the corner takes nothing from the faces
         assert tallies["false"].faces[key][0] >= hits and tallies["false"].faces[key][1] == total
+
+
+def test_wilson_interval():
+    assert ev.wilson(0, 0) is None
+    lo, hi = ev.wilson(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(0.7225, abs=1e-3)
+    lo, hi = ev.wilson(99, 100)
+    assert lo == pytest.approx(0.9455, abs=1e-3) and hi == pytest.approx(0.9982, abs=1e-3)
 
 
 def test_a_detection_beside_the_face_is_not_a_hit():
@@ -218,6 +236,8 @@ def test_detectors_are_built_from_the_kiosk_config(tmp_path):
     det = ev.build_detector(cfg)
     assert det.side == 128 and det.score_threshold == pytest.approx(0.6)
     assert "max_faces=4" in ev.describe(cfg) and "min_face_px=30" in ev.describe(cfg)
+    yunet = ev.build_detector(ev.parse_spec(f"y={YUNET}:0.4,input_width=320", base)[1])
+    assert type(yunet).__name__ == "YuNetDetector" and yunet.input_width == 320 and yunet.score_threshold == 0.4
     with pytest.raises(KioskError, match="detector.nope"):
         ev.parse_spec(f"x={SHORT_RANGE},nope=1", base)
     with pytest.raises(KioskError, match="detector.score_threshold"):
@@ -244,12 +264,14 @@ def test_a_real_run_with_the_shipped_blazeface(data, tmp_path):
     doc.write_text("kept\n<!-- table -->\nold\n<!-- table -->\n")
     argv = [f"{data / 'crops'}:0.15", str(data / "scenes"), "--stills", "16", "--empty", "4", "--clips", "2",
             "--per-class", "5", "--out", str(doc), "--json", str(js),
-            "--detector", f"full={FULL_RANGE}:0.3", "--detector", f"short={SHORT_RANGE}:0.5"]
+            "--detector", f"full={FULL_RANGE}:0.3", "--detector", f"short={SHORT_RANGE}:0.5",
+            "--detector", f"yunet={YUNET}:0.5,input_width=640"]
     with pytest.raises(SystemExit) as done:
         run(lambda: ev.main(argv))
     assert done.value.code == 0
     r = json.loads(js.read_text())
-    assert list(r["detectors"]) == ["full", "short"]
+    assert list(r["detectors"]) == ["full", "short", "yunet"]
+    assert r["detectors"]["yunet"]["detector"]["input_width"] == 640 and "input_width=640" in r["detectors"]["yunet"]["label"]
     full, short = r["detectors"]["full"], r["detectors"]["short"]
     # identical frames: the same faces counted for both
     assert [v[1] for d in full["recall"].values() for v in d.values()] == \
@@ -260,7 +282,7 @@ def test_a_real_run_with_the_shipped_blazeface(data, tmp_path):
     assert set(full["ms_median"]) <= {f"{w}x{h}" for w, h in ks.FRAME_SIZES} and full["ms_median"]
     text = doc.read_text()
     assert text.startswith("kept\n<!-- table -->\nFrames: 16 stills") and "old" not in text
-    assert "| full |" in text and "| short |" in text
+    assert "| full |" in text and "| short |" in text and "| yunet |" in text
 
 
 @pytest.mark.parametrize("argv, message", [

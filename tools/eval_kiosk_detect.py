@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import cv2
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -55,18 +56,10 @@ MARKER = "<!-- table -->"
 # --- detectors, built as the kiosk builds its own ---------------------------------------------------
 
 def build_detector(cfg):
-    """The detector the kiosk would run with this config (kiosk.pipeline's own builder when it has one)."""
-    from kiosk import pipeline
+    """The detector the kiosk would run with this config, by the kiosk's own builder."""
+    from kiosk.pipeline import build_detector as kiosk_build_detector
 
-    builder = getattr(pipeline, "build_detector", None)
-    if builder is not None:
-        return builder(cfg)
-    from kiosk.config import auto_threads
-    from kiosk.detector import BlazeFaceDetector
-
-    d = cfg.detector
-    return BlazeFaceDetector(cfg.resolve(d.model), score_threshold=d.score_threshold,
-                             num_threads=auto_threads(d.threads))
+    return kiosk_build_detector(cfg)
 
 
 def _model_path(text: str) -> str:
@@ -199,6 +192,7 @@ class Tally:
         self.stray = 0
         self.ms: dict[str, list[float]] = defaultdict(list)
         self.people: list[dict] = []
+        self.by_face: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # >= 40 px
         self._clip_hits: dict[int, list[int]] = defaultdict(list)  # clip -> standing frame offsets with a hit
 
     def add(self, frame: Frame, boxes: list[tuple], ms: float, person: Person | None) -> None:
@@ -220,6 +214,10 @@ class Tally:
                 continue
             fconds = conds + [c for c, on in (("blurred", f.blurred), ("occluded", f.occluded)) if on]
             big = f.width >= 40
+            if big:
+                rec = self.by_face[f.cls][f.fid]
+                rec[0] += int(h)
+                rec[1] += 1
             keys = [("class", f.cls, bucket(f.width)), ("role", f.role, f.cls, big),
                     ("source", f.source, f.cls, big), ("bg", frame.background, f.cls, big)]
             if frame.kind == "still":  # conditions are drawn independently only in the stills
@@ -248,11 +246,23 @@ class Tally:
                 h, n = h + kh, n + kn
         return h, n
 
+    def interval(self, cls: str, resamples: int = 1000) -> list[float] | None:
+        """95 % interval of the per-frame recall of `cls` faces >= 40 px, resampling the source faces
+        (each is reused in many frames, so frames are not independent; faces are)."""
+        per = np.array(list(self.by_face[cls].values()), np.float64).reshape(-1, 2)
+        if len(per) < 2:
+            return None
+        rng = np.random.default_rng(0)
+        idx = rng.integers(0, len(per), (resamples, len(per)))
+        rates = per[idx, 0].sum(1) / np.maximum(per[idx, 1].sum(1), 1)
+        return [float(v) for v in np.percentile(rates, [2.5, 97.5])]
+
     def ttfd(self, cls: str | None) -> dict[str, Any]:
         ppl = [p for p in self.people if cls is None or p["cls"] == cls]
         firsts = sorted(p["first_s"] for p in ppl if p["first_s"] is not None)
         within = sum(1 for t in firsts if t < STAND_GOAL_S - 1e-9)
-        return {"people": len(ppl), "within_0.5s": within, "never": len(ppl) - len(firsts),
+        return {"people": len(ppl), "within_0.5s": within, "ci95": wilson(within, len(ppl)),
+                "never": len(ppl) - len(firsts),
                 "median_s": statistics.median(firsts) if firsts else None,
                 "p95_s": firsts[min(len(firsts) - 1, math.ceil(0.95 * len(firsts)) - 1)] if firsts else None}
 
@@ -260,6 +270,8 @@ class Tally:
         return {
             "recall": {c: {b: self.rate("class", c, b) for b in [bucket(lo) for lo, _ in BUCKETS]}
                        | {">=40": self.pooled(("class", c), lambda k: k[2] != "24-39")} for c in CLASSES},
+            "recall_ci95": {c: self.interval(c) for c in CLASSES},
+            "distinct_faces_ge40": {c: len(self.by_face[c]) for c in CLASSES},
             "recall_masked_ge40": {
                 "stills": self.rate("role", "still", "mask", True),
                 "stills, clean": self.rate("clean", "mask", True, True),
@@ -279,6 +291,17 @@ class Tally:
             "ttfd": {"all": self.ttfd(None), **{c: self.ttfd(c) for c in CLASSES}},
             "people": self.people,
         }
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
+    """Wilson's 95 % interval of a share k / n (people are independent; good at shares near 1)."""
+    if n == 0:
+        return None
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return [max(0.0, c - h), min(1.0, c + h)]
 
 
 def _div(a: float, b: float) -> float | None:
@@ -329,6 +352,10 @@ def _pct(hn: Iterable[int]) -> str:
     return f"{100 * h / n:.1f}%" if n else "-"
 
 
+def _ci(ci: list[float] | None, sep: str = " (", end: str = ")") -> str:
+    return f"{sep}{100 * ci[0]:.0f}-{100 * ci[1]:.0f}{end}" if ci else ""
+
+
 def tables(results: dict[str, dict], labels: dict[str, str], min_face_px: int) -> str:
     names = list(results)
     first = results[names[0]]
@@ -341,10 +368,14 @@ def tables(results: dict[str, dict], labels: dict[str, str], min_face_px: int) -
            "| faces | " + " | ".join(str(first["recall"][c][b][1]) for c, b in cols) + " |"]
     for n in names:
         out.append(f"| {n} | " + " | ".join(
-            (f"**{_pct(results[n]['recall'][c][b])}**" if b == ">=40" else _pct(results[n]["recall"][c][b]))
-            for c, b in cols) + " |")
+            (f"**{_pct(results[n]['recall'][c][b])}**{_ci(results[n]['recall_ci95'][c])}" if b == ">=40"
+             else _pct(results[n]["recall"][c][b])) for c, b in cols) + " |")
+    out += ["", "(>= 40: in brackets the 95 % interval from resampling the source faces: "
+            + ", ".join(f"{first['distinct_faces_ge40'][c]} {short[c]}" for c in CLASSES if first['distinct_faces_ge40'][c])
+            + " distinct faces.)"]
     out += ["", f"**Time to first detection** (people at the gate standing >= {STAND_GOAL_S} s; share found "
-            f"within {STAND_GOAL_S} s of standing, goal 99 % for masked), **false boxes** and **speed**:", "",
+            f"within {STAND_GOAL_S} s of standing, goal 99 % for masked; in brackets the count and Wilson's 95 % "
+            "interval), **false boxes** and **speed** (median ms per frame):", "",
             "| detector | masked found < 0.5 s | all found < 0.5 s | masked never found | median / p95 s "
             f"(masked) | false boxes per face-free frame | of them >= {min_face_px} px | false boxes per face "
             "frame | " + " | ".join(f"ms {w}x{h}" for w, h in FRAME_SIZES) + " |",
@@ -355,7 +386,8 @@ def tables(results: dict[str, dict], labels: dict[str, str], min_face_px: int) -
         fb = r["false_boxes"]
         ms = [r["ms_median"].get(f"{w}x{h}") for w, h in FRAME_SIZES]
         med = "-" if tm["median_s"] is None else f"{tm['median_s']:.2f} / {tm['p95_s']:.2f}"
-        out.append(f"| {n} | **{_pct((tm['within_0.5s'], tm['people']))}** ({tm['within_0.5s']}/{tm['people']}) | "
+        out.append(f"| {n} | **{_pct((tm['within_0.5s'], tm['people']))}** ({tm['within_0.5s']}/{tm['people']}"
+                   f"{_ci(tm['ci95'], '; ', '')}) | "
                    f"{_pct((ta['within_0.5s'], ta['people']))} | {tm['never']} | {med} | {fb['per_frame']:.3f} | "
                    f"{fb[f'per_frame_ge{min_face_px}px']:.3f} | {fb['stray_per_face_frame']:.3f} | "
                    + " | ".join("-" if v is None else f"{v:.1f}" for v in ms) + " |")

@@ -66,6 +66,7 @@ class FaceImage:
     source: str  # where it came from (folder name)
     box: Box  # the face box, in image pixels
     others: tuple[Box, ...] = ()  # other labelled faces in the image (ignored where they show)
+    id: int = -1  # its index in the pool (load_faces): the unit of the confidence intervals
 
     @property
     def face_px(self) -> float:
@@ -84,6 +85,7 @@ class Face:
     role: str  # still | walk_in | stand | walk_out | passer | context
     person: int = -1  # clip person id (-1 in stills)
     scored: bool = True  # False: a face whose label is not ours to judge (context of a scene cut)
+    fid: int = -1  # FaceImage.id
     occluded: bool = False
     blurred: bool = False  # defocus or motion smear
     visible: float = 1.0  # share of the face box not covered by later layers
@@ -200,6 +202,8 @@ def load_faces(sources: list[tuple[Path, float | None]], per_class: int, seed: i
             got, b = load_crops(path, 0.0 if amount is None else amount, per_class, seed + 1000 * si)
         faces += got
         bad += b
+    for i, f in enumerate(faces):
+        f.id = i
     return faces, bad
 
 
@@ -350,6 +354,7 @@ class Canvas:
             if shown.size and shown.shape == (bh, bw) and float(shown.mean()) >= 0.25:
                 self.faces.append(f)
         rec = self._face(face.cls, face.source, (x + fx, y + fy, fbw, fbh), role, person, True)
+        rec.fid = face.id
         rec.blurred = smear >= 3.0
         self.faces.append(rec)
         return rec
