@@ -24,6 +24,8 @@ from kiosk.config import Config  # noqa: E402
 from kiosk.detector import BlazeFaceDetector, Detection  # noqa: E402
 from kiosk.errors import KioskError  # noqa: E402
 from tools import eval_kiosk_detect as ev  # noqa: E402
+from tools import kiosk_detect_score as sc  # noqa: E402
+from tools import kiosk_faces as kf  # noqa: E402
 from tools import kiosk_scenes as ks  # noqa: E402
 from tools import synth_masks as sm  # noqa: E402
 from tools.cli import CliError, run  # noqa: E402
@@ -68,8 +70,8 @@ def backgrounds() -> ks.Backgrounds:
 
 
 @pytest.fixture(scope="module")
-def faces(data) -> list[ks.FaceImage]:
-    got, bad = ks.load_faces([(data / "crops", 0.15), (data / "scenes", None)], 10, 0)
+def faces(data) -> list[kf.FaceImage]:
+    got, bad = kf.load_faces([(data / "crops", 0.15), (data / "scenes", None)], 10, 0)
     assert bad == 0
     return got
 
@@ -167,7 +169,7 @@ def test_recall_and_time_to_first_detection_arithmetic(faces, backgrounds):
     truth = ground_truth(maker, **n)
     sticks = {"every": Oracle(truth, None), "all": Oracle(truth), "none": Blind(), "at7": Oracle(truth, from_offset=7),
               "at8": Oracle(truth, from_offset=8), "false": Oracle(truth, extra=((0, 0, 30, 30), (0, 0, 60, 60)))}
-    tallies = ev.evaluate(sticks, maker, **n)
+    tallies = sc.evaluate(sticks, maker, **n)
     res = {k: t.summary() for k, t in tallies.items()}
 
     people = res["all"]["ttfd"]["all"]["people"]
@@ -206,21 +208,21 @@ def test_recall_and_time_to_first_detection_arithmetic(faces, backgrounds):
 
 
 def test_wilson_interval():
-    assert ev.wilson(0, 0) is None
-    lo, hi = ev.wilson(10, 10)
+    assert sc.wilson(0, 0) is None
+    lo, hi = sc.wilson(10, 10)
     assert hi == 1.0 and lo == pytest.approx(0.7225, abs=1e-3)
-    lo, hi = ev.wilson(99, 100)
+    lo, hi = sc.wilson(99, 100)
     assert lo == pytest.approx(0.9455, abs=1e-3) and hi == pytest.approx(0.9982, abs=1e-3)
 
 
 def test_a_detection_beside_the_face_is_not_a_hit():
     face = ks.Face("mask", "x", 100, (100, 100, 100, 120), (75, 70, 150, 180), "still")
-    assert ev.match([(100, 100, 100, 120)], [face]) == ([True], [])
-    assert ev.match([(110, 120, 60, 60)], [face]) == ([True], [])  # smaller, inside
-    assert ev.match([(180, 100, 100, 120)], [face]) == ([False], [(180, 100, 100, 120)])  # centre outside
-    assert ev.match([(0, 0, 400, 400)], [face]) == ([False], [(0, 0, 400, 400)])  # mostly background
+    assert sc.match([(100, 100, 100, 120)], [face]) == ([True], [])
+    assert sc.match([(110, 120, 60, 60)], [face]) == ([True], [])  # smaller, inside
+    assert sc.match([(180, 100, 100, 120)], [face]) == ([False], [(180, 100, 100, 120)])  # centre outside
+    assert sc.match([(0, 0, 400, 400)], [face]) == ([False], [(0, 0, 400, 400)])  # mostly background
     ignored = ks.Face("mask", "x", 100, (300, 100, 100, 120), (275, 70, 150, 180), "context", scored=False)
-    assert ev.match([(300, 100, 100, 120)], [face, ignored]) == ([False, False], [])
+    assert sc.match([(300, 100, 100, 120)], [face, ignored]) == ([False, False], [])
 
 
 def test_detectors_are_built_from_the_kiosk_config(tmp_path):
