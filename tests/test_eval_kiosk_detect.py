@@ -284,6 +284,16 @@ def test_a_real_run_with_the_shipped_blazeface(data, tmp_path):
     assert set(full["ms_median"]) <= {f"{w}x{h}" for w, h in ks.FRAME_SIZES} and full["ms_median"]
     text = doc.read_text()
     assert text.startswith("kept\n<!-- table -->\nFrames: 16 stills") and "old" not in text
+
+    # No face-free frames and no clips: those columns say "-", the rest is still reported.
+    argv = [str(data / "scenes"), "--stills", "4", "--empty", "0", "--clips", "0", "--out", str(doc),
+            "--json", str(js), "--table", "small"]
+    with pytest.raises(SystemExit) as done:
+        run(lambda: ev.main(argv))
+    assert done.value.code == 0
+    small = json.loads(js.read_text())["detectors"]["config"]
+    assert small["false_boxes"]["per_frame"] is None and small["ttfd"]["all"]["people"] == 0
+    assert "<!-- table:small -->" in doc.read_text() and "| config | **-** (0/0) |" in doc.read_text()
     assert "| full |" in text and "| short |" in text and "| yunet |" in text
 
 

@@ -135,6 +135,10 @@ def _pct(hn: Iterable[int]) -> str:
     return f"{100 * h / n:.1f}%" if n else "-"
 
 
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def _ci(ci: list[float] | None, sep: str = " (", end: str = ")") -> str:
     return f"{sep}{100 * ci[0]:.0f}-{100 * ci[1]:.0f}{end}" if ci else ""
 
@@ -171,8 +175,8 @@ def tables(results: dict[str, dict], labels: dict[str, str], min_face_px: int) -
         med = "-" if tm["median_s"] is None else f"{tm['median_s']:.2f} / {tm['p95_s']:.2f}"
         out.append(f"| {n} | **{_pct((tm['within_0.5s'], tm['people']))}** ({tm['within_0.5s']}/{tm['people']}"
                    f"{_ci(tm['ci95'], '; ', '')}) | "
-                   f"{_pct((ta['within_0.5s'], ta['people']))} | {tm['never']} | {med} | {fb['per_frame']:.3f} | "
-                   f"{fb[f'per_frame_ge{min_face_px}px']:.3f} | {fb['stray_per_face_frame']:.3f} | "
+                   f"{_pct((ta['within_0.5s'], ta['people']))} | {tm['never']} | {med} | {_num(fb['per_frame'])} | "
+                   f"{_num(fb[f'per_frame_ge{min_face_px}px'])} | {_num(fb['stray_per_face_frame'])} | "
                    + " | ".join("-" if v is None else f"{v:.1f}" for v in ms) + " |")
     keys = list(first["recall_masked_ge40"])
     out += ["", "**Masked faces >= 40 px, per frame**: stills by condition (a face may have several), clips "
