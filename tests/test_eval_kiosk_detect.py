@@ -207,6 +207,11 @@ def test_recall_and_time_to_first_detection_arithmetic(faces, backgrounds):
         assert tallies["false"].faces[key][0] >= hits and tallies["false"].faces[key][1] == total
 
 
+def test_size_buckets():
+    assert [sc.bucket(w) for w in (12, 23.9, 24, 39.99, 40, 79.9, 80, 200, 206)] == \
+        ["<24", "<24", "24-39", "24-39", "40-79", "40-79", "80-200", "80-200", "80-200"]
+
+
 def test_wilson_interval():
     assert sc.wilson(0, 0) is None
     lo, hi = sc.wilson(10, 10)
@@ -278,6 +283,8 @@ def test_a_real_run_with_the_shipped_blazeface(data, tmp_path):
     # identical frames: the same faces counted for both
     assert [v[1] for d in full["recall"].values() for v in d.values()] == \
         [v[1] for d in short["recall"].values() for v in d.values()]
+    for cls, got in full["recall"].items():  # >= 40 px is the two wider buckets together
+        assert got[">=40"] == [got["40-79"][0] + got["80-200"][0], got["40-79"][1] + got["80-200"][1]]
     hits, total = full["recall"]["no_mask"][">=40"]
     assert total >= 5 and hits / total >= 0.5  # bare public-domain faces >= 40 px: BlazeFace finds most
     assert full["ttfd"]["all"]["people"] == 2 and full["false_boxes"]["face_free_frames"] == 4

@@ -21,10 +21,12 @@ import numpy as np
 from tools.kiosk_faces import CLASSES
 from tools.kiosk_scenes import Face, Frame, Person, SceneMaker
 
-BUCKETS = ((24, 40), (40, 80), (80, 201))  # face box width, px: [lo, hi)
+# Face box width, px: [lo, hi). The last is open: a person standing at 200 px sways to 206.
+BUCKETS = ((24, 40), (40, 80), (80, math.inf))
 STAND_GOAL_S = 0.5
 CONDITIONS = (("blurred", "blurred"), ("low_light", "low light"), ("jpeg_q<50", "JPEG q < 50"), ("occluded", "occluded"))
 ROLES = (("walk_in", "walking in"), ("stand", "standing"), ("walk_out", "walking out"), ("passer", "passing by"))
+
 
 def on_face(box: tuple, rect: tuple) -> bool:
     """The detection's centre inside the face's region, and at least half its area inside it."""
@@ -60,10 +62,11 @@ def match(boxes: list[tuple], faces: list[Face]) -> tuple[list[bool], list[tuple
 
 
 def bucket(width: float) -> str:
+    """"24-39", "40-79", "80-200" (and wider), or "<24" (an approaching face; in no table)."""
     for lo, hi in BUCKETS:
         if lo <= width < hi:
-            return f"{lo}-{hi - 1}"
-    return "other"
+            return f"{lo}-{hi - 1 if hi < math.inf else 200}"
+    return f"<{BUCKETS[0][0]}"
 
 
 class Tally:
@@ -106,8 +109,9 @@ class Tally:
                 rec = self.by_face[f.cls][f.fid]
                 rec[0] += int(h)
                 rec[1] += 1
-            keys = [("class", f.cls, bucket(f.width)), ("role", f.role, f.cls, big),
-                    ("source", f.source, f.cls, big), ("bg", frame.background, f.cls, big)]
+            keys = [("class", f.cls, bucket(f.width)), ("class", f.cls, ">=40" if big else "<40"),
+                    ("role", f.role, f.cls, big), ("source", f.source, f.cls, big),
+                    ("bg", frame.background, f.cls, big)]
             if frame.kind == "still":  # conditions are drawn independently only in the stills
                 keys += [("clean", f.cls, big, not fconds)] + [("cond", c, f.cls, big) for c in fconds]
             for k in keys:
@@ -125,13 +129,6 @@ class Tally:
 
     def rate(self, *key) -> tuple[int, int]:
         h, n = self.faces.get(key, (0, 0))
-        return h, n
-
-    def pooled(self, prefix: tuple, test) -> tuple[int, int]:
-        h = n = 0
-        for k, (kh, kn) in self.faces.items():
-            if k[: len(prefix)] == prefix and test(k):
-                h, n = h + kh, n + kn
         return h, n
 
     def interval(self, cls: str, resamples: int = 1000) -> list[float] | None:
@@ -156,8 +153,8 @@ class Tally:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "recall": {c: {b: self.rate("class", c, b) for b in [bucket(lo) for lo, _ in BUCKETS]}
-                       | {">=40": self.pooled(("class", c), lambda k: k[2] != "24-39")} for c in CLASSES},
+            "recall": {c: {b: self.rate("class", c, b) for b in [*(bucket(lo) for lo, _ in BUCKETS), ">=40"]}
+                       for c in CLASSES},
             "recall_ci95": {c: self.interval(c) for c in CLASSES},
             "distinct_faces_ge40": {c: len(self.by_face[c]) for c in CLASSES},
             "recall_masked_ge40": {
