@@ -232,11 +232,11 @@ def test_a_detection_beside_the_face_is_not_a_hit():
 
 def test_detectors_are_built_from_the_kiosk_config(tmp_path):
     cfg_file = tmp_path / "kiosk.toml"
-    cfg_file.write_text('[detector]\nscore_threshold = 0.45\nmin_face_px = 30\n')
+    cfg_file.write_text(f'[detector]\nmodel = "{FULL_RANGE}"\nscore_threshold = 0.45\nmin_face_px = 30\n')
     args = ev.argparse.Namespace(config=cfg_file, threads="1", detector_model=None, score_threshold=None)
     base = ev.base_config(args)
     det = ev.build_detector(base)
-    assert isinstance(det, BlazeFaceDetector) and det.score_threshold == pytest.approx(0.45)
+    assert isinstance(det, BlazeFaceDetector) and det.side == 192 and det.score_threshold == pytest.approx(0.45)
     name, cfg = ev.parse_spec(f"short={SHORT_RANGE}:0.6,max_faces=4", base)
     assert name == "short" and cfg.detector.score_threshold == 0.6 and cfg.detector.max_faces == 4
     assert cfg.detector.min_face_px == 30 and base.detector.model != cfg.detector.model  # the base is untouched
@@ -245,6 +245,8 @@ def test_detectors_are_built_from_the_kiosk_config(tmp_path):
     assert "max_faces=4" in ev.describe(cfg) and "min_face_px=30" in ev.describe(cfg)
     yunet = ev.build_detector(ev.parse_spec(f"y={YUNET}:0.4,input_width=320", base)[1])
     assert type(yunet).__name__ == "YuNetDetector" and yunet.input_width == 320 and yunet.score_threshold == 0.4
+    assert "input_width=" in ev.describe(ev.parse_spec(f"y={YUNET}", ev.base_config(ev.argparse.Namespace(
+        config=None, threads="1", detector_model=None, score_threshold=None)))[1])  # shown even at its default
     with pytest.raises(KioskError, match="detector.nope"):
         ev.parse_spec(f"x={SHORT_RANGE},nope=1", base)
     with pytest.raises(KioskError, match="detector.score_threshold"):

@@ -117,13 +117,16 @@ def parse_spec(spec: str, base) -> tuple[str, Any]:
 
 
 def describe(cfg) -> str:
-    """The detector keys that differ from the embedded default, plus model and threshold."""
+    """Model and threshold, YuNet's input width, and the other detector keys that differ from the default."""
     from kiosk.config import DetectorSection
 
     d, default = cfg.detector, DetectorSection()
     parts = [Path(d.model).name, f"score {d.score_threshold:g}"]
+    shown = {"input_width"} if d.model.lower().endswith(".onnx") else set()  # YuNet's frame size, always
     for f in dataclasses.fields(d):
-        if f.name not in ("model", "score_threshold", "threads") and getattr(d, f.name) != getattr(default, f.name):
+        if f.name in ("model", "score_threshold", "threads") or f.name == "input_width" and not shown:
+            continue
+        if f.name in shown or getattr(d, f.name) != getattr(default, f.name):
             parts.append(f"{f.name}={getattr(d, f.name)}")
     return ", ".join(parts)
 
