@@ -10,8 +10,9 @@ stands a moment and leaves. This module draws such frames, deterministically, wi
   each image is a face box plus a known margin on each side (validation-real: 15 %; masks-real: about
   none), and *scenes*, a folder of photos with `boxes.tsv` (`scene label x y w h`, as
   tools/eval_scenes.py reads), from which each labelled face is cut with `context` x its size of the
-  photo around it on each side: hair, neck, shoulders, what stood behind. BlazeFace depends on that
-  context (docs/detector-kiosk-eval.md): tight crops make a harder test than a real scene.
+  photo around it on each side: hair, neck, shoulders, what stood behind (tools/kiosk_faces.py).
+  BlazeFace and YuNet both depend on that context (docs/detector-kiosk-eval.md): tight crops make a
+  much harder test than a real scene.
   An image is pasted with a feathered elliptical alpha, so no rectangle edge is there to be found,
   and never enlarged more than 2x (another face of the class is drawn instead). Other labelled faces
   inside a scene cut are pasted with it and *ignored*.
