@@ -28,7 +28,8 @@ from .detector import Detection
 from .errors import KioskError
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
-# faces found by both on validation-real scenes, tools/eval_kiosk_detect.py's notes): YuNet's box is
+# faces both found on validation-real's scenes, YuNet on the full frame; the ratios hold within a few
+# per cent for faces of 16 px and more at 320 px input): YuNet's box is
 # 0.912 as wide, 1.177 as tall, its centre 0.016 widths right and 0.041 heights above BlazeFace's.
 BOX_W = 0.912
 BOX_H = 1.177
