@@ -119,6 +119,16 @@ def weighted_nms(
     return out
 
 
+def check_settings(score_threshold: float, iou_threshold: float, max_faces: int) -> None:
+    """The settings every detector shares, refused with one line each."""
+    if not 0.0 < score_threshold < 1.0:
+        raise KioskError(f"detector score threshold must be in (0, 1), got {score_threshold}")
+    if not 0.0 < iou_threshold < 1.0:
+        raise KioskError(f"detector IoU threshold must be in (0, 1), got {iou_threshold}")
+    if max_faces < 1:
+        raise KioskError(f"max_faces must be >= 1, got {max_faces}")
+
+
 class BlazeFaceDetector:
     """MediaPipe BlazeFace (short range 128x128, or full range 192x192) on a BGR frame of any size."""
 
@@ -130,12 +140,7 @@ class BlazeFaceDetector:
         num_threads: int = 1,
         max_faces: int = 16,
     ) -> None:
-        if not 0.0 < score_threshold < 1.0:
-            raise KioskError(f"detector score threshold must be in (0, 1), got {score_threshold}")
-        if not 0.0 < iou_threshold < 1.0:
-            raise KioskError(f"detector IoU threshold must be in (0, 1), got {iou_threshold}")
-        if max_faces < 1:
-            raise KioskError(f"max_faces must be >= 1, got {max_faces}")
+        check_settings(score_threshold, iou_threshold, max_faces)
         self.model_path = Path(model_path)
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)

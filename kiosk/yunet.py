@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detector import Detection
+from .detector import Detection, check_settings
 from .errors import KioskError
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
@@ -50,12 +50,7 @@ class YuNetDetector:
         input_width: int = 320,
         max_faces: int = 16,
     ) -> None:
-        if not 0.0 < score_threshold < 1.0:
-            raise KioskError(f"detector score threshold must be in (0, 1), got {score_threshold}")
-        if not 0.0 < iou_threshold < 1.0:
-            raise KioskError(f"detector IoU threshold must be in (0, 1), got {iou_threshold}")
-        if max_faces < 1:
-            raise KioskError(f"max_faces must be >= 1, got {max_faces}")
+        check_settings(score_threshold, iou_threshold, max_faces)
         if input_width < 32:
             raise KioskError(f"detector input width must be >= 32 px, got {input_width}")
         self.model_path = Path(model_path)

@@ -20,7 +20,6 @@ import pytest
 pytest.importorskip("skimage.data")
 pytest.importorskip("matplotlib")
 
-from kiosk.config import Config  # noqa: E402
 from kiosk.detector import BlazeFaceDetector, Detection  # noqa: E402
 from kiosk.errors import KioskError  # noqa: E402
 from tools import eval_kiosk_detect as ev  # noqa: E402

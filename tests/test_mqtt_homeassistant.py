@@ -21,13 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk.config import Config
 from kiosk.decision import Decision, FaceVerdict, Outcome, Reason
 from kiosk.discovery import (EVENT_TYPES, MIGRATE, command_topic, device_payload, device_topic,
                              discovery_messages, event_topic, legacy_topics)
 from kiosk.errors import KioskError
 from kiosk.events import build_event, manual_event
-from kiosk.homeassistant import MAX_HA_COMMAND_BYTES, event_type, parse_command
+from kiosk.homeassistant import event_type, parse_command
 from kiosk.mqtt import DISCOVERY_RESEND_MIN_S, MqttPublisher
 from kiosk.pipeline import Kiosk
 from tests.conftest import new_broker
@@ -43,12 +42,7 @@ REQUIRED = {"binary_sensor": {"state_topic"}, "sensor": {"state_topic"}, "event"
 UNIQUE_ID = re.compile(r"^[a-z0-9_]+$")
 
 
-def make_cfg(port: int, kiosk_id: str = "k1") -> Config:
-    cfg = Config()
-    cfg.kiosk.id = kiosk_id
-    cfg.mqtt.port = port
-    cfg.mqtt.keepalive = 5
-    return cfg
+from tests.test_mqtt import make_cfg  # noqa: E402
 
 
 def ha_schema_problems(payload: dict) -> list[str]:

@@ -16,6 +16,7 @@ from kiosk.detector import BlazeFaceDetector
 from kiosk.errors import KioskError
 from kiosk.nose import DOWN, SIDE, NoseCheck, patch_geometry
 from kiosk.pipeline import build_detector
+from kiosk.tracking import iou
 from kiosk.yunet import YuNetDetector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,15 +24,6 @@ MODELS = ROOT / "models"
 YUNET = MODELS / "face_detection_yunet_2023mar.onnx"
 BLAZE = MODELS / "face_detection_full_range_sparse.tflite"
 GREY = 128
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
 
 
 @pytest.fixture(scope="module")
