@@ -174,6 +174,16 @@ def test_demo_differences_fail(demo_text):
     assert any(p.startswith("decisions:") for p in cmp.compare_demo(a, c).problems)
 
 
+def test_demo_faces_count_may_move_by_a_veto_not_more(demo_text):
+    a = cmp.parse_demo(demo_text)
+    b = cmp.parse_demo(demo_text)
+    b.faces = a.faces - 1  # one ambiguous crop vetoed on one side only
+    rep = cmp.compare_demo(a, b)
+    assert rep.problems == [] and rep.notes == [f"faces classified: {a.faces} vs {b.faces} (within 2%)"]
+    b.faces = int(a.faces * 0.9)
+    assert [p for p in cmp.compare_demo(a, b).problems if p.startswith("faces classified")]
+
+
 def test_unfinished_demo_is_an_input_error(demo_text):
     with pytest.raises(cmp.InputError, match="did not finish"):
         cmp.parse_demo(demo_text.split("=== demo summary ===")[0])
