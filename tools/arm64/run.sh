@@ -40,17 +40,25 @@ if [ "${1:-}" = __enter ]; then
     exit $?
 fi
 
-SUITE=bookworm
+# ARM64_SUITE=trixie: Raspberry Pi OS Trixie's base instead (Python 3.13, the README's Trixie pip line, no
+# constraints). Not in CI: a second root does not fit its 45 minutes.
+SUITE="${ARM64_SUITE:-bookworm}"
+case "$SUITE" in
+    bookworm) PI_CONSTRAINTS="-c constraints-pi-bookworm.txt" ;;
+    trixie) PI_CONSTRAINTS="" ;;
+    *) echo "test-arm64: error: ARM64_SUITE must be bookworm or trixie, not '$SUITE'" >&2; exit 2 ;;
+esac
 # The emulated CPU: a Raspberry Pi 4's Cortex-A72 (Armv8.0 + NEON, no dotprod), so LiteRT picks the kernels a
 # Pi 4 runs; cortex-a76 is a Pi 5's. qemu's default ("max", with SVE) is neither, and slower to emulate.
 export QEMU_CPU="${ARM64_CPU:-cortex-a72}"
 CACHE="${ARM64_CACHE:-$REPO/build/arm64}"
 ROOT="$CACHE/$SUITE-root"
-OUT="$CACHE/out"
+OUT="$CACHE/$SUITE-out"
+X86_VENV="$CACHE/x86-venv-$SUITE"
 SRC=/src/maskgate                       # the working tree, inside the root
 # The device suite (tests/, as `./dev test` runs it) minus what cannot or need not run emulated, each with
 # its reason. Everything else runs, new test files included.
-CLIP="plays the demo clip (or a long recording) through the daemon under a wall-clock limit (max_seconds, real-time waits) that the ~50x slower emulated CPU cannot meet; step 1 plays the whole clip on arm64 instead"
+CLIP="the daemon on the demo clip (or a long recording) under a wall-clock limit that the emulated CPU, tens of times slower, cannot meet (step 1 plays the whole clip on arm64)"
 ARM_SKIP=(
     tests/test_pipeline.py "$CLIP"
     tests/test_overlap.py "$CLIP"
@@ -202,13 +210,13 @@ build_root() {
     say "root: debootstrap --arch=arm64 --variant=minbase $SUITE from $mirror"
     # first stage (download + unpack) needs no emulation; the second runs arm64 dpkg under qemu
     bg "$LIMIT_DEBOOTSTRAP" "debootstrap (first stage)" debootstrap --foreign --arch=arm64 --variant=minbase \
-        --include="$ROOT_PACKAGES" "$SUITE" "$new" "$mirror" > "$CACHE/debootstrap.log" 2>&1 \
-        || die "debootstrap (first stage) failed; see $CACHE/debootstrap.log: $(tail -1 "$CACHE/debootstrap.log")"
+        --include="$ROOT_PACKAGES" "$SUITE" "$new" "$mirror" > "$CACHE/$SUITE-debootstrap.log" 2>&1 \
+        || die "debootstrap (first stage) failed; see $CACHE/$SUITE-debootstrap.log: $(tail -1 "$CACHE/$SUITE-debootstrap.log")"
     timeout 120 chroot "$new" /bin/true \
         || die "arm64 programs do not run here under qemu (chroot $new /bin/true failed; check $BINFMT/qemu-aarch64)"
     in_dir "$new" "$LIMIT_DEBOOTSTRAP" "debootstrap (second stage)" /debootstrap/debootstrap --second-stage \
-        >> "$CACHE/debootstrap.log" 2>&1 \
-        || die "debootstrap (second stage) failed; see $CACHE/debootstrap.log: $(tail -1 "$CACHE/debootstrap.log")"
+        >> "$CACHE/$SUITE-debootstrap.log" 2>&1 \
+        || die "debootstrap (second stage) failed; see $CACHE/$SUITE-debootstrap.log: $(tail -1 "$CACHE/$SUITE-debootstrap.log")"
     echo "$ROOT_RECIPE" > "$new/.maskgate-root"
     mv "$new" "$ROOT"
 }
@@ -233,25 +241,28 @@ copy_in() {
 build_arm_venv() {
     local want stamp="$ROOT/opt/venv/.maskgate-stamp"
     want="$(cat requirements-device.txt constraints-pi-bookworm.txt requirements-dev.txt | sha256sum | cut -c1-16)"
+    want="$want $SUITE"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         say "arm64 venv: cached"
         return
     fi
     rm -rf --one-file-system "$ROOT/opt/venv"
-    # README, Raspberry Pi: venv --system-site-packages (picamera2 from apt), Bookworm's pip line
+    # README, Raspberry Pi: venv --system-site-packages (picamera2 from apt), the suite's pip line
     in_root "$LIMIT_PIP" "arm64 venv" sh -c "cd $SRC && python3 -m venv --system-site-packages /opt/venv \
-        && /opt/venv/bin/pip install -q -r requirements-device.txt -c constraints-pi-bookworm.txt \
+        && /opt/venv/bin/pip install -q -r requirements-device.txt $PI_CONSTRAINTS \
         && /opt/venv/bin/pip freeze --local > /opt/venv/pi-install-freeze.txt \
-        && /opt/venv/bin/pip install -q -r requirements-dev.txt -c constraints-pi-bookworm.txt \
+        && /opt/venv/bin/pip freeze > /opt/venv/pi-install-all.txt \
+        && /opt/venv/bin/pip install -q -r requirements-dev.txt $PI_CONSTRAINTS \
                -c /opt/venv/pi-install-freeze.txt" \
         || die "pip install inside the arm64 root failed (see above)"
     echo "$want" > "$stamp"
 }
 
-pi_versions() {  # what the README's Bookworm install got, and where numpy comes from
+pi_versions() {  # what the README's install got, and where numpy comes from
     local freeze="$ROOT/opt/venv/pi-install-freeze.txt"
-    cp "$freeze" "$OUT/pi-bookworm-freeze.txt"
-    say "the Pi (Bookworm, arm64) install got: $(grep -iE '^(ai-edge-litert|numpy|opencv-python-headless|gpiozero|paho-mqtt)==' "$freeze" | tr '\n' ' ')"
+    # what the venv can import, apt's packages included (on Trixie apt's numpy already satisfies ours)
+    cp "$ROOT/opt/venv/pi-install-all.txt" "$OUT/pi-$SUITE-freeze.txt"
+    say "the Pi ($SUITE, arm64) install: pip installed $(grep -iE '^(ai-edge-litert|numpy|opencv-python-headless|gpiozero|paho-mqtt)==' "$freeze" | tr '\n' ' ')"
     in_root 300 "versions" python -c "import numpy, cv2, platform, sys; \
 from ai_edge_litert import interpreter; \
 print('test-arm64: inside the root:', platform.machine(), 'Python', sys.version.split()[0], \
@@ -261,15 +272,15 @@ print('test-arm64: inside the root:', platform.machine(), 'Python', sys.version.
 
 # --- 4. x86 reference: the same wheel versions, this machine's CPU -----------------------------------
 build_x86_venv() {
-    local dir="$CACHE/x86-venv" want
-    want="$(cat "$OUT/pi-bookworm-freeze.txt" requirements-device.txt | sha256sum | cut -c1-16)"
+    local dir="$X86_VENV" want
+    want="$(cat "$OUT/pi-$SUITE-freeze.txt" requirements-device.txt | sha256sum | cut -c1-16)"
     if [ -f "$dir/.maskgate-stamp" ] && [ "$(cat "$dir/.maskgate-stamp")" = "$want" ]; then
         say "x86 venv: cached"
         return
     fi
     rm -rf "$dir"
     python3 -m venv "$dir" || die "cannot create $dir (apt-get install python3-venv)"
-    bg "$LIMIT_PIP" "x86 venv" "$dir/bin/pip" install -q -r requirements-device.txt -c "$OUT/pi-bookworm-freeze.txt" \
+    bg "$LIMIT_PIP" "x86 venv" "$dir/bin/pip" install -q -r requirements-device.txt -c "$OUT/pi-$SUITE-freeze.txt" \
         || die "pip install of the x86 reference venv failed"
     echo "$want" > "$dir/.maskgate-stamp"
 }
@@ -284,12 +295,12 @@ make_images() {
 # classify/scan with paths relative to the image folder, so both sides print the same paths
 x86_kiosk() {  # x86_kiosk WHAT ARGS...
     local what="$1"; shift
-    bg "$LIMIT_RUN" "$what" env -C "$OUT/images" PYTHONPATH="$REPO" "$CACHE/x86-venv/bin/python" -m kiosk "$@"
+    bg "$LIMIT_RUN" "$what" env -C "$OUT/images" PYTHONPATH="$REPO" "$X86_VENV/bin/python" -m kiosk "$@"
 }
 arm_kiosk_cmd() { echo "cd /opt/images && PYTHONPATH=$SRC python -m kiosk $*"; }
 
 demo_x86() {
-    bg "$LIMIT_RUN" "x86 demo" "$CACHE/x86-venv/bin/python" -m kiosk demo --no-broker --max-seconds 3000 \
+    bg "$LIMIT_RUN" "x86 demo" "$X86_VENV/bin/python" -m kiosk demo --no-broker --max-seconds 3000 \
         > "$OUT/demo-x86.txt" 2>&1 || { tail -5 "$OUT/demo-x86.txt"; die "the x86 demo failed (see $OUT/demo-x86.txt)"; }
 }
 demo_arm() {
@@ -333,6 +344,7 @@ arm_tests() {
 }
 
 main() {
+    [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount and the binfmt registration): run it as root"
     mkdir -p "$CACHE" && rm -rf "$OUT" && mkdir -p "$OUT"
     step "emulation (qemu-user-static, binfmt_misc)" setup_emulation
     step "arm64 $SUITE root (debootstrap, cached)" build_root
