@@ -70,11 +70,14 @@ ARM_SKIP=(
     tests/test_occluders.py "$CLIP (its sheet test alone takes 3 min emulated)"
     tests/test_not_face.py "$CLIP (and 13 min emulated for its 80 analysed frames)"
     tests/test_mqtt_fuzz.py::test_fuzz_the_running_kiosk "$CLIP"
+    tests/test_mqtt_homeassistant.py::test_with_snapshots_the_image_entity_gets_each_deciding_face "$CLIP"
     tests/test_bench.py "measures speed: emulated times mean nothing (and it runs for many minutes emulated)"
     tests/test_systemd.py "checks the unit file with the host's systemd-analyze; nothing Arm-specific, the root has no systemd"
     tests/test_watchdog_nspawn.py "boots the host's systemd in systemd-nspawn; nothing Arm-specific"
+    tests/test_web_browser.py "drives a real Chromium, which the root does not have (an emulated one takes minutes a page); test_web.py checks the same pages' server on arm64"
     tests/test_make_negatives.py "host-side tool (tools/, never on the Pi); 4.5 min emulated"
     tests/test_synth_masks.py "host-side tool (tools/, never on the Pi); 2 min emulated"
+    tests/test_eval_kiosk_detect.py::test_a_real_run_with_the_shipped_blazeface "host-side tool (tools/eval_kiosk_detect.py, never on the Pi); 4.5 min emulated"
     tests/test_arm64_compare.py "tests the host-side comparison of this very script (and replays the demo clip)"
 )
 # apt packages of the root: Python 3.11 and venv; apt's numpy (what picamera2 is built against on the
