@@ -152,31 +152,23 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
         models["nose"] = _loaded(nose, batch=faces)
     ms = fastest_invokes_ms(models)
     if yunet:
-        ms["detector"] = _fastest_yunet_ms(analyzer.detector, frames)
+        fh, fw = frames[0].shape[:2]
+        ms["detector"] = fastest_yunet_ms(analyzer.detector, fw, fh)
     return {
         "reference_ms": {k: round(ms[k], 3) for k in REFERENCE_FILES},
         "detector_ms": round(ms["detector"], 3),
-        **({"detector_input": list(_yunet_input(analyzer.detector, frames[0]))} if yunet else {}),
+        **({"detector_input": list(analyzer.detector.input_size(fw, fh))} if yunet else {}),
         "classifier_ms": round(ms["classifier"] + ms.get("nose", 0.0), 3),
         "nose_ms": round(ms.get("nose", 0.0), 3),
         "non_model_ms": {k: round(v, 3) for k, v in non_model_ms(analyzer, frames).items()},
     }
 
 
-def _yunet_input(detector: Any, frame: np.ndarray) -> tuple[int, int]:
-    """The (width, height) YuNet runs at on this frame (kiosk/yunet.py shrinks to input_width)."""
-    h, w = frame.shape[:2]
-    if w <= detector.input_width:
-        return w, h
-    return detector.input_width, max(1, round(h * detector.input_width / w))
-
-
-def _fastest_yunet_ms(detector: Any, frames: list[np.ndarray], runs: int = 40) -> float:
-    """YuNet's model call here, fastest of `runs` (only for the report: the estimate uses Pi times)."""
-    import cv2
-
-    w, h = _yunet_input(detector, frames[0])
-    image = cv2.resize(frames[0], (w, h), interpolation=cv2.INTER_AREA)
+def fastest_yunet_ms(detector: Any, width: int, height: int, runs: int = 40) -> float:
+    """Fastest of `runs` YuNet model calls at the input a width x height frame gets (for the report and
+    the bench; the estimate uses the published Pi times)."""
+    w, h = detector.input_size(width, height)
+    image = np.zeros((h, w, 3), np.uint8)
     best = float("inf")
     for _ in range(runs):
         t0 = time.perf_counter()

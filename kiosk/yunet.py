@@ -90,6 +90,12 @@ class YuNetDetector:
             raise ValueError(f"unexpected output shape {faces.shape}")
         return faces
 
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) the model runs at for a frame of that size: shrunk to `input_width`, aspect kept."""
+        if width <= self.input_width:
+            return width, height
+        return self.input_width, max(1, round(height * self.input_width / width))
+
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Faces in a BGR uint8 HxWx3 frame, best first."""
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
@@ -97,10 +103,10 @@ class YuNetDetector:
         h, w = frame_bgr.shape[:2]
         if h == 0 or w == 0:
             return []
-        image, scale = frame_bgr, 1.0
-        if w > self.input_width:
-            scale = self.input_width / w  # 640 -> 320 takes INTER_AREA's fast integer path
-            image = cv2.resize(frame_bgr, (self.input_width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        iw, ih = self.input_size(w, h)
+        image = frame_bgr
+        if (iw, ih) != (w, h):  # 640 -> 320 takes INTER_AREA's fast integer path
+            image = cv2.resize(frame_bgr, (iw, ih), interpolation=cv2.INTER_AREA)
         faces = self._run(image)
         if len(faces) == 0:
             return []

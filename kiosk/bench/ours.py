@@ -30,20 +30,6 @@ def _invoke_ms(interp: Any, n: int = 50) -> float:
     return round(min(times), 4)
 
 
-def _yunet_ms(detector: Any, width: int, height: int, n: int = 50) -> float:
-    """Fastest of n YuNet model calls at the input it gets from a camera frame of width x height."""
-    import numpy as np
-
-    w = min(width, detector.input_width)
-    image = np.zeros((max(1, round(height * w / width)), w, 3), np.uint8)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        detector._run(image)
-        times.append((time.perf_counter() - t0) * 1000)
-    return round(min(times), 4)
-
-
 class OurPipeline:
     """The kiosk's own per-frame pieces, in the order Kiosk.step runs them."""
 
@@ -96,9 +82,12 @@ class OurPipeline:
         except Exception:  # noqa: BLE001 - informational only
             runtime_version = "?"
         c = self.analyzer.classifier
+        from ..pi_estimate import fastest_yunet_ms
+
         det = self.analyzer.detector
+        cam = self.cfg.camera
         invoke_ms = {"detector": (_invoke_ms(det._interp) if hasattr(det, "_interp")
-                                  else _yunet_ms(det, self.cfg.camera.width, self.cfg.camera.height)),
+                                  else round(fastest_yunet_ms(det, cam.width, cam.height, 50), 4)),
                      "classifier": _invoke_ms(c.interpreter)}
         return {"name": "maskgate", "invoke_ms": invoke_ms, "runtime": f"{runtime} {runtime_version}", "opencv": cv2.__version__,
                 "numpy": np.__version__, "threads": {"detector": self.analyzer.detector.threads,
