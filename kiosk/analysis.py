@@ -4,6 +4,9 @@ Shared by the daemon, `scan` and the benchmark, so all three make the same per-f
 A crop the classifier calls `not_face` (a model trained with that class) is a detector mistake: it is
 dropped here, before the decision ever sees it, and counted in `rejected`. A face called `mask` gets a
 second look from the nose check when one is configured (kiosk/nose.py): a bare nose makes it `incorrect`.
+With `confirm_score` set, a weak detection (score below it) is kept only when it is a sure mask: on real
+scenes the detector's weak boxes are mostly ears, arms and heads seen from behind, whose unsure verdicts
+would otherwise keep a group's gate shut, while real unmasked and wrongly masked faces score high.
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ from .preprocess import crop, square_crop_box
 
 class FaceAnalyzer:
     def __init__(self, detector, classifier: Classifier, min_face_px: int, margin: float,
-                 max_faces: int, nose: NoseCheck | None = None) -> None:
+                 max_faces: int, nose: NoseCheck | None = None, confirm_score: float = 0.0,
+                 mask_threshold: float = 1.0) -> None:
         self.detector = detector
         self.classifier = classifier
         self.nose = nose
         self.min_face_px = min_face_px
         self.margin = margin
         self.max_faces = max_faces
+        self.confirm_score = confirm_score
+        self.mask_threshold = mask_threshold
         self._mask_index = classifier.labels.index("mask")
-        self.rejected = 0  # detections the classifier called not_face, since start
+        self.rejected = 0  # detections dropped as detector mistakes (not_face, unconfirmed), since start
 
     def analyse(self, frame: np.ndarray,
                 timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:
@@ -86,6 +92,9 @@ class FaceAnalyzer:
             if p_bare is not None and p_bare >= self.nose.threshold:
                 # the nose is out: whatever the face classifier thought of the mask, it is worn wrongly
                 label, score, mask_prob = "incorrect", p_bare, min(mask_prob, 1.0 - p_bare)
+            if det.score < self.confirm_score and not (label == "mask" and mask_prob >= self.mask_threshold):
+                self.rejected += 1  # a weak box that is not a sure mask: most likely not a face at all
+                continue
             verdicts.append(FaceVerdict(label=label, score=score, mask_prob=mask_prob, box=tuple(det.box),
                                         det_score=float(det.score)))
             crops.append(face)

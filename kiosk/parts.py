@@ -41,7 +41,8 @@ def build_analyzer(cfg: Config) -> FaceAnalyzer:
         nose = NoseCheck(cfg.resolve(cfg.classifier.nose_model), cfg.classifier.nose_threshold,
                          num_threads=auto_threads(cfg.classifier.threads))
     return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
-                        cfg.detector.max_faces, nose)
+                        cfg.detector.max_faces, nose, confirm_score=cfg.detector.confirm_score,
+                        mask_threshold=cfg.decision.mask_threshold)
 
 
 @dataclass
