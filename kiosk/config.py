@@ -58,10 +58,11 @@ class DetectorSection:
                                 "(a Pi 4 runs it in ~21-25 ms at 320x240, ~33-39 ms at 400x300, ~84-100 ms at 640x480)",
                           lo=64, hi=4096)
     min_face_px: int = _f(40, "faces narrower than this (pixels) are ignored", lo=8, hi=2000)
-    confirm_score: float = _f(0.0, "a detection scoring below this counts only when it is a sure mask (p >= "
+    confirm_score: float = _f(0.6, "a detection scoring below this counts only when it is a sure mask (p >= "
                                    "decision.mask_threshold, nose covered); otherwise it is taken for a detector "
                                    "mistake and dropped like a `not_face` (an ear, an arm, a head from behind): "
-                                   "it can neither open nor hold the gate. 0 = off (models/MODEL_CARD.md)",
+                                   "it can neither open nor hold the gate. 0 = off (0.6: chosen on validation-real, "
+                                   "models/MODEL_CARD.md)",
                               lo=0.0, hi=0.99)
     margin: float = _f(0.2, "crop margin around a face box, fraction of its size on each side", lo=0.0, hi=1.0)
     max_faces: int = _f(8, "most faces classified per frame (largest first)", lo=1, hi=64)

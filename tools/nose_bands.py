@@ -17,6 +17,7 @@ the nose. OUT/manifest.tsv names each patch's source photo, so a pair stays in i
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tools.cli import CliError, run  # noqa: E402
 from tools import dataset as D  # noqa: E402
 from kiosk.nose import DOWN, SIDE  # noqa: E402
+from tools.nose_patches import NOSE_PATCH_FILE  # noqa: E402
 
 FABRIC_TOP = 0.70  # fabric strips are cut from this height of a masked patch down (below its covered tip)
 
@@ -163,6 +165,9 @@ def main(argv=None) -> int:
         raise CliError(f"{args.root}: no properly masked face found to cut fabric from")
     for folder in ("with_mask", "without_mask"):
         (args.out / folder).mkdir(parents=True, exist_ok=True)
+    # the geometry travels with the data into the model's sidecar, as tools/nose_patches.py's does
+    geometry = {"side": SIDE, "down": DOWN, "detector": Path(Config().detector.model).name}
+    (args.out / NOSE_PATCH_FILE).write_text(json.dumps(geometry) + "\n", encoding="utf-8")
     pairs = skipped = 0
     with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
         tsv.write("output\tsource\tsource_sha256\tlabel\n")
