@@ -15,7 +15,8 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from typing import Any, Sequence
+import socket
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -149,7 +150,7 @@ def is_loopback_peer(address: str) -> bool:
     return ip.is_loopback
 
 
-def serve(req: Any, live: LiveView, closed: Any, gone: Any) -> None:
+def serve(req: Any, live: LiveView, closed: Callable[[], bool], gone: Callable[[socket.socket], bool]) -> None:
     """Answer one /live request (access already checked): multipart JPEG parts, at most live.fps a
     second, until the viewer goes or the server closes. `closed()` and `gone(sock)` come from server.py."""
     if not live.join():

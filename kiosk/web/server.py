@@ -3,7 +3,8 @@
 The frame loop only stores the latest state and stats and appends to a short message list (no
 I/O, no lock held for long), so a slow or hostile browser never slows a decision. Everything that
 arrives is bounded: request line and headers together at most MAX_REQUEST bytes, GET/HEAD only, at
-most `max_connections` connections and `max_clients` event streams at once, a socket timeout; every
+most `max_connections` connections, `max_clients` event streams and `live_max_clients` /live viewers at
+once, a socket timeout; every
 handler's exception is caught and answered 500 while the server goes on serving.
 """
 
@@ -19,13 +20,18 @@ import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import Config, is_loopback
 from ..errors import KioskError
 from . import live, metrics, screen
 from .eventlog import EventLog
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..decision import FaceVerdict
 
 log = logging.getLogger("kiosk.web")
 
@@ -277,7 +283,8 @@ class WebOutput:
     def publish_command_result(self, result: dict[str, Any]) -> None:
         pass
 
-    def on_frame(self, frame, faces) -> None:  # noqa: ANN001 - the frame hook (kiosk/outputs.py)
+    def on_frame(self, frame: "np.ndarray", faces: "Sequence[FaceVerdict]") -> None:
+        """The frame hook (kiosk/outputs.py), from the frame loop: returns at once."""
         if self.live is not None:
             self.live.on_frame(frame, faces)  # a reference at most, only while /live has a viewer
 
