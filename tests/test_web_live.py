@@ -97,6 +97,7 @@ def test_live_sends_jpeg_frames_with_the_zone_and_the_faces_drawn(fed):
     assert stream.response.status == 200
     assert stream.response.getheader("Content-Type").startswith("multipart/x-mixed-replace; boundary=")
     assert stream.response.getheader("Cache-Control") == "no-store"
+    assert stream.response.getheader("Cross-Origin-Resource-Policy") == "same-origin"
     for _ in range(3):
         img = decode(stream.next())
     stream.close()

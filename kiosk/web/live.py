@@ -162,6 +162,7 @@ def serve(req: Any, live: LiveView, closed: Callable[[], bool], gone: Callable[[
         req.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         req.send_header("Cache-Control", "no-store")
         req.send_header("X-Content-Type-Options", "nosniff")
+        req.send_header("Cross-Origin-Resource-Policy", "same-origin")  # no other site's page may embed it
         req.end_headers()
         if req.command == "HEAD":
             return
