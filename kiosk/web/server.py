@@ -4,8 +4,9 @@ The frame loop only stores the latest state and stats and appends to a short mes
 I/O, no lock held for long), so a slow or hostile browser never slows a decision. Everything that
 arrives is bounded: request line and headers together at most MAX_REQUEST bytes, GET/HEAD only, at
 most `max_connections` connections, `max_clients` event streams and `live_max_clients` /live viewers at
-once, a socket timeout; every
-handler's exception is caught and answered 500 while the server goes on serving.
+once, a socket timeout; every handler's exception is caught and answered 500 while the server goes on
+serving. /live (live.py) is the only path that serves camera images, to loopback clients only unless
+`web.live_remote`.
 """
 
 from __future__ import annotations
@@ -396,7 +397,8 @@ class WebOutput:
     def _metrics(self) -> str:
         with self._lock:
             state, stats, at = self._state, self._stats, self._stats_at
-            web = {"stream_clients": self._clients, "live_clients": self.live.watchers if self.live else 0, **{f"{k}_total": v for k, v in self._counts.items()}}
+            web = {"stream_clients": self._clients, "live_clients": self.live.watchers if self.live else 0,
+                   **{f"{k}_total": v for k, v in self._counts.items()}}
         return metrics.render(state, stats, web, at)
 
     def _stream(self, req: _Handler) -> None:
