@@ -188,6 +188,29 @@ class WebSection:
                           lo=10, hi=1_000_000)
     max_clients: int = _f(8, "most screens listening to /events/stream at once", lo=1, hi=256)
     max_connections: int = _f(32, "most HTTP connections served at once; more are closed unanswered", lo=2, hi=1024)
+    live_fps: float = _f(5.0, "most frames per second /live (the installer's view) sends; each is a JPEG encoded on "
+                              "the server's thread, never the frame loop's", lo=0.2, hi=30)
+    live_max_clients: int = _f(2, "most /live viewers at once (503 beyond); 0 = no /live at all (404)", lo=0, hi=16)
+    live_quality: int = _f(80, "JPEG quality of the /live frames", lo=20, hi=95)
+    live_remote: bool = _f(False, "serve /live (camera images: faces, personal data) to other machines too, with the "
+                                  "token (needs token_file); false: loopback clients only, any other gets 403")
+
+
+@dataclass
+class SoundSection:
+    enabled: bool = _f(False, "play a prompt per outcome through a WAV player (kiosk/sound.py); off: no process "
+                              "is ever started")
+    player: str = _f("aplay -q", "command that plays one WAV file, given as its last argument; started in the "
+                                 "background, one prompt at a time (a new one stops the last); e.g. 'aplay -q -D "
+                                 "plughw:1' for another ALSA device")
+    dir: str = _f("", "folder of the prompt files below; empty = the bundled kiosk/sounds (the project's own, made "
+                      "by tools/make_sounds.py)")
+    open: str = _f("open.wav", "prompt on an opening: a WAV file in dir (or an absolute path); empty = silent")
+    no_mask: str = _f("no_mask.wav", "prompt on a deny for no mask; empty = silent")
+    incorrect: str = _f("incorrect.wav", "prompt on a deny for a mask below the nose; empty = silent")
+    covered: str = _f("covered.wav", "prompt on a deny for a covering that is not a mask; empty = silent")
+    fault: str = _f("fault.wav", "prompt when the kiosk goes out of service (camera or model fault, locked mode, a "
+                                 "deny while locked); empty = silent")
 
 
 @dataclass
@@ -203,6 +226,7 @@ class Config:
     commands: CommandsSection = field(default_factory=CommandsSection)
     snapshots: SnapshotsSection = field(default_factory=SnapshotsSection)
     web: WebSection = field(default_factory=WebSection)
+    sound: SoundSection = field(default_factory=SoundSection)
     # Where relative paths are resolved from: the config file's folder (or the project root).
     base_dir: Path = field(default=PROJECT_ROOT, metadata={"internal": True})
 
@@ -335,6 +359,18 @@ def _cross_checks(cfg: Config) -> None:
     if w.enabled and not w.token_file and not is_loopback(w.host):
         raise KioskError(f"config key 'web.token_file': required when web.host ({_shown(w.host)}) is not a "
                          "loopback address")
+    if w.live_remote and not w.token_file:
+        raise KioskError("config key 'web.live_remote': needs web.token_file (the live view shows faces; other "
+                         "machines only ever see it with the token)")
+    if cfg.sound.enabled:
+        import shlex
+
+        try:
+            player = shlex.split(cfg.sound.player)
+        except ValueError as exc:
+            raise KioskError(f"config key 'sound.player': {exc}") from None
+        if not player:
+            raise KioskError("config key 'sound.player': empty (a command such as 'aplay -q')")
     m = cfg.mqtt
     if (m.cert_file or m.key_file) and not (m.cert_file and m.key_file):
         raise KioskError("config key 'mqtt.cert_file': a client certificate needs both cert_file and key_file")
@@ -396,7 +432,8 @@ _HEADINGS = {
     "mqtt": "MQTT: topics under <prefix>/<kiosk id>/ (README: MQTT reference)",
     "commands": "Remote commands (signed; see kiosk/commands.py)",
     "snapshots": "Face snapshots (personal data; off unless you need them)",
-    "web": "Web: the visitor screen, status, metrics and event log (README: Kiosk screen)",
+    "web": "Web: the visitor screen, status, metrics, event log and live view (README: Kiosk screen)",
+    "sound": "Sound: a prompt per outcome, played in the background (README: Sound prompts)",
 }
 
 

@@ -1,4 +1,4 @@
-"""The outputs: where the kiosk's decisions, state and stats go (MQTT today; a web page, a log, a sound).
+"""The outputs: where the kiosk's decisions, state and stats go (MQTT, the web page, sound).
 
 The frame loop hands every event, state and stats payload to each output of a list, in order; a
 kiosk with an empty list only logs. A new kind of output is a new module with a class of this shape,
@@ -49,6 +49,10 @@ class Publisher(Protocol):
 
     # Optional: `publish_face(event_id: str, jpeg: bytes)`, the deciding face's crop, called only when
     # snapshots are enabled (personal data); an output without the method is not handed faces.
+    # Optional: `on_frame(frame: np.ndarray, faces: list[FaceVerdict])`, every analysed frame (BGR, the
+    # camera's own array: never to be modified) with its verdicts, from the frame loop. It must return
+    # at once: keep a reference at most (the web's live view does, only while someone watches) and do
+    # any work with it on the output's own thread.
 
     def close(self) -> None:
         """Stop delivering and release what the output holds; again is a no-op."""

@@ -35,6 +35,7 @@ class Analysed:
     stamp: Any  # what the caller passed with the frame (its capture time, say)
     verdicts: list[FaceVerdict]
     crops: list[np.ndarray]
+    frame: np.ndarray | None = None  # the frame itself, for the outputs' frame hook (the live view)
 
 
 @dataclass
@@ -84,7 +85,7 @@ class OverlappedAnalyzer:
         if timing is not None:
             timing("detect", detect_ms)
         verdicts, crops = self.analyzer.classify(p.frame, dets, timing)
-        return Analysed(p.stamp, verdicts, crops)
+        return Analysed(p.stamp, verdicts, crops, p.frame)
 
     def close(self) -> None:
         self.drop()

@@ -19,6 +19,7 @@ from .mqtt import MqttPublisher, read_secret
 from .nose import NoseCheck
 from .outbox import Outbox
 from .outputs import Publisher
+from .sound import SoundOutput
 from .web import WebOutput
 from .yunet import YuNetDetector
 
@@ -128,4 +129,6 @@ def build_outputs(cfg: Config, model_info: dict[str, str], stack: ExitStack) -> 
             if len(token.encode()) < 16:
                 raise KioskError("config key 'web.token_file': the token must be at least 16 bytes")
         outputs.append(stack.enter_context(WebOutput(cfg, model_info, token)))
+    if cfg.sound.enabled:
+        outputs.append(stack.enter_context(SoundOutput(cfg)))
     return outputs

@@ -121,6 +121,8 @@ class Kiosk(Closing):
         self.gate, self.indicator, self.button = parts.gate, parts.indicator, parts.button
         self.supervisor = parts.supervisor
         self.outputs = parts.outputs
+        # Outputs that look at frames (the web's live view) implement on_frame; it must return at once.
+        self._frame_hooks = [out.on_frame for out in self.outputs if hasattr(out, "on_frame")]
         self.verifier = parts.verifier
         self._lock = threading.RLock()
         self.mode = Mode.AUTO
@@ -230,11 +232,11 @@ class Kiosk(Closing):
         self.stats.add("capture", self.supervisor.last_capture_ms)
         if self.overlap is None:
             faces, crops = self._analyse(lambda: self.analyzer.analyse(frame, timing=self.stats.add))
-            self._conclude(at, now, t0, faces, crops)
+            self._conclude(at, now, t0, faces, crops, frame)
         else:
             done = self._analyse(lambda: self.overlap.push(frame, (at, now, t0), timing=self.stats.add))
             if done is not None:  # the frame before this one; this one is being detected meanwhile
-                self._conclude(*done.stamp, done.verdicts, done.crops)
+                self._conclude(*done.stamp, done.verdicts, done.crops, done.frame)
         self._tick(now)
         self.notifier.watchdog(now)
 
@@ -251,11 +253,15 @@ class Kiosk(Closing):
         if self.overlap is not None:
             done = self._analyse(lambda: self.overlap.flush(timing=self.stats.add))
             if done is not None:
-                self._conclude(*done.stamp, done.verdicts, done.crops)
+                self._conclude(*done.stamp, done.verdicts, done.crops, done.frame)
 
-    def _conclude(self, at: float, now: float, t0: float, faces: list, crops: list[np.ndarray]) -> None:
+    def _conclude(self, at: float, now: float, t0: float, faces: list, crops: list[np.ndarray],
+                  frame: np.ndarray | None = None) -> None:
         """Decide on one analysed frame (frame time `at`, read at monotonic `now` and perf_counter
         `t0`) and act. With overlap this is the frame before the one just read: its own time."""
+        if frame is not None:
+            for hook in self._frame_hooks:
+                hook(frame, faces)
         t1 = time.perf_counter()
         decisions = self.decider.update(at, faces, self._frame_size)
         t2 = time.perf_counter()

@@ -64,7 +64,7 @@ CASES = [
     ("config: unknown key", run_cfg("[camera]\nfsp = 10\n"), 2, f"error: {T}/c.toml: config: unknown key 'camera.fsp'"),
     ("config: unknown section", run_cfg("[gate]\npin = 1\n"), 2,
      f"error: {T}/c.toml: config: unknown section [gate] (known: kiosk, camera, detector, classifier, decision, zone, "
-     "gpio, mqtt, commands, snapshots, web)"),
+     "gpio, mqtt, commands, snapshots, web, sound)"),
     ("config: string for a number", run_cfg("[camera]\nfps = 'fast'\n"), 2,
      f"error: {T}/c.toml: config key 'camera.fps': expected float, got str 'fast'"),
     ("config: number for a boolean", run_cfg("[mqtt]\nenabled = 1\n"), 2,
@@ -88,6 +88,11 @@ CASES = [
      "(a broker with passwords and an ACL for the ha_command topic)"),
     ("config: web on the LAN without a token", run_cfg("[web]\nenabled = true\nhost = '0.0.0.0'\n"), 2,
      f"error: {T}/c.toml: config key 'web.token_file': required when web.host (0.0.0.0) is not a loopback address"),
+    ("config: the live view for other machines without a token", run_cfg("[web]\nenabled = true\nlive_remote = true\n"), 2,
+     f"error: {T}/c.toml: config key 'web.live_remote': needs web.token_file (the live view shows faces; other "
+     "machines only ever see it with the token)"),
+    ("config: a sound player that is not a command line", run_cfg("[sound]\nenabled = true\nplayer = \"aplay '-q\"\n"), 2,
+     f"error: {T}/c.toml: config key 'sound.player': No closing quotation"),
     ("config: file missing", lambda d: ["check-config", str(d / "none.toml")], 2,
      f"error: config file not found: {T}/none.toml"),
     ("config: a directory", lambda d: ["check-config", str(d)], 2, f"error: config file is a directory: {T}"),

@@ -84,3 +84,36 @@ def wait_until(check, timeout: float = 30.0, every: float = 0.05):
             return value
         time.sleep(every)
     raise AssertionError("condition not met in time")
+
+
+class Live:
+    """A /live reader: the JPEG bytes of each multipart part, in order (host: any address of this machine)."""
+
+    def __init__(self, port: int, path: str = "/live", headers: dict[str, str] | None = None,
+                 host: str = "127.0.0.1", timeout: float = 30.0) -> None:
+        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        self.conn.request("GET", path, headers=headers or {})
+        self.response = self.conn.getresponse()
+        ctype = self.response.getheader("Content-Type") or ""
+        self.boundary = ctype.split("boundary=", 1)[1].encode() if "boundary=" in ctype else b""
+
+    def next(self) -> bytes:
+        fp = self.response.fp
+        line = fp.readline()
+        while line in (b"\r\n", b"\n"):
+            line = fp.readline()
+        if not line:
+            raise AssertionError("the live stream ended")
+        assert line.rstrip(b"\r\n") == b"--" + self.boundary, line[:100]
+        headers = {}
+        while (line := fp.readline()) not in (b"\r\n", b"\n", b""):
+            k, v = line.decode().split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        assert headers["content-type"] == "image/jpeg", headers
+        body = fp.read(int(headers["content-length"]))
+        assert fp.read(2) == b"\r\n"
+        return body
+
+    def close(self) -> None:
+        self.response.close()
+        self.conn.close()

@@ -3,8 +3,10 @@
 The frame loop only stores the latest state and stats and appends to a short message list (no
 I/O, no lock held for long), so a slow or hostile browser never slows a decision. Everything that
 arrives is bounded: request line and headers together at most MAX_REQUEST bytes, GET/HEAD only, at
-most `max_connections` connections and `max_clients` event streams at once, a socket timeout; every
-handler's exception is caught and answered 500 while the server goes on serving.
+most `max_connections` connections, `max_clients` event streams and `live_max_clients` /live viewers at
+once, a socket timeout; every handler's exception is caught and answered 500 while the server goes on
+serving. /live (live.py) is the only path that serves camera images, to loopback clients only unless
+`web.live_remote`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,18 @@ import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import Config, is_loopback
 from ..errors import KioskError
-from . import metrics, screen
+from . import live, metrics, screen
 from .eventlog import EventLog
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..decision import FaceVerdict
 
 log = logging.getLogger("kiosk.web")
 
@@ -193,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class WebOutput:
     """The `web` output (kiosk/outputs.py): serves /, /status, /healthz, /metrics, /events,
-    /events.csv and /events/stream on [web] host:port."""
+    /events.csv, /events/stream and /live on [web] host:port."""
 
     name = "web"
 
@@ -201,6 +208,8 @@ class WebOutput:
         w = cfg.web
         if not token and not is_loopback(w.host):  # config.py refuses this too; an output built by hand
             raise KioskError(f"config key 'web.token_file': required when web.host ({w.host}) is not a loopback address")
+        if w.live_remote and not token:
+            raise KioskError("config key 'web.live_remote': needs web.token_file (the live view shows faces)")
         self.cfg = cfg
         self.web = w
         self._token = token.encode() if token else None
@@ -218,9 +227,10 @@ class WebOutput:
         self._loop_seen: float | None = None
         self._clients = 0
         self._counts: dict[str, int] = {"requests": 0, "bad_requests": 0, "unauthorized": 0, "errors": 0,
-                                        "refused_connections": 0, "refused_streams": 0}
+                                        "refused_connections": 0, "refused_streams": 0, "refused_live": 0}
         self._closed = False
         self.events = EventLog(cfg.state_path() / "web-events.jsonl", w.events_keep)
+        self.live = live.LiveView(cfg) if w.live_max_clients else None  # /live, the installer's view
         try:
             self._server = _Server((w.host, w.port), _Handler, self, w.max_connections)
         except OSError as exc:
@@ -274,6 +284,11 @@ class WebOutput:
     def publish_command_result(self, result: dict[str, Any]) -> None:
         pass
 
+    def on_frame(self, frame: "np.ndarray", faces: "Sequence[FaceVerdict]") -> None:
+        """The frame hook (kiosk/outputs.py), from the frame loop: returns at once."""
+        if self.live is not None:
+            self.live.on_frame(frame, faces)  # a reference at most, only while /live has a viewer
+
     def health(self, now: float | None = None) -> str | None:
         self._loop_seen = time.monotonic()
         if self._thread is not None and not self._thread.is_alive() and not self._closed:
@@ -282,7 +297,8 @@ class WebOutput:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            return {"clients": self._clients, "events_logged": len(self.events.recent()), **self._counts}
+            return {"clients": self._clients, "live_clients": self.live.watchers if self.live else 0,
+                    "events_logged": len(self.events.recent()), **self._counts}
 
     def close(self) -> None:
         with self._lock:
@@ -290,6 +306,8 @@ class WebOutput:
                 return
             self._closed = True
             self._changed.notify_all()
+        if self.live is not None:
+            self.live.close()
         if self._thread is not None:
             self._server.shutdown()
         self._server.server_close()
@@ -366,13 +384,21 @@ class WebOutput:
                      {"Content-Disposition": 'attachment; filename="maskgate-events.csv"'})
         elif path == "/events/stream":
             self._stream(req)
+        elif path == "/live" and self.live is not None:
+            if not (self.web.live_remote or live.is_loopback_peer(req.client_address[0])):
+                # camera images with faces: for this machine's own browser unless configured otherwise
+                self.count("refused_live")
+                req._error(403, "the live view is served to this machine only (web.live_remote)")
+                return
+            live.serve(req, self.live, lambda: self._closed, _gone)
         else:
             req._error(404, "not found")
 
     def _metrics(self) -> str:
         with self._lock:
             state, stats, at = self._state, self._stats, self._stats_at
-            web = {"stream_clients": self._clients, **{f"{k}_total": v for k, v in self._counts.items()}}
+            web = {"stream_clients": self._clients, "live_clients": self.live.watchers if self.live else 0,
+                   **{f"{k}_total": v for k, v in self._counts.items()}}
         return metrics.render(state, stats, web, at)
 
     def _stream(self, req: _Handler) -> None:
