@@ -220,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(runs)
     print(report(summary))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": runs, "summary": summary}, indent=1) + "\n")
     return 0
 
