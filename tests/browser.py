@@ -53,6 +53,10 @@ class Browser:
         self._id = 0
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        # --window-size sizes the window, and headless Chromium keeps part of it for its (invisible)
+        # window frame: 800x480 gave an 800x393 page. The page itself is what a kiosk screen shows.
+        self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                         "mobile": False}, session=self.session)
 
     def call(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30.0):
         self._id += 1
@@ -84,9 +88,13 @@ class Browser:
                            session=self.session)
         return result["result"].get("value")
 
-    def screenshot(self, path) -> None:  # noqa: ANN001
+    def capture(self) -> bytes:
+        """The page as it is drawn now, PNG."""
         data = self.call("Page.captureScreenshot", {"format": "png"}, session=self.session)["data"]
-        path.write_bytes(base64.b64decode(data))
+        return base64.b64decode(data)
+
+    def screenshot(self, path) -> None:  # noqa: ANN001
+        path.write_bytes(self.capture())
 
     def __enter__(self) -> "Browser":
         return self

@@ -3,6 +3,8 @@ a book or a scarf over nose and mouth of a public-domain portrait must not open 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("skimage")
@@ -21,30 +23,35 @@ def test_no_covering_over_the_face_opens_the_gate(tmp_path):
         assert "mask" not in verdicts[occ] and "none" not in verdicts[occ], (occ, verdicts[occ])
 
 
-def test_daemon_denies_paper_and_a_book_with_the_covered_reason(factory, tmp_path):
-    """The real daemon, image-folder camera, real models, MockFactory pins: a person holding a sheet of
-    paper, then a book, over nose and mouth is denied as `covered`, and the relay never closes its contact."""
+def write_covered_frames(folder: Path, occluders: tuple[str, ...] = ("paper", "book")) -> Path:
+    """An image-folder camera's frames: per occluder, a person holding it over nose and mouth for 6
+    frames, then 6 empty ones (they walk away before the next one comes). Also the visitor screen's
+    `covered` view in tests/test_web_browser.py."""
     import cv2
 
-    from kiosk.pipeline import Kiosk
-    from tests.conftest import recorded_config
     from tools import synth_masks as sm
     from tools.synth_sheet import portrait_views
 
-    folder = tmp_path / "frames"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     mesh = sm.FaceMesh(num_threads=1)
     name, img = portrait_views()[0]
     pts = sm.find_face_landmarks(img, mesh)
     n = 0
-    for occ in ("paper", "book"):
+    for occ in occluders:
         covered = occluder_sheet.DRAW[occ](img, pts)
-        for _ in range(6):  # a person stands at the gate for a while ...
-            cv2.imwrite(str(folder / f"{n:04d}.png"), covered)
+        for frame in [covered] * 6 + [img[:40, :40]] * 6:
+            cv2.imwrite(str(folder / f"{n:04d}.png"), frame)
             n += 1
-        for _ in range(6):  # ... and walks away before the next one comes
-            cv2.imwrite(str(folder / f"{n:04d}.png"), img[:40, :40])
-            n += 1
+    return folder
+
+
+def test_daemon_denies_paper_and_a_book_with_the_covered_reason(factory, tmp_path):
+    """The real daemon, image-folder camera, real models, MockFactory pins: a person holding a sheet of
+    paper, then a book, over nose and mouth is denied as `covered`, and the relay never closes its contact."""
+    from kiosk.pipeline import Kiosk
+    from tests.conftest import recorded_config
+
+    folder = write_covered_frames(tmp_path / "frames")
     cfg = recorded_config(tmp_path, folder, fps=100.0)
     kiosk = Kiosk(cfg, pin_factory=factory)
     summary = kiosk.run(max_seconds=60)
