@@ -105,11 +105,14 @@ ROOT_PACKAGES=python3,python3-venv,python3-numpy,ca-certificates,mosquitto,mosqu
 ROOT_RECIPE="v1 $SUITE $ROOT_PACKAGES"
 LIMIT_DEBOOTSTRAP=${ARM64_LIMIT_DEBOOTSTRAP:-1200}
 LIMIT_PIP=${ARM64_LIMIT_PIP:-1200}
-LIMIT_RUN=${ARM64_LIMIT_RUN:-900}
+LIMIT_RUN=${ARM64_LIMIT_RUN:-1800}  # one demo or classify/scan run; 900 s was too short for the demo on a loaded machine
 LIMIT_TESTS=${ARM64_LIMIT_TESTS:-1500}
 
+# fds 3 and 4: the run's own stdout and stderr, for messages that must reach the console (CI's log) even
+# when they come from a step whose output is redirected to a file (the demo's, classify's)
+exec 3>&1 4>&2
 say() { echo "test-arm64: $(date -u +%T) $*"; }
-die() { echo "test-arm64: error: $*" >&2; exit 1; }
+die() { echo "test-arm64: $(date -u +%T) error: $*" >&4; exit 1; }
 
 # --- cleanup: everything this run mounted or registered, in reverse --------------------------------
 BINFMT=/proc/sys/fs/binfmt_misc
@@ -118,6 +121,7 @@ STEPS=() STEP= T_START=$SECONDS DISAGREE=0
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    exec 1>&3 2>&4  # an exit inside a redirected step would otherwise send this summary into its file
     if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
         kill -TERM "$CHILD" 2>/dev/null || true
         wait "$CHILD" 2>/dev/null || true
