@@ -9,7 +9,8 @@
 #   1. python -m kiosk demo --no-broker, on x86 and arm64: the same decisions and relay levels;
 #   2. classify --json and scan --json on tools/arm64/make_images.py's images, x86 vs arm64: the same
 #      labels and decisions, probabilities within tools/arm64/compare.py's tolerance;
-#   3. the device tests inside the root (all but ARM_SKIP below, each skipped with its reason), with a
+#   3. the device tests inside the root (all but ARM_SKIP below, each skipped with its reason; under CI=true
+#      only ARM_CI_TESTS below), with a
 #      real mosquitto there.
 # The x86 side runs in a venv with exactly the wheel versions the arm64 venv got, so what differs is the
 # CPU (XNNPACK's and OpenCV's Arm kernels), not the versions.
