@@ -61,7 +61,7 @@ class DetectorSection:
                                 "YuNet again on an enlarged crop of the full-size frame, and is kept only if that "
                                 "confirms it (kiosk/refine.py; finds the small masked faces the shrink loses); 0 (or >= score_threshold) = off",
                            lo=0.0, hi=0.95)
-    refine_confirm: float = _f(0.5, "YuNet only: the second look's score that confirms a box", lo=0.05, hi=0.99)
+    refine_confirm: float = _f(0.3, "YuNet only: the second look's score that confirms a box", lo=0.05, hi=0.99)
     refine_crop: int = _f(128, "YuNet only: the second look's crop, a square of this many pixels (a multiple of 32; "
                                "each costs a Pi 4 ~4.5-5.3 ms at 128)", lo=32, hi=640)
     refine_max: int = _f(3, "YuNet only: most second looks per frame (the least unsure boxes first)", lo=1, hi=16)

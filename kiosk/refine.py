@@ -70,9 +70,11 @@ class SecondLook:
         """`kept` plus the `unsure` rows (best first, at most `max_crops`) the crop pass confirms, each
         replaced by the crop pass's own row (its box and keypoints are the better ones: more pixels)."""
         out = list(kept)
+        # the `max_crops` least unsure, then those on a face already kept are skipped (YuNet's NMS left
+        # a weaker box beside it): the order the evaluation measured
         for row in sorted(unsure, key=lambda r: -float(r[14]))[: self.max_crops]:
             if any(iou_rows(row, o) >= MATCH_IOU for o in out):
-                continue  # a face already kept: YuNet's NMS left a weaker box beside it
+                continue
             m, s, x0, y0 = crop_transform(row, self.side_px)
             crop = cv2.warpAffine(frame, m, (self.side_px, self.side_px), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT)

@@ -53,7 +53,7 @@ class YuNetDetector:
         input_width: int = 320,
         max_faces: int = 16,
         refine_low: float = 0.0,
-        refine_confirm: float = 0.5,
+        refine_confirm: float = 0.3,
         refine_crop: int = 128,
         refine_max: int = 3,
     ) -> None:
