@@ -15,8 +15,8 @@ Two things keep everything downstream unchanged:
 The frame is shrunk so its width is at most `input_width` before detection: a Raspberry Pi 4 runs
 YuNet at 320x240 in about 21 ms but at 640x480 in about 81 ms (OpenCV Zoo's published times), and the
 kiosk only classifies faces >= `detector.min_face_px` (40 px of a 640 px frame, 20 px at 320).
-What the shrink costs (faces 40-79 px come out unsure) is won back by a second look at the unsure
-ones on an enlarged crop of the full-size frame (`refine_low` > 0; kiosk/refine.py).
+Part of what the shrink costs (faces 40-79 px come out unsure) is won back by a second look at the
+unsure boxes on an enlarged crop of the full-size frame (`refine_low` > 0; kiosk/refine.py).
 """
 
 from __future__ import annotations
