@@ -7,10 +7,10 @@ scoring from `detector.refine_low` up to the threshold is cut out of the full-si
 x its size around it, scaled to a `detector.refine_crop` px square, and run through YuNet again; it is
 kept only when that pass finds a face on it scoring at least `detector.refine_confirm`.
 
-Measured (docs/detector-kiosk-eval.md, "a second look"): 0.1-0.3 confirmed at 0.3 finds masked faces
->= 40 px 91.4 % instead of 89.7 %, below the nose 95.7 % instead of 93.9 %, with fewer false boxes than
-a plain threshold of 0.2 that finds about as many (0.033 against 0.040 >= 40 px per face-free frame;
-0.027 without either). Most of what is still missed is not in YuNet's output at all.
+Measured (docs/detector-kiosk-eval.md, "a second look"): 0.1-0.3 confirmed at 0.3, one crop per
+frame, finds masked faces >= 40 px 91.0 % instead of 89.7 %, below the nose 95.6 % instead of 93.9 %,
+with fewer false boxes than a plain threshold of 0.2 that finds about as many (0.057 against 0.077 per
+face-free frame, 0.033 against 0.040 of them >= 40 px; 0.033 and 0.027 without either). Most of what is still missed is not in YuNet's output at all.
 
 Cost: one YuNet call per candidate on `refine_crop`^2 pixels (128x128 is 0.21 of 320x240), at most
 `detector.refine_max` per frame; kiosk/pi_estimate.py counts them.

@@ -55,7 +55,7 @@ class YuNetDetector:
         refine_low: float = 0.0,
         refine_confirm: float = 0.3,
         refine_crop: int = 128,
-        refine_max: int = 3,
+        refine_max: int = 1,
     ) -> None:
         check_settings(score_threshold, iou_threshold, max_faces)
         if input_width < 32:

@@ -156,7 +156,8 @@ def test_an_unsure_face_is_kept_when_the_crop_confirms_it_and_background_is_not(
     assert len(first) >= 3 and face.score < 0.95
     # a threshold above the face's score makes it unsure: only the second look can keep it
     assert YuNetDetector(YUNET, score_threshold=0.95, input_width=400).detect(small) == []
-    det = YuNetDetector(YUNET, score_threshold=0.95, input_width=400, refine_low=0.05, refine_confirm=0.5)
+    det = YuNetDetector(YUNET, score_threshold=0.95, input_width=400, refine_low=0.05, refine_confirm=0.5,
+                        refine_max=3)
     got = det.detect(small)
     assert len(got) == 1 and iou(got[0].box, face.box) > 0.6  # the face, not the suit's weak boxes
     assert got[0].score >= 0.5 and len(got[0].keypoints) == 4
