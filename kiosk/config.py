@@ -57,6 +57,15 @@ class DetectorSection:
     input_width: int = _f(400, "YuNet (.onnx) only: a wider frame is shrunk to this width before detection "
                                 "(a Pi 4 runs it in ~21-25 ms at 320x240, ~33-39 ms at 400x300, ~84-100 ms at 640x480)",
                           lo=64, hi=4096)
+    refine_low: float = _f(0.1, "YuNet (.onnx) only: a box scoring from this up to score_threshold gets a second look, "
+                                "YuNet again on an enlarged crop of the full-size frame, and is kept only if that "
+                                "confirms it (kiosk/refine.py; finds the small masked faces the shrink loses); 0 (or >= score_threshold) = off",
+                           lo=0.0, hi=0.95)
+    refine_confirm: float = _f(0.3, "YuNet only: the second look's score that confirms a box", lo=0.05, hi=0.99)
+    refine_crop: int = _f(128, "YuNet only: the second look's crop, a square of this many pixels (a multiple of 32; "
+                               "each costs a Pi 4 ~4.5-5.3 ms at 128)", lo=32, hi=640)
+    refine_max: int = _f(1, "YuNet only: most second looks per frame (the least unsure boxes first; 1 keeps a Pi 4 "
+                            "at its frame rate, 3 found 0.4 points more masked faces)", lo=1, hi=16)
     min_face_px: int = _f(40, "faces narrower than this (pixels) are ignored", lo=8, hi=2000)
     confirm_score: float = _f(0.6, "a detection scoring below this counts only when it is a sure mask (p >= "
                                    "decision.mask_threshold, nose covered); otherwise it is taken for a detector "
@@ -318,6 +327,9 @@ def from_dict(data: dict[str, Any], base_dir: Path = PROJECT_ROOT) -> Config:
 
 
 def _cross_checks(cfg: Config) -> None:
+    det = cfg.detector
+    if det.refine_crop % 32:
+        raise KioskError(f"config key 'detector.refine_crop': {det.refine_crop} is not a multiple of 32")
     d = cfg.decision
     if d.k > d.n:
         raise KioskError(f"config key 'decision.k': {d.k} is larger than decision.n ({d.n})")

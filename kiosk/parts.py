@@ -29,7 +29,9 @@ def build_detector(cfg: Config) -> FaceDetector:
     d = cfg.detector
     path = cfg.resolve(d.model)
     if path.suffix.lower() == ".onnx":
-        return YuNetDetector(path, score_threshold=d.score_threshold, input_width=d.input_width)
+        return YuNetDetector(path, score_threshold=d.score_threshold, input_width=d.input_width,
+                             refine_low=d.refine_low, refine_confirm=d.refine_confirm, refine_crop=d.refine_crop,
+                             refine_max=d.refine_max)
     return BlazeFaceDetector(path, score_threshold=d.score_threshold, num_threads=auto_threads(d.threads))
 
 

@@ -24,7 +24,10 @@ work) and the float reference's (SIMD float work) ratios.
 YuNet (an OpenCV DNN model, not LiteRT) has published Pi 4 times of its own, so it is not scaled
 from a reference: 21 ms (the figure issue 18 quotes) to 25 ms (OpenCV Zoo's table: 6.22 ms at 160x120,
 times 4 for the pixels) at 320x240 with 4 threads, scaled by the pixels of the input the kiosk gives it
-(`detector.input_width`), and by XNNPACK's thread ratios for fewer threads.
+(`detector.input_width`), and by XNNPACK's thread ratios for fewer threads. The second look
+(kiosk/refine.py) adds its crops' pixels: `detector.refine_max` crops of `refine_crop`^2 on every
+frame (the worst case, `detector_crop_px`; how many a frame really gets is counted on the bench's
+frames, `detector_crops_per_frame`, for the report).
 
 All times here are the fastest of many, the models taking turns: this build machine is a VM whose
 speed drifts by tens of per cent over seconds (another tenant on the same core), and what the
@@ -151,13 +154,22 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
     if nose:
         models["nose"] = _loaded(nose, batch=faces)
     ms = fastest_invokes_ms(models)
+    crops: dict[str, Any] = {}
     if yunet:
         fh, fw = frames[0].shape[:2]
         ms["detector"] = fastest_yunet_ms(analyzer.detector, fw, fh)
+        look = getattr(analyzer.detector, "second_look", None)
+        if look is not None:
+            n0 = look.crops
+            for f in frames:
+                analyzer.detect(f)
+            crops = {"detector_crop_px": look.max_crops * look.side_px ** 2,
+                     "detector_crops_per_frame": round((look.crops - n0) / len(frames), 3)}
     return {
         "reference_ms": {k: round(ms[k], 3) for k in REFERENCE_FILES},
         "detector_ms": round(ms["detector"], 3),
         **({"detector_input": list(analyzer.detector.input_size(fw, fh))} if yunet else {}),
+        **crops,
         "classifier_ms": round(ms["classifier"] + ms.get("nose", 0.0), 3),
         "nose_ms": round(ms.get("nose", 0.0), 3),
         "non_model_ms": {k: round(v, 3) for k, v in non_model_ms(analyzer, frames).items()},
@@ -188,7 +200,8 @@ def estimate(here: dict[str, Any], detector_compute: str, classifier_compute: st
     slowdown = (min(per_core.values()), max(per_core.values()))
     if detector_compute == YUNET_COMPUTE:
         w, h = here["detector_input"]
-        det4, det4_slow = (ms * w * h / (320 * 240) for ms in PI4_YUNET_MS_320X240)
+        px = w * h + here.get("detector_crop_px", 0)  # the second look's crops, all of them every frame
+        det4, det4_slow = (ms * px / (320 * 240) for ms in PI4_YUNET_MS_320X240)
     else:
         det4 = here["detector_ms"] * PI4_REFERENCE_MS[detector_compute] / ref[detector_compute]
         det4_slow = det4 * PI4_SLOW_FACTOR

@@ -15,6 +15,8 @@ Two things keep everything downstream unchanged:
 The frame is shrunk so its width is at most `input_width` before detection: a Raspberry Pi 4 runs
 YuNet at 320x240 in about 21 ms but at 640x480 in about 81 ms (OpenCV Zoo's published times), and the
 kiosk only classifies faces >= `detector.min_face_px` (40 px of a 640 px frame, 20 px at 320).
+Part of what the shrink costs (faces 40-79 px come out unsure) is won back by a second look at the
+unsure boxes on an enlarged crop of the full-size frame (`refine_low` > 0; kiosk/refine.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from .detector import Detection, check_settings
 from .errors import KioskError
+from .refine import SecondLook
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
 # faces both found on validation-real's scenes, YuNet on the full frame; the ratios hold within a few
@@ -49,10 +52,21 @@ class YuNetDetector:
         iou_threshold: float = 0.3,
         input_width: int = 320,
         max_faces: int = 16,
+        refine_low: float = 0.0,
+        refine_confirm: float = 0.3,
+        refine_crop: int = 128,
+        refine_max: int = 1,
     ) -> None:
         check_settings(score_threshold, iou_threshold, max_faces)
         if input_width < 32:
             raise KioskError(f"detector input width must be >= 32 px, got {input_width}")
+        if not 0.0 <= refine_low < 1.0:
+            raise KioskError(f"detector refine_low must be in 0..1 (0: no second look), got {refine_low:g}")
+        if refine_low >= score_threshold:
+            refine_low = 0.0  # nothing lies between the two: no second look
+        if refine_low and (refine_crop < 32 or refine_crop % 32 or not 0.0 < refine_confirm <= 1.0 or refine_max < 1):
+            raise KioskError(f"detector second look: crop {refine_crop} must be a multiple of 32, confirm "
+                             f"{refine_confirm:g} in (0, 1], max {refine_max} >= 1")
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise KioskError(f"face detector model not found: {self.model_path}")
@@ -63,13 +77,24 @@ class YuNetDetector:
         self.input_width = int(input_width)
         self.max_faces = int(max_faces)
         self.threads = 1  # OpenCV's own pool: cv2.setNumThreads is process-wide, left to the caller
+        # With a second look the first pass reports down to refine_low; what scores below the
+        # threshold is kept only if the crop pass confirms it.
+        first = float(refine_low) if refine_low else self.score_threshold
+        self.second_look: SecondLook | None = None
         try:
-            self._net = cv2.FaceDetectorYN.create(str(self.model_path), "", (320, 240),
-                                                  self.score_threshold, self.iou_threshold, 5000)
+            self._net = self._create(first, (320, 240))
+            if refine_low:
+                # its own net, so neither pass re-sizes the other's (OpenCV rebuilds its priors then)
+                crop_net = self._create(min(float(refine_confirm), self.score_threshold), (refine_crop, refine_crop))
+                self.second_look = SecondLook(lambda img: self._run(img, crop_net), refine_low, refine_confirm,
+                                              refine_crop, refine_max)
         except cv2.error as e:
             raise KioskError(f"{self.model_path}: not a YuNet face detector ({_first_line(e)})") from None
-        self._size: tuple[int, int] | None = None
+        self._sizes: dict[int, tuple[int, int]] = {}
         self._check(self.model_path)
+
+    def _create(self, score: float, size: tuple[int, int]):
+        return cv2.FaceDetectorYN.create(str(self.model_path), "", size, score, self.iou_threshold, 5000)
 
     def _check(self, path: Path) -> None:
         """Run once on a blank frame so a wrong .onnx fails at start-up with one line, not per frame."""
@@ -78,12 +103,15 @@ class YuNetDetector:
         except (cv2.error, ValueError) as e:
             raise KioskError(f"{path}: not a YuNet face detector ({_first_line(e)})") from None
 
-    def _run(self, image: np.ndarray) -> np.ndarray:
+    def _run(self, image: np.ndarray, net=None) -> np.ndarray:
+        """YuNet's rows on `image` (the first pass's net, or `net`): every model call goes through here,
+        which is what kiosk/pi_estimate.py times."""
+        net = self._net if net is None else net
         h, w = image.shape[:2]
-        if self._size != (w, h):
-            self._net.setInputSize((w, h))
-            self._size = (w, h)
-        _, faces = self._net.detect(image)
+        if self._sizes.get(id(net)) != (w, h):
+            net.setInputSize((w, h))
+            self._sizes[id(net)] = (w, h)
+        _, faces = net.detect(image)
         if faces is None:
             return np.zeros((0, _ROW), np.float32)
         if faces.ndim != 2 or faces.shape[1] != _ROW:
@@ -110,9 +138,18 @@ class YuNetDetector:
         faces = self._run(image)
         if len(faces) == 0:
             return []
+        sx, sy = w / image.shape[1], h / image.shape[0]
+        if self.second_look is not None:
+            faces = faces.astype(np.float32, copy=True)
+            faces[:, [0, 2, 4, 6, 8, 10, 12]] *= sx  # into frame pixels, where the crops are cut
+            faces[:, [1, 3, 5, 7, 9, 11, 13]] *= sy
+            sure = faces[:, 14] >= self.score_threshold
+            rows = self.second_look.confirm_rows(frame_bgr, list(faces[sure]), list(faces[~sure]))
+            if not rows:
+                return []
+            faces, sx, sy = np.stack(rows), 1.0, 1.0
         faces = faces[np.argsort(-faces[:, 14], kind="stable")][: self.max_faces]
         out = []
-        sx, sy = w / image.shape[1], h / image.shape[0]
         for row in faces:
             d = _to_detection(row, sx, sy, w, h)
             if d is not None:

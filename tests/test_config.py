@@ -58,6 +58,8 @@ def test_shipped_config_documents_every_key_with_its_default():
     ("[kiosk]\nid = 'a b/c'\n", "config key 'kiosk.id': 'a b/c' is not allowed"),
     ("[mqtt]\nprefix = 'a/#'\n", "config key 'mqtt.prefix': 'a/#' is not allowed"),
     ("[mqtt]\ncert_file = 'c.pem'\n", "config key 'mqtt.cert_file': a client certificate needs both"),
+    ("[detector]\nrefine_crop = 100\n", "config key 'detector.refine_crop': 100 is not a multiple of 32"),
+    ("[detector]\nrefine_low = 0.99\n", "config key 'detector.refine_low': 0.99 is above the maximum 0.95"),
     ("[camera\nfps = 10\n", "TOML syntax error"),
     ("[camera]\nfps = \n", "TOML syntax error"),
 ])

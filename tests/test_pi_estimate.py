@@ -64,3 +64,7 @@ def test_yunet_takes_its_published_pi_times_scaled_by_the_input_pixels():
     assert e["threads_4_overlap"]["ms_per_frame"][1] == pytest.approx(
         max(25.0 * t2 + 2.0 * hi, 17.0 * P.PI4_SLOW_FACTOR * t2 + 1.5 * hi), abs=0.1)
     assert big["threads_4_overlap"]["keeps_up"] == "no"  # 640x480 cannot keep 15 fps on a Pi 4
+    # the second look: its crops' pixels on top (3 crops of 128 px: 0.64 of a 320x240 frame)
+    looked = P.estimate(dict(HERE, detector_input=[320, 240], detector_crop_px=3 * 128 * 128), P.YUNET_COMPUTE,
+                        "int8", faces=3)
+    assert looked["pi4_model_ms_4_threads"]["detector"] == [34.4, 41.0]

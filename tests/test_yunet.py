@@ -130,3 +130,53 @@ def test_nose_model_geometry_comes_from_its_sidecar(tmp_path):
         with pytest.raises(KioskError, match="nose_patch") as e:
             NoseCheck(model)
         assert "\n" not in str(e.value)
+
+
+# --- the second look (kiosk/refine.py) ----------------------------------------------------------------
+
+def _small(frame: np.ndarray, k: float) -> np.ndarray:
+    """The astronaut frame shrunk by k onto a grey 640x480 frame (her face then ~94 k px wide)."""
+    s = cv2.resize(frame, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    f = np.full((480, 640, 3), GREY, np.uint8)
+    f[100:100 + s.shape[0], 100:100 + s.shape[1]] = s
+    return f
+
+
+def test_a_sure_face_needs_no_second_look(frame):
+    plain = YuNetDetector(YUNET, score_threshold=0.3, input_width=400).detect(frame)
+    looked = YuNetDetector(YUNET, score_threshold=0.3, input_width=400, refine_low=0.1)
+    got = looked.detect(frame)
+    assert [d.box for d in got] == [d.box for d in plain] and len(got) == 1
+
+
+def test_an_unsure_face_is_kept_when_the_crop_confirms_it_and_background_is_not(frame):
+    small = _small(frame, 0.3)  # the face ~28 px; the first pass also gives two weak boxes on the suit
+    first = YuNetDetector(YUNET, score_threshold=0.05, input_width=400).detect(small)
+    face = max(first, key=lambda d: d.score)
+    assert len(first) >= 3 and face.score < 0.95
+    # a threshold above the face's score makes it unsure: only the second look can keep it
+    assert YuNetDetector(YUNET, score_threshold=0.95, input_width=400).detect(small) == []
+    det = YuNetDetector(YUNET, score_threshold=0.95, input_width=400, refine_low=0.05, refine_confirm=0.5,
+                        refine_max=3)
+    got = det.detect(small)
+    assert len(got) == 1 and iou(got[0].box, face.box) > 0.6  # the face, not the suit's weak boxes
+    assert got[0].score >= 0.5 and len(got[0].keypoints) == 4
+    assert 1 <= det.second_look.crops <= 3  # refine_max (3): the least unsure first
+    # a confirmation no crop reaches keeps nothing
+    strict = YuNetDetector(YUNET, score_threshold=0.95, input_width=400, refine_low=0.05, refine_confirm=0.999)
+    assert strict.detect(small) == []
+
+
+def test_second_look_settings_come_from_the_config_and_bad_ones_are_one_line_errors():
+    cfg = Config()
+    assert cfg.detector.refine_low > 0  # on by default
+    det = build_detector(cfg)
+    assert det.second_look is not None and det.second_look.side_px == cfg.detector.refine_crop
+    cfg.detector.refine_low = 0.0
+    assert build_detector(cfg).second_look is None
+    cfg.detector.refine_low = cfg.detector.score_threshold  # nothing between the two: off
+    assert build_detector(cfg).second_look is None
+    for kw in ({"refine_low": 0.1, "refine_crop": 100}, {"refine_low": 1.5}):
+        with pytest.raises(KioskError) as e:
+            YuNetDetector(YUNET, score_threshold=0.3, **kw)
+        assert "\n" not in str(e.value)

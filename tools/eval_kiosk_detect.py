@@ -122,9 +122,11 @@ def describe(cfg) -> str:
 
     d, default = cfg.detector, DetectorSection()
     parts = [Path(d.model).name, f"score {d.score_threshold:g}"]
-    shown = {"input_width"} if d.model.lower().endswith(".onnx") else set()  # YuNet's frame size, always
+    # YuNet's frame size and whether it takes a second look, always; neither means anything to BlazeFace
+    yunet_only = {"input_width", "refine_low", "refine_confirm", "refine_crop", "refine_max"}
+    shown = {"input_width", "refine_low"} if d.model.lower().endswith(".onnx") else set()
     for f in dataclasses.fields(d):
-        if f.name in ("model", "score_threshold", "threads") or f.name == "input_width" and not shown:
+        if f.name in ("model", "score_threshold", "threads") or f.name in yunet_only and not shown:
             continue
         if f.name in shown or getattr(d, f.name) != getattr(default, f.name):
             parts.append(f"{f.name}={getattr(d, f.name)}")
