@@ -70,7 +70,8 @@ class SecondLook:
 
     def confirm_rows(self, frame: np.ndarray, kept: list[np.ndarray], unsure: list[np.ndarray]) -> list[np.ndarray]:
         """`kept` plus the `unsure` rows (best first, at most `max_crops`) the crop pass confirms, each
-        replaced by the crop pass's own row (its box and keypoints are the better ones: more pixels)."""
+        replaced by the crop pass's own box and keypoints (the better ones: more pixels) with its own,
+        first-pass score."""
         out = list(kept)
         # the `max_crops` least unsure, then those on a face already kept are skipped (YuNet's NMS left
         # a weaker box beside it): the order the evaluation measured
@@ -87,5 +88,10 @@ class SecondLook:
                 if r[14] >= self.confirm and iou_rows(r, row) >= MATCH_IOU and (best is None or r[14] > best[14]):
                     best = r
             if best is not None and all(iou_rows(best, o) < MATCH_IOU for o in out):
+                # the first pass's score stays: the face is still an unsure one, which is what
+                # detector.confirm_score acts on (such a box counts only as a sure mask: the second look
+                # is there to find masked faces, not to let a hair clip called `no_mask` shut the gate)
+                best = best.copy()
+                best[14] = row[14]
                 out.append(best)
         return out
