@@ -116,7 +116,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         else:
             labels = ", ".join(f"{f['label']} {f['score']:.2f}" for f in record["faces"]) or "no face"
             if record["not_faces"]:
-                labels += f"; {record['not_faces']} detection(s) called not_face"
+                labels += f"; {record['not_faces']} detection(s) dropped as not faces"
             print(f"{path}: {decision} ({labels})", flush=True)
     return 1 if failed else 0
 
