@@ -33,11 +33,9 @@ _SIDE_RANGE = (0.3, 3.0)
 _DOWN_RANGE = (-0.5, 2.0)
 
 
-def nose_patch(frame: np.ndarray, keypoints, size: int, side: float = SIDE, down: float = DOWN) -> np.ndarray | None:
-    """BGR square of `size` px around the nose, upright along the eye line; None without keypoints.
-
-    `side` and `down` are in eye distances: the patch's side, and how far its centre lies from the eye
-    midpoint toward the nose tip (1.0: centred on the tip)."""
+def patch_axes(keypoints, side: float = SIDE, down: float = DOWN):
+    """(centre, ux, uy, side_px, eye midpoint, nose tip) of the nose patch in frame pixels, ux along the
+    eye line and uy down the face; None without keypoints or with the eyes on one point."""
     if len(keypoints) < 3:
         return None
     re, le, nt = (np.asarray(k, np.float64) for k in keypoints[:3])
@@ -46,12 +44,22 @@ def nose_patch(frame: np.ndarray, keypoints, size: int, side: float = SIDE, down
     if d < 2.0:
         return None
     mid = (re + le) / 2
-    centre = mid + down * (nt - mid)
-    side = side * d
     ux = eye / d
     uy = np.array([-ux[1], ux[0]])
     if uy[1] < 0:  # "down" in the face points down the image for an upright or tilted head
         uy = -uy
+    return mid + down * (nt - mid), ux, uy, side * d, mid, nt
+
+
+def nose_patch(frame: np.ndarray, keypoints, size: int, side: float = SIDE, down: float = DOWN) -> np.ndarray | None:
+    """BGR square of `size` px around the nose, upright along the eye line; None without keypoints.
+
+    `side` and `down` are in eye distances: the patch's side, and how far its centre lies from the eye
+    midpoint toward the nose tip (1.0: centred on the tip)."""
+    axes = patch_axes(keypoints, side, down)
+    if axes is None:
+        return None
+    centre, ux, uy, side, _, _ = axes
     h = side / 2
     src = np.float32([centre - ux * h - uy * h, centre + ux * h - uy * h, centre - ux * h + uy * h])
     dst = np.float32([[0, 0], [size, 0], [0, size]])

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.cli import CliError, run  # noqa: E402
 from tools import dataset as D  # noqa: E402
-from kiosk.nose import DOWN, SIDE  # noqa: E402
+from kiosk.nose import DOWN, SIDE, patch_axes  # noqa: E402
 from tools.nose_patches import NOSE_PATCH_FILE  # noqa: E402
 
 FABRIC_TOP = 0.70  # fabric strips are cut from this height of a masked patch down (below its covered tip)
@@ -38,20 +38,10 @@ FABRIC_TOP = 0.70  # fabric strips are cut from this height of a masked patch do
 
 def patch_points(keypoints, size: int, side: float = SIDE, down: float = DOWN) -> tuple[float, float] | None:
     """(eye line y, nose tip y) in the pixels of the patch nose_patch cuts from these keypoints."""
-    if len(keypoints) < 3:
+    axes = patch_axes(keypoints, side, down)
+    if axes is None:
         return None
-    re, le, nt = (np.asarray(k, np.float64) for k in keypoints[:3])
-    eye = le - re
-    d = float(np.hypot(*eye))
-    if d < 2.0:
-        return None
-    mid = (re + le) / 2
-    centre = mid + down * (nt - mid)
-    ux = eye / d
-    uy = np.array([-ux[1], ux[0]])
-    if uy[1] < 0:
-        uy = -uy
-    s = side * d
+    centre, _, uy, s, mid, nt = axes
 
     def y(p: np.ndarray) -> float:
         return (float((p - centre) @ uy) / s + 0.5) * size
