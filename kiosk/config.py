@@ -70,8 +70,8 @@ class DetectorSection:
     confirm_score: float = _f(0.6, "a detection scoring below this counts only when it is a sure mask (p >= "
                                    "decision.mask_threshold, nose covered); otherwise it is taken for a detector "
                                    "mistake and dropped like a `not_face` (an ear, an arm, a head from behind): "
-                                   "it can neither open nor hold the gate. 0 = off (0.6: chosen on validation-real, "
-                                   "models/MODEL_CARD.md)",
+                                   "it can neither open nor hold the gate. 0 = off (0.6: chosen on validation-real with "
+                                   "YuNet's scores; check it before using it with BlazeFace, models/MODEL_CARD.md)",
                               lo=0.0, hi=0.99)
     margin: float = _f(0.2, "crop margin around a face box, fraction of its size on each side", lo=0.0, hi=1.0)
     max_faces: int = _f(8, "most faces classified per frame (largest first)", lo=1, hi=64)
