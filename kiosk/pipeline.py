@@ -114,7 +114,7 @@ class Kiosk(Closing):
         z = cfg.zone
         # one k-of-n decider per person (track), only people in the gate zone decide (kiosk/tracking.py)
         self.decider = PersonDecider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames),
-                                     Zone(z.x0, z.y0, z.x1, z.y1, z.min_face_px), z.outside)
+                                     Zone.of(z), z.outside)
         self._frame_size: tuple[int, int] | None = None
         self.analyzer = parts.analyzer
         self.model_info = parts.model_info

@@ -43,6 +43,11 @@ class Zone:
         if self.min_face_px < 0:
             raise ValueError(f"zone min_face_px must be >= 0, got {self.min_face_px}")
 
+    @classmethod
+    def of(cls, section) -> "Zone":
+        """The zone of a config's [zone] section (kiosk.config.ZoneSection)."""
+        return cls(section.x0, section.y0, section.x1, section.y1, section.min_face_px)
+
     def holds(self, box: tuple[int, int, int, int], frame_size: tuple[int, int] | None) -> bool:
         x, y, w, h = box
         if w < self.min_face_px:

@@ -43,10 +43,9 @@ class LiveView:
         self.max_clients = w.live_max_clients
         self.fps = w.live_fps
         self.quality = w.live_quality
-        z = cfg.zone
-        self.zone = Zone(z.x0, z.y0, z.x1, z.y1, z.min_face_px)
+        self.zone = Zone.of(cfg.zone)
         # The smallest face that can be at the gate: the detector drops narrower ones before the zone.
-        self.min_face_px = max(cfg.detector.min_face_px, z.min_face_px)
+        self.min_face_px = max(cfg.detector.min_face_px, cfg.zone.min_face_px)
         self.watchers = 0  # read by on_frame without the lock: a stale read only skips or keeps one frame
         self.encoded = 0  # frames encoded since start (tests: no viewer, no encoding)
         self._lock = threading.Lock()
@@ -108,7 +107,8 @@ class LiveView:
 
     def draw(self, frame: np.ndarray, faces: Sequence[Any]) -> np.ndarray:
         """A copy of `frame` (never the camera's array itself) with the zone, the size and the faces drawn."""
-        img = np.ascontiguousarray(frame[..., :3] if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)).copy()
+        # one copy: np.array always copies (ascontiguousarray then .copy() copied twice for a strided view)
+        img = np.array(frame[..., :3], order="C") if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
         h, w = img.shape[:2]
         z = self.zone
         x0, y0 = int(round(z.x0 * w)), int(round(z.y0 * h))
