@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", help="interpreter threads for our models, e.g. 1 or 1,2 (default: config)")
     b.add_argument("--overlap", help="detector.overlap for our pipeline: on, off, or off,on for both side by side "
                                      "(default: the config's)")
-    b.add_argument("--pi-reference", help="folder of tools/reference_models.py's models: the Pi 4 estimate then "
+    b.add_argument("--pi-reference", help="folder of tools/training/reference_models.py's models: the Pi 4 estimate then "
                                           "scales our measured times by the Pi's published times of those models")
     b.add_argument("--scenarios", help="comma-separated subset of faces0,faces1,faces3,faces8,close1")
     b.add_argument("--config", help="TOML config file (default: the embedded defaults)")

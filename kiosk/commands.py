@@ -8,7 +8,7 @@ where the body is a JSON object {"command": "open" | "mode", "mode": "auto" | "l
 "ts": <unix seconds>, "nonce": "<unique string>", "kiosk_id": "<target kiosk>"}. Signing the body text
 as sent avoids any JSON canonicalisation question. A command is refused when it is malformed, unsigned,
 wrongly signed, for another kiosk, outside the time window (stale or from the future) or a replay of a
-nonce already seen within the window. tools/sign_command.py makes signed commands.
+nonce already seen within the window. tools/ops/sign_command.py makes signed commands.
 
 Anyone with write access to the topic can send anything, so the payload is parsed defensively: its
 size is checked before parsing, and the parser refuses what Python's json would otherwise accept with
@@ -106,7 +106,7 @@ class Verdict:
 
 
 def sign(secret: bytes, body: dict[str, Any]) -> bytes:
-    """A signed command payload (used by tools/sign_command.py and the tests)."""
+    """A signed command payload (used by tools/ops/sign_command.py and the tests)."""
     text = json.dumps(body, separators=(",", ":"), sort_keys=True)
     sig = hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
     return json.dumps({"body": text, "sig": sig}).encode()

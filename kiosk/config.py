@@ -213,7 +213,7 @@ class SoundSection:
                                  "background, one prompt at a time (a new one stops the last); e.g. 'aplay -q -D "
                                  "plughw:1' for another ALSA device")
     dir: str = _f("", "folder of the prompt files below; empty = the bundled kiosk/sounds (the project's own, made "
-                      "by tools/make_sounds.py)")
+                      "by tools/demo/make_sounds.py)")
     open: str = _f("open.wav", "prompt on an opening: a WAV file in dir (or an absolute path); empty = silent")
     no_mask: str = _f("no_mask.wav", "prompt on a deny for no mask; empty = silent")
     incorrect: str = _f("incorrect.wav", "prompt on a deny for a mask below the nose; empty = silent")

@@ -2,7 +2,7 @@
 
 The decoding follows MediaPipe's published graph for these models (SSD anchors, score clipping,
 sigmoid, weighted non-max suppression), re-implemented in vectorised numpy so that a Pi runs it per
-frame without MediaPipe. `HaarDetector` exists only as a baseline for tools/eval_detector.py.
+frame without MediaPipe. `HaarDetector` exists only as a baseline for tools/eval/eval_detector.py.
 
 Recommended setting, from docs/detector-eval.md: the full-range model at score_threshold 0.3
 (masked faces at 25% of a 640x480 frame: 78% found vs 31% for short-range at 0.5).

@@ -5,7 +5,7 @@ Pi 4 is at the same work, taken from published Pi 4 times of two reference model
 
 - XNNPACK's README ("Raspberry Pi", RPi 4 BCM2711 ARM64, multi-threaded = 4 threads, Feb 2022):
   MobileNet v2 1.0 at 224 px with random weights, 17 ms int8 (per-channel), 46 ms float32.
-  tools/reference_models.py writes those two models; this module times them here.
+  tools/training/reference_models.py writes those two models; this module times them here.
 - google/XNNPACK issue #814 (a Pi 4, 64-bit Ubuntu, 1.5 GHz, performance governor): FP32 MobileNet v1
   at 1/2/4 threads 312/186/142 ms. Its 4-thread time is 1.85x the README's 77 ms for the same model:
   that factor is the slow bound (another build, another board, a warm one), and its thread counts
@@ -55,7 +55,7 @@ SOURCES = ["github.com/google/XNNPACK README, section Raspberry Pi (RPi 4 BCM271
 
 
 def missing_reference(folder: str | Path) -> list[str]:
-    """Reference model files absent from `folder` (tools/reference_models.py writes them)."""
+    """Reference model files absent from `folder` (tools/training/reference_models.py writes them)."""
     return [str(Path(folder) / f) for f in REFERENCE_FILES.values() if not (Path(folder) / f).is_file()]
 
 

@@ -496,7 +496,7 @@ class Kiosk(Closing):
 
     @property
     def publisher(self) -> Publisher | None:
-        """The MQTT output, None without one (for tests and tools/soak.py)."""
+        """The MQTT output, None without one (for tests and tools/eval/soak.py)."""
         return next((out for out in self.outputs if out.name == "mqtt"), None)
 
     def close(self) -> None:
@@ -514,4 +514,4 @@ class Kiosk(Closing):
                 self.overlap.close()
             self.parts.close()  # outputs, camera, button, light, relay
 
-    shutdown = close  # the older name (tools/soak.py)
+    shutdown = close  # the older name (tools/eval/soak.py)

@@ -1,19 +1,13 @@
 """The daemon on a clip where a bystander without a mask walks behind a masked person at the gate
-(tools/make_bystander_clip.py, public-domain portraits): per-person decisions, the gate zone, its policy."""
+(tools/demo/make_bystander_clip.py, public-domain portraits): per-person decisions, the gate zone, its policy."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from tests.conftest import ROOT, recorded_config
-
-sys.path.insert(0, str(ROOT / "tools"))
-
-import make_bystander_clip as clip  # noqa: E402
-
-from kiosk.pipeline import Kiosk  # noqa: E402
+from kiosk.pipeline import Kiosk
+from tests.conftest import recorded_config
+from tools.demo import make_bystander_clip as clip
 
 
 @pytest.fixture(scope="module")

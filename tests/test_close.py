@@ -104,5 +104,5 @@ def test_kiosk_closes_twice(factory, tmp_path, twice):
     with kiosk:
         assert not kiosk.closed
     assert kiosk.closed and kiosk.supervisor.closed and kiosk.indicator.closed and kiosk.gate.released
-    getattr(kiosk, twice)()  # shutdown: the older name (tools/soak.py)
+    getattr(kiosk, twice)()  # shutdown: the older name (tools/eval/soak.py)
     assert kiosk.closed

@@ -72,7 +72,7 @@ def test_short_secret_refused():
 
 def test_sign_tool(tmp_path):
     (tmp_path / "s").write_text(SECRET.decode() + "\n")
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "sign_command.py"), "--secret-file",
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "ops" / "sign_command.py"), "--secret-file",
                         str(tmp_path / "s"), "--kiosk-id", "it", "mode", "locked"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     v = CommandVerifier(SECRET, "it")

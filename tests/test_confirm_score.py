@@ -18,8 +18,8 @@ from tests.test_nose import FixedNose
 
 @pytest.fixture(scope="module")
 def frames():
-    from tools import synth_masks as sm
-    from tools.make_demo_clip import load_sources
+    from tools.data import synth_masks as sm
+    from tools.demo.make_demo_clip import load_sources
 
     bare = load_sources()["A"]
     pts = sm.find_face_landmarks(bare, sm.FaceMesh(num_threads=1))

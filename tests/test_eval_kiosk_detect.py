@@ -1,7 +1,7 @@
-"""tools/kiosk_scenes.py and tools/eval_kiosk_detect.py on faces made from two public-domain portraits.
+"""tools/eval/kiosk_scenes.py and tools/eval/eval_kiosk_detect.py on faces made from two public-domain portraits.
 
 No ../shared: the faces are scikit-image's astronaut and matplotlib's Grace Hopper (as the demo clip),
-bare, masked and masked below the nose by tools/synth_masks.py, as crops and as a scene folder. The
+bare, masked and masked below the nose by tools/data/synth_masks.py, as crops and as a scene folder. The
 scoring arithmetic is checked with measuring sticks that read the ground truth (every face found,
 none, or only from a given standing frame on), and one run goes through the shipped BlazeFace.
 """
@@ -22,13 +22,13 @@ pytest.importorskip("matplotlib")
 
 from kiosk.detector import BlazeFaceDetector, Detection  # noqa: E402
 from kiosk.errors import KioskError  # noqa: E402
-from tools import eval_kiosk_detect as ev  # noqa: E402
-from tools import kiosk_detect_score as sc  # noqa: E402
-from tools import kiosk_faces as kf  # noqa: E402
-from tools import kiosk_scenes as ks  # noqa: E402
-from tools import synth_masks as sm  # noqa: E402
+from tools.eval import eval_kiosk_detect as ev  # noqa: E402
+from tools.eval import kiosk_detect_score as sc  # noqa: E402
+from tools.eval import kiosk_faces as kf  # noqa: E402
+from tools.eval import kiosk_scenes as ks  # noqa: E402
+from tools.data import synth_masks as sm  # noqa: E402
 from tools.cli import CliError, run  # noqa: E402
-from tools.make_demo_clip import load_sources  # noqa: E402
+from tools.demo.make_demo_clip import load_sources  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_RANGE = ROOT / "models" / "face_detection_full_range_sparse.tflite"

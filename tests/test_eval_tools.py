@@ -1,4 +1,4 @@
-"""tools/eval_scenes.py and tools/eval_crops.py on a small labelled set made from a public-domain portrait."""
+"""tools/eval/eval_scenes.py and tools/eval/eval_crops.py on a small labelled set made from a public-domain portrait."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tools import eval_crops, eval_scenes
-from tools import synth_masks as sm
+from tools.eval import eval_crops, eval_scenes
+from tools.data import synth_masks as sm
 
 skimage_data = pytest.importorskip("skimage.data")
 

@@ -1,4 +1,4 @@
-"""tools/make_negatives.py: not_face crops from face-free scenes, with a manifest that groups splits."""
+"""tools/data/make_negatives.py: not_face crops from face-free scenes, with a manifest that groups splits."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools import make_negatives as mn  # noqa: E402
+from tools.data import make_negatives as mn  # noqa: E402
 
 
 def test_writes_crops_and_a_manifest_without_the_held_out_photo(tmp_path, capsys):

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 from gpiozero.pins.mock import MockFactory
 
 from kiosk.pipeline import RECENT_DECISIONS, Summary
-from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "tools"))
-from soak import report, slope, trim_mock_history  # noqa: E402
+from tools.eval.soak import report, slope, trim_mock_history
 
 
 def test_summary_keeps_recent_events_and_counts_all():

@@ -76,8 +76,8 @@ class FixedNose:
 
 def masked_face_frame() -> tuple[np.ndarray, Detection]:
     """A public-domain portrait (the demo's astronaut) with a drawn mask, and its detection."""
-    from tools import synth_masks as sm
-    from tools.make_demo_clip import load_sources
+    from tools.data import synth_masks as sm
+    from tools.demo.make_demo_clip import load_sources
 
     img = load_sources()["A"]
     pts = sm.find_face_landmarks(img, sm.FaceMesh(num_threads=1))

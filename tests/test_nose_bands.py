@@ -1,20 +1,16 @@
-"""Nose-check pairs (tools/nose_bands.py): the fabric's edge lies over the nose in one, below the tip in the
+"""Nose-check pairs (tools/data/nose_bands.py): the fabric's edge lies over the nose in one, below the tip in the
 other, and nothing else differs; checked on Grace Hopper's portrait (public domain, shipped by matplotlib)
 through the kiosk's own detector and nose patch, and end to end on a tiny dataset folder."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import nose_bands as nb  # noqa: E402
+from tools.data import nose_bands as nb
 
 matplotlib = pytest.importorskip("matplotlib")
 HOPPER = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"
@@ -27,7 +23,7 @@ def face():
     from kiosk.nose import nose_patch
     from kiosk.pipeline import build_detector
 
-    from tools import dataset as D
+    from tools.training import dataset as D
 
     rgb = D.load_image(HOPPER)
     frame, det = nb.best_detection(build_detector(Config()), rgb)
@@ -90,7 +86,7 @@ def test_the_tool_writes_pairs_in_the_split_of_their_photo(tmp_path):
     bare = sorted((out / "without_mask").glob("*.png"))
     assert len(covered) == len(bare) == 2
     rows = (out / "manifest.tsv").read_text().splitlines()[1:]
-    from tools import dataset as D
+    from tools.training import dataset as D
 
     digest = D.scan([src]).samples
     hopper_group = next(s.group for s in digest if s.path.name == "hopper.jpg")

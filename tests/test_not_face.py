@@ -1,6 +1,6 @@
 """The shipped classifier's `not_face` output vetoes detector mistakes, so a sign cannot open the gate.
 
-Face-free scenes that were never training data (tools/make_negatives.py's procedural scenes with a
+Face-free scenes that were never training data (tools/data/make_negatives.py's procedural scenes with a
 seed it does not use, and scikit-image's `text` photo, which it holds out) are fed to the real daemon
 through its image-folder camera, with the real models and MockFactory pins. The 2-class model this
 replaced called about one such frame in seven a confident `mask` (build/notface_baseline.md): these
@@ -20,9 +20,9 @@ import pytest
 from kiosk.config import Config
 from kiosk.pipeline import Kiosk, build_analyzer
 from tests.conftest import ROOT, recorded_config
-from tools import make_negatives as mn
+from tools.data import make_negatives as mn
 
-HELD_OUT_SEED = 4242  # tools/make_negatives.py's default seed is 0
+HELD_OUT_SEED = 4242  # tools/data/make_negatives.py's default seed is 0
 
 
 def face_free_frames(n_scenes: int) -> list[np.ndarray]:

@@ -1,4 +1,4 @@
-"""Things over the face that are not a worn mask (tools/occluder_sheet.py): a hand, a cup, a sheet of paper,
+"""Things over the face that are not a worn mask (tools/demo/occluder_sheet.py): a hand, a cup, a sheet of paper,
 a book or a scarf over nose and mouth of a public-domain portrait must not open the gate."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("skimage")
 pytest.importorskip("matplotlib")
 
-from tools import occluder_sheet  # noqa: E402
+from tools.demo import occluder_sheet  # noqa: E402
 
 
 def test_no_covering_over_the_face_opens_the_gate(tmp_path):
@@ -29,8 +29,8 @@ def write_covered_frames(folder: Path, occluders: tuple[str, ...] = ("paper", "b
     `covered` view in tests/test_web_browser.py."""
     import cv2
 
-    from tools import synth_masks as sm
-    from tools.synth_sheet import portrait_views
+    from tools.data import synth_masks as sm
+    from tools.demo.synth_sheet import portrait_views
 
     folder.mkdir(parents=True)
     mesh = sm.FaceMesh(num_threads=1)

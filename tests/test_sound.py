@@ -1,4 +1,4 @@
-"""The sound output (kiosk/sound.py, issue 13): the bundled prompts as tools/make_sounds.py makes them,
+"""The sound output (kiosk/sound.py, issue 13): the bundled prompts as tools/demo/make_sounds.py makes them,
 played on a real ALSA null device (alsa-utils' aplay; .ci/run installs it), the player's command line per
 outcome, a slow player that never blocks the frame loop and never plays two at once, a broken player
 logged once and never fatal, and the daemon on the demo clip with sound on."""
@@ -30,7 +30,7 @@ from kiosk.sound import BUNDLED, OUTCOMES, SoundOutput
 from kiosk.web.screen import decision_view
 from tests.conftest import DEMO_CLIP, recorded_config
 from tests.webclient import wait_until
-from tools import make_sounds
+from tools.demo import make_sounds
 
 MODEL = {"name": "mask_classifier", "sha256": "ab" * 32}
 

@@ -1,4 +1,4 @@
-"""Look-alike coverings (tools/synth_coverings.py) land over nose and mouth: checked on scikit-image's astronaut."""
+"""Look-alike coverings (tools/data/synth_coverings.py) land over nose and mouth: checked on scikit-image's astronaut."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tools import synth_coverings as sc
-from tools import synth_masks as sm
+from tools.data import synth_coverings as sc
+from tools.data import synth_masks as sm
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -59,8 +59,8 @@ def test_cli_writes_covered_class_with_source_hashes(tmp_path: Path, astronaut, 
     assert rows[0] == ["output", "source", "source_sha256", "kind"]
     for rel, source, sha, kind in rows[1:]:
         assert rel.startswith("covered/") and (out / rel).is_file() and kind in ("paper", "book") and len(sha) == 64
-    # tools/dataset.py reads the folder as the `covered` class, split by the source photo
-    from tools import dataset as D
+    # tools/training/dataset.py reads the folder as the `covered` class, split by the source photo
+    from tools.training import dataset as D
 
     assert set(D.read_manifest(out).values()) == {rows[1][2]}
     assert sc.main([str(src), "-o", str(out), "--kinds", "paper,mug"]) == 2

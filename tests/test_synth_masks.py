@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import synth_masks as sm  # noqa: E402
+from tools.data import synth_masks as sm
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -155,7 +151,7 @@ def test_pairs_are_the_same_mask_over_and_below_the_nose(tmp_path: Path, astrona
 
 
 def test_contact_sheet_of_public_domain_faces(tmp_path):
-    from tools import synth_sheet
+    from tools.demo import synth_sheet
 
     out = tmp_path / "sheet.jpg"
     assert synth_sheet.main(["-o", str(out)]) == 0
@@ -171,7 +167,7 @@ def test_shipped_model_on_masks_drawn_on_unseen_faces(tmp_path, capsys):
     incorrect) on nearly all 60 (57 when this was written; the misses were chin masks called no_mask)."""
     import re
 
-    from tools import synth_sheet
+    from tools.demo import synth_sheet
 
     assert synth_sheet.main(["-o", str(tmp_path / "sheet.png"), "--classify"]) == 0
     m = re.search(r"kiosk verdicts: (\d+) of (\d+) as expected", capsys.readouterr().out)

@@ -1,20 +1,16 @@
-"""Real-mask transplants (tools/transplant_masks.py) land where each style says, on public-domain portraits:
+"""Real-mask transplants (tools/data/transplant_masks.py) land where each style says, on public-domain portraits:
 a mask drawn on the astronaut (scikit-image) is the donor, Grace Hopper (matplotlib) the unmasked face."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import synth_masks as sm  # noqa: E402
-import transplant_masks as tm  # noqa: E402
+from tools.data import synth_masks as sm
+from tools.data import transplant_masks as tm
 
 skimage_data = pytest.importorskip("skimage.data")
 import matplotlib  # noqa: E402

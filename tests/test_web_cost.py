@@ -1,9 +1,9 @@
-"""tools/web_cost.py's bookkeeping: the rotation of the conditions and the paired medians (the runs
+"""tools/eval/web_cost.py's bookkeeping: the rotation of the conditions and the paired medians (the runs
 themselves are the benchmark, docs/bench.md, not a test)."""
 
 from __future__ import annotations
 
-from tools import web_cost as wc
+from tools.eval import web_cost as wc
 
 
 def test_each_condition_runs_first_second_and_last_equally_often():

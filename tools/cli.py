@@ -21,8 +21,8 @@ class CliError(Exception):
 def user_errors() -> tuple[type, ...]:
     from kiosk.errors import KioskError
 
-    from .dataset import DataError
-    from .torch_weights import TorchReadError
+    from .training.dataset import DataError
+    from .training.torch_weights import TorchReadError
 
     return (CliError, DataError, TorchReadError, KioskError)
 

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools.cli import CliError, keras, quiet_stderr, run  # noqa: E402
-from tools import dataset as D  # noqa: E402
-from tools import metrics as M  # noqa: E402
+from tools.training import dataset as D  # noqa: E402
+from tools.training import metrics as M  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -106,7 +106,7 @@ def to_tflite(model, size: int, rep: np.ndarray, io_type: str) -> bytes:
 
 
 def to_tflite_float(model, size: int) -> bytes:
-    """Plain float32 .tflite (no quantisation): tools/reference_models.py's float reference."""
+    """Plain float32 .tflite (no quantisation): tools/training/reference_models.py's float reference."""
     with tempfile.TemporaryDirectory() as tmp:
         conv = _converter(model, size, tmp)
         with quiet_stderr():
@@ -155,7 +155,7 @@ def latency_ms(tfl_path: Path, threads: int, runs: int = 200) -> float:
 
 
 def nose_patch_of(roots) -> dict:
-    """{"nose_patch": geometry} when the data are nose patches (tools/nose_patches.py wrote the geometry)."""
+    """{"nose_patch": geometry} when the data are nose patches (tools/data/nose_patches.py wrote the geometry)."""
     found = [json.loads((Path(r) / "nose_patch.json").read_text(encoding="utf-8"))
              for r in roots if (Path(r) / "nose_patch.json").is_file()]
     if not found:

@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools.cli import CliError, keras, run  # noqa: E402
-from tools import dataset as D  # noqa: E402
-from tools import metrics as M  # noqa: E402
+from tools.training import dataset as D  # noqa: E402
+from tools.training import metrics as M  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("roots", nargs="+", help="dataset root(s): ROOT/with_mask, ROOT/without_mask[, ROOT/mask_weared_incorrect]; "
-                   "or one .npz from tools/pack_dataset.py")
+                   "or one .npz from tools/training/pack_dataset.py")
     p.add_argument("--out", default="build/train", help="output folder (default build/train)")
     p.add_argument("--name", default="mask_classifier")
     p.add_argument("--size", type=int, default=128, help="square input size in px (default 128)")
@@ -64,8 +64,8 @@ def build_model(size: int, alpha: float, weights: str, n_classes: int, bn_moment
     k = keras()
     from keras import layers
 
-    from tools import mobilenet as MN
-    from tools.torch_weights import default_mobilenet_v2_path, load_state_dict
+    from tools.training import mobilenet as MN
+    from tools.training.torch_weights import default_mobilenet_v2_path, load_state_dict
 
     if size < 32:
         raise CliError(f"--size {size}: must be >= 32")
@@ -140,7 +140,7 @@ class AugmentedBatches:
 
 
 def set_phase(model, backbone, phase: int, fine_from: int, backbone_names) -> None:
-    from tools.mobilenet import block_index
+    from tools.training.mobilenet import block_index
 
     if backbone_names is None:  # Keras applications backbone (nested)
         backbone.trainable = phase == 2
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     packed = len(args.roots) == 1 and args.roots[0].endswith(".npz")
     if packed:
-        # a file from tools/pack_dataset.py: splits already decoded and resized (train on another machine)
+        # a file from tools/training/pack_dataset.py: splits already decoded and resized (train on another machine)
         if args.max_per_class or only:
             raise CliError("--max-per-class and --classes work on dataset folders; pack again with --classes")
         pk = D.load_packed(args.roots[0], args.size)

@@ -8,7 +8,7 @@
   run        `run_bench`: builds the frames, runs the sides in alternation, writes the report
 
 Importing the package (and scenarios, measure) needs the standard library only: the peer's worker
-(tools/peer_worker.py) uses `load_frames` and `serve` from here in a venv without our runtime.
+(tools/eval/peer_worker.py) uses `load_frames` and `serve` from here in a venv without our runtime.
 """
 
 from .measure import peak_rss_kb, proc_status_kb, serve

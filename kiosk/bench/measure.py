@@ -1,7 +1,7 @@
 """Timing one pipeline on the frames, in its worker process: the loop both contenders share
 (`measure`), the JSON-lines protocol to the parent (`serve`), and this process's memory.
 
-No psutil: /proc and getrusage. Standard library only at module level (tools/peer_worker.py serves
+No psutil: /proc and getrusage. Standard library only at module level (tools/eval/peer_worker.py serves
 the peer with it, in a venv without our runtime).
 """
 
@@ -124,7 +124,7 @@ def measure(process: ProcessFn, reset: Callable[[], None], frames: list[tuple[st
 
 def serve(pipeline_factory: Callable[[], tuple[float, Any]], first_frame: bytes, startup_only: bool,
           t_main: float) -> int:
-    """The worker protocol, shared in shape with tools/peer_worker.py:
+    """The worker protocol, shared in shape with tools/eval/peer_worker.py:
 
     -> {"event": "ready", t_main, t_imported, t_loaded, t_first (time.monotonic), info, rss}
     <- {"cmd": "run", "scenario": S, "seconds": X}  -> {"event": "result", ...measure()}

@@ -1,5 +1,5 @@
 """Contenders side by side: each in its own worker subprocess (ours: kiosk/bench/ours.py; the peer,
-face-mask-detector==0.2.3: tools/peer_worker.py in .venv-peer), spoken to over the protocol of
+face-mask-detector==0.2.3: tools/eval/peer_worker.py in .venv-peer), spoken to over the protocol of
 kiosk/bench/measure.py."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from .scenarios import PROJECT_ROOT
 
-PEER_WORKER = PROJECT_ROOT / "tools" / "peer_worker.py"
+PEER_WORKER = PROJECT_ROOT / "tools" / "eval" / "peer_worker.py"
 DEFAULT_PEER_PYTHON = PROJECT_ROOT / ".venv-peer" / "bin" / "python"
 
 

@@ -267,7 +267,7 @@ def _pi4_estimate(reference: str | None, config: str | None, model: str | None, 
     """kiosk/pi_estimate.py's estimate for `faces` faces, timed in this (parent) process at 1 thread
     once the workers are done, so nothing else of ours runs meanwhile."""
     if not reference:
-        return {"note": "no estimate: pass --pi-reference with the folder tools/reference_models.py writes"}
+        return {"note": "no estimate: pass --pi-reference with the folder tools/training/reference_models.py writes"}
     import cv2
     import numpy as np
 

@@ -1,7 +1,7 @@
 """`python -m kiosk bench`: throughput, per-stage latency, memory and start-up of the real pipeline.
 
 The frames are built once (kiosk/bench/scenarios.py); our pipeline (kiosk/bench/ours.py) and, with
---peer, face-mask-detector==0.2.3 (tools/peer_worker.py) each run in a worker subprocess, fed the
+--peer, face-mask-detector==0.2.3 (tools/eval/peer_worker.py) each run in a worker subprocess, fed the
 very same JPEG files and timed by the same loop (kiosk/bench/measure.py); the two alternate scenario
 by scenario so that background load (a training job on the build machine) hits both alike. The report
 (kiosk/bench/report.py) goes to OUT/bench.json and is printed as a table.
@@ -58,7 +58,7 @@ def run_bench(args: argparse.Namespace) -> int:
         missing = missing_reference(pi_reference)
         if missing:
             print(f"error: --pi-reference: {missing[0]} not found (write it with "
-                  f".venv-host/bin/python tools/reference_models.py --out {pi_reference})", file=sys.stderr)
+                  f".venv-host/bin/python tools/training/reference_models.py --out {pi_reference})", file=sys.stderr)
             return 2
     if want_peer and not peer_python.exists():
         print(f"error: peer interpreter {peer_python} not found: create it as docs/bench.md says "

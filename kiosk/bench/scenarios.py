@@ -2,7 +2,7 @@
 
 Made from the demo clip (its empty entrance and its four person shots) and scikit-image's astronaut
 photo, JPEG-encoded once so that decoding is a measured stage, as it is for an MJPEG USB camera.
-Standard library only at module level (tools/peer_worker.py runs in a venv without our runtime).
+Standard library only at module level (tools/eval/peer_worker.py runs in a venv without our runtime).
 """
 
 from __future__ import annotations

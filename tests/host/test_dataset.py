@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tools import dataset as D  # noqa: E402
+from tools.training import dataset as D  # noqa: E402
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -146,7 +146,7 @@ def test_broken_manifest_is_a_clear_error(tmp_path):
 
 
 def _pack(args):
-    from tools import pack_dataset
+    from tools.training import pack_dataset
 
     assert pack_dataset.main([str(a) for a in args]) == 0
 

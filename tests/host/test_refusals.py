@@ -77,12 +77,12 @@ def test_convert_missing_model(tmp_path):
 
 def test_evaluate_missing_model(tmp_path):
     make_dataset(tmp_path / "d", n_per_class=2)
-    one_line_error(run_tool("tools/evaluate.py", tmp_path / "m.tflite", tmp_path / "d"), "model file not found")
+    one_line_error(run_tool("tools/eval/evaluate.py", tmp_path / "m.tflite", tmp_path / "d"), "model file not found")
 
 
 def test_packed_file_of_another_size(tmp_path):
     data = make_dataset(tmp_path / "data", n_per_class=4)
-    proc = run_tool("tools/pack_dataset.py", data, "-o", tmp_path / "p.npz", "--size", 32)
+    proc = run_tool("tools/training/pack_dataset.py", data, "-o", tmp_path / "p.npz", "--size", 32)
     assert proc.returncode == 0, proc.stderr
     one_line_error(run_tool("tools/train.py", tmp_path / "p.npz", "--size", 64, "--out", tmp_path / "o"),
                    "p.npz", "32 px", "--size 64")
@@ -90,6 +90,6 @@ def test_packed_file_of_another_size(tmp_path):
 
 def test_pack_refuses_bad_options(tmp_path):
     data = make_dataset(tmp_path / "data", n_per_class=4)
-    one_line_error(run_tool("tools/pack_dataset.py", data, "-o", tmp_path / "p.zip"), "--out", "p.zip", ".npz")
-    one_line_error(run_tool("tools/pack_dataset.py", data, "-o", tmp_path / "p.npz", "--splits", "train,dev"),
+    one_line_error(run_tool("tools/training/pack_dataset.py", data, "-o", tmp_path / "p.zip"), "--out", "p.zip", ".npz")
+    one_line_error(run_tool("tools/training/pack_dataset.py", data, "-o", tmp_path / "p.npz", "--splits", "train,dev"),
                    "--splits", "train,dev")

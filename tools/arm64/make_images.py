@@ -20,7 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 SHEETS = ("synth_contact_sheet", "occluder_sheet", "covering_sheet")
-# tools/synth_sheet.py's layout: an 18 px header, then per row an 18 px caption, the 128 px tiles and an
+# tools/demo/synth_sheet.py's layout: an 18 px header, then per row an 18 px caption, the 128 px tiles and an
 # 18 px verdict bar.
 TILE, BAR = 128, 18
 DEMO_CLIP = ROOT / "kiosk" / "demo" / "demo.mp4"

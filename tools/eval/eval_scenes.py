@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The whole pipeline on labelled scenes: would the gate open where it should, and stay shut where not?
+
+    .venv/bin/python tools/eval/eval_scenes.py ../shared/datasets/validation-real/scenes [--model M] [--out DIR]
+
+FOLDER holds photos and boxes.tsv (`scene label x y w h`, labels mask / no_mask / incorrect). A scene
+*should open* when every labelled face is `mask`, and *must be denied* when any is `no_mask` or
+`incorrect`. Each photo goes through the kiosk's own detector, crop rule and classifier (default config,
+optionally another model) and gets the single-frame decision of `python -m kiosk scan`: open, deny or
+none (no face found). Reported: the share of must-deny scenes opened (by the worst label in them), the
+share of should-open scenes opened, and per labelled face the label the kiosk gave the detection that
+overlaps it best (IoU >= 0.3). Writes OUT/scenes.json and OUT/scenes.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools.cli import CliError, run  # noqa: E402
+from tools.eval.kiosk_options import add_kiosk_options, kiosk_config  # noqa: E402
+
+SEVERITY = ("mask", "no_mask", "incorrect")  # a scene's worst label: any incorrect, else any no_mask
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
+
+
+def read_boxes(path: Path) -> dict[str, list[tuple[str, tuple[int, int, int, int]]]]:
+    if not path.is_file():
+        raise CliError(f"boxes file not found: {path}")
+    out: dict[str, list] = defaultdict(list)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0].split("\t")[:6] != ["scene", "label", "x", "y", "w", "h"]:
+        raise CliError(f"{path}: expected the header scene, label, x, y, w, h")
+    for n, line in enumerate(lines[1:], start=2):
+        cols = line.split("\t")
+        if len(cols) < 6 or cols[1] not in SEVERITY:
+            raise CliError(f"{path}:{n}: expected `scene label x y w h` with a label of {SEVERITY}")
+        out[cols[0]].append((cols[1], tuple(int(float(v)) for v in cols[2:6])))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", type=Path, help="folder with the scene photos and boxes.tsv")
+    add_kiosk_options(p)
+    p.add_argument("--min-face", type=int, default=0, help="only faces at least this wide count (0: all)")
+    p.add_argument("--out", type=Path, default=Path("build/eval/scenes"))
+    args = p.parse_args(argv)
+
+    from kiosk.decision import single_frame_decision
+    from kiosk.images import read_image
+    from kiosk.pipeline import build_analyzer
+
+    boxes = read_boxes(args.folder / "boxes.tsv")
+    cfg = kiosk_config(args)
+    analyzer = build_analyzer(cfg)
+    rows, per_face = [], defaultdict(Counter)
+    for scene in sorted(boxes):
+        faces_gt = [(l, b) for l, b in boxes[scene] if b[2] >= args.min_face]
+        if not faces_gt:
+            continue
+        worst = max((l for l, _ in faces_gt), key=SEVERITY.index)
+        image = read_image(args.folder / scene)
+        faces, _ = analyzer.analyse(image)
+        decision = single_frame_decision(faces, cfg.decision.mask_threshold)
+        for label, box in faces_gt:
+            best = max(faces, key=lambda f: iou(f.box, box), default=None)
+            got = best.label if best is not None and iou(best.box, box) >= 0.3 else "missed"
+            per_face[label][got] += 1
+        rows.append({"scene": scene, "worst": worst, "decision": decision,
+                     "labels": " ".join(f"{f.label}:{f.score:.2f}" for f in faces)})
+    should_open = [r for r in rows if r["worst"] == "mask"]
+    must_deny = [r for r in rows if r["worst"] != "mask"]
+    opened = lambda rs: sum(r["decision"] == "open" for r in rs)  # noqa: E731
+    result = {
+        "scenes": len(rows),
+        "should_open": len(should_open), "true_openings": opened(should_open),
+        "must_deny": len(must_deny), "wrongly_opened": opened(must_deny),
+        "wrongly_opened_by_worst": {w: [opened([r for r in must_deny if r["worst"] == w]),
+                                        sum(r["worst"] == w for r in must_deny)] for w in ("no_mask", "incorrect")},
+        "faces": {l: dict(c) for l, c in per_face.items()},
+        "model": str(cfg.classifier.model),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scenes.json").write_text(json.dumps(result, indent=2) + "\n")
+    with (args.out / "scenes.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["scene"])
+        w.writeheader()
+        w.writerows(rows)
+    so, md = result["should_open"], result["must_deny"]
+    print(f"{result['scenes']} scenes: true openings {result['true_openings']}/{so} "
+          f"({100 * result['true_openings'] / max(so, 1):.1f} %), wrongly opened {result['wrongly_opened']}/{md} "
+          f"({100 * result['wrongly_opened'] / max(md, 1):.1f} %); by worst label {result['wrongly_opened_by_worst']}")
+    for l, c in result["faces"].items():
+        print(f"  {l} faces -> {dict(c)}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
