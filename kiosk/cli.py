@@ -96,8 +96,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from .decision import single_frame_decision
     from .pipeline import build_analyzer
+    from .tracking import Zone, zoned_frame_decision
 
     cfg = _config(args.config)
     analyzer = build_analyzer(cfg)
@@ -105,7 +105,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for path, image in _images(args.paths, failed):
         before = analyzer.rejected
         faces, _ = analyzer.analyse(image)
-        decision = single_frame_decision(faces, cfg.decision.mask_threshold)
+        decision = zoned_frame_decision(faces, cfg.decision.mask_threshold, Zone.of(cfg.zone), cfg.zone.outside,
+                                        (image.shape[1], image.shape[0]))
         record = {"path": path,
                   "faces": [{"box": [int(v) for v in f.box], "det_score": round(f.det_score, 4),
                              "label": f.label, "score": round(f.score, 4)} for f in faces],

@@ -66,7 +66,9 @@ class DetectorSection:
                                "each costs a Pi 4 ~4.5-5.3 ms at 128)", lo=32, hi=640)
     refine_max: int = _f(1, "YuNet only: most second looks per frame (the least unsure boxes first; 1 keeps a Pi 4 "
                             "at its frame rate, 3 found 0.4 points more masked faces)", lo=1, hi=16)
-    min_face_px: int = _f(40, "faces narrower than this (pixels) are ignored", lo=8, hi=2000)
+    min_face_px: int = _f(32, "faces narrower than this (pixels) are ignored; wider ones are classified and, "
+                             "if bad, can hold the gate (zone.outside) even before they are wide enough to be at "
+                             "the gate (zone.min_face_px)", lo=8, hi=2000)
     confirm_score: float = _f(0.6, "a detection scoring below this counts only when it is a sure mask (p >= "
                                    "decision.mask_threshold, nose covered); otherwise it is taken for a detector "
                                    "mistake and dropped like a `not_face` (an ear, an arm, a head from behind): "
@@ -110,8 +112,9 @@ class ZoneSection:
     y0: float = _f(0.0, "gate zone, top edge, fraction of the frame's height", lo=0.0, hi=1.0)
     x1: float = _f(1.0, "gate zone, right edge, fraction of the frame's width", lo=0.0, hi=1.0)
     y1: float = _f(1.0, "gate zone, bottom edge, fraction of the frame's height", lo=0.0, hi=1.0)
-    min_face_px: int = _f(0, "a face narrower than this (pixels) is not at the gate, however central; "
-                             "0 = detector.min_face_px", lo=0, hi=4000)
+    min_face_px: int = _f(40, "a face narrower than this (pixels) is not at the gate, however central: it cannot "
+                              "open it (40: below it the classifier is less sure, model card); 0 = "
+                              "detector.min_face_px", lo=0, hi=4000)
     outside: str = _f("hold", "a face without a mask outside the zone: hold (keeps the gate closed while it is in "
                               "view; deny-safe) or ignore", choices=("hold", "ignore"))
 

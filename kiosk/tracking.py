@@ -13,14 +13,17 @@ What a bad face outside the zone does is a policy (`outside`):
 Inside the zone a bad face always holds the gate for everyone else: a masked person cannot open it for
 an unmasked one beside them.
 
-Pure code, no I/O: time and frame size are passed in. Single images (`scan`, the bench) do not use it.
+Pure code, no I/O: time and frame size are passed in. Single images (`scan`, the scene evaluation) have no
+tracks, but `zoned_frame_decision` applies the same zone and policy to one frame.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .decision import Decider, Decision, FaceVerdict, Policy
+from typing import Literal
+
+from .decision import Decider, Decision, FaceVerdict, Policy, single_frame_decision
 
 OUTSIDE_POLICIES = ("hold", "ignore")
 
@@ -152,6 +155,16 @@ class Tracker:
     def reset(self) -> None:
         """Forget every track (camera lost, model reloaded); ids keep counting."""
         self.tracks = []
+
+
+def zoned_frame_decision(faces: list[FaceVerdict], mask_threshold: float, zone: Zone, outside: str = "hold",
+                         frame_size: tuple[int, int] | None = None) -> Literal["open", "deny", "none"]:
+    """The decision one frame alone supports, as the daemon would take it: only faces at the gate decide
+    (none at the gate: "none"), and under `hold` a bad face outside the zone keeps the gate from opening."""
+    at_gate = [f for f in faces if zone.holds(f.box, frame_size)]
+    decision = single_frame_decision(at_gate, mask_threshold)
+    held = outside == "hold" and any(f.label != "mask" for f in faces if not zone.holds(f.box, frame_size))
+    return "deny" if decision == "open" and held else decision
 
 
 class PersonDecider:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kiosk.decision import FaceVerdict, Policy
-from kiosk.tracking import PersonDecider, Tracker, Zone
+from kiosk.tracking import PersonDecider, Tracker, Zone, zoned_frame_decision
 
 FRAME = (640, 480)
 POLICY = Policy(mask_threshold=0.7, k=3, n=5, cooldown_seconds=3.0, absent_frames=5)
@@ -119,6 +119,23 @@ def test_cooldown_is_per_person():
     frames += [[face("mask", 100, 150, 110), face("no_mask", 400, 150, 110)] for _ in range(3)]
     got = run(d, frames)
     assert [(x.decision, x.track) for _, x in got] == [("open", 1), ("deny", 2)]
+
+
+def test_one_frame_follows_the_zone_and_its_policy():
+    # `scan`: a small face (here 36 px, under the zone's 40) cannot open the gate, but if bad it holds it
+    zone = Zone(min_face_px=40)
+    person, small_bad, small_ok = face("mask", 260, 170, 120), face("no_mask", 20, 60, 36), face("mask", 400, 60, 36)
+    assert zoned_frame_decision([person], 0.7, zone, "hold", FRAME) == "open"
+    assert zoned_frame_decision([person, small_bad], 0.7, zone, "hold", FRAME) == "deny"
+    assert zoned_frame_decision([person, small_bad], 0.7, zone, "ignore", FRAME) == "open"
+    assert zoned_frame_decision([person, small_ok], 0.7, zone, "hold", FRAME) == "open"
+    assert zoned_frame_decision([small_ok], 0.7, zone, "hold", FRAME) == "none"  # nobody at the gate
+    assert zoned_frame_decision([small_bad], 0.7, zone, "hold", FRAME) == "none"
+    assert zoned_frame_decision([face("no_mask", 260, 170, 120), small_ok], 0.7, zone, "hold", FRAME) == "deny"
+    # by position too: the same bad face outside the zone's region
+    left = Zone(0.0, 0.0, 0.5, 1.0)
+    assert zoned_frame_decision([face("mask", 60, 170, 120), face("no_mask", 500, 170, 120)], 0.7, left,
+                                "hold", FRAME) == "deny"
 
 
 @pytest.mark.parametrize("bad", [dict(x0=0.5, x1=0.4), dict(y1=1.5), dict(min_face_px=-1)])

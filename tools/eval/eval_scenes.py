@@ -62,9 +62,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("build/eval/scenes"))
     args = p.parse_args(argv)
 
-    from kiosk.decision import single_frame_decision
     from kiosk.images import read_image
     from kiosk.pipeline import build_analyzer
+    from kiosk.tracking import Zone, zoned_frame_decision
 
     boxes = read_boxes(args.folder / "boxes.tsv")
     cfg = kiosk_config(args)
@@ -77,7 +77,8 @@ def main(argv=None) -> int:
         worst = max((l for l, _ in faces_gt), key=SEVERITY.index)
         image = read_image(args.folder / scene)
         faces, _ = analyzer.analyse(image)
-        decision = single_frame_decision(faces, cfg.decision.mask_threshold)
+        decision = zoned_frame_decision(faces, cfg.decision.mask_threshold, Zone.of(cfg.zone), cfg.zone.outside,
+                                        (image.shape[1], image.shape[0]))
         for label, box in faces_gt:
             best = max(faces, key=lambda f: iou(f.box, box), default=None)
             got = best.label if best is not None and iou(best.box, box) >= 0.3 else "missed"
