@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from typing import Literal
 
-from .decision import Decider, Decision, FaceVerdict, Policy, single_frame_decision
+from .decision import Decider, Decision, FaceVerdict, Outcome, Policy, single_frame_decision
 
 OUTSIDE_POLICIES = ("hold", "ignore")
 
@@ -159,12 +159,17 @@ class Tracker:
 
 def zoned_frame_decision(faces: list[FaceVerdict], mask_threshold: float, zone: Zone, outside: str = "hold",
                          frame_size: tuple[int, int] | None = None) -> Literal["open", "deny", "none"]:
-    """The decision one frame alone supports, as the daemon would take it: only faces at the gate decide
-    (none at the gate: "none"), and under `hold` a bad face outside the zone keeps the gate from opening."""
+    """The decision one frame alone supports, as the daemon's per-person deciders would take it: a bad
+    face at the gate denies; else any sure mask at the gate opens, unless under `hold` a bad face outside
+    the zone holds the gate; an unsure mask neither opens nor holds (its own track would wait). Nobody at
+    the gate, or only unsure masks: "none"."""
     at_gate = [f for f in faces if zone.holds(f.box, frame_size)]
-    decision = single_frame_decision(at_gate, mask_threshold)
+    if any(f.label != "mask" for f in at_gate):
+        return Outcome.DENY
+    if not any(single_frame_decision([f], mask_threshold) == Outcome.OPEN for f in at_gate):
+        return "none"
     held = outside == "hold" and any(f.label != "mask" for f in faces if not zone.holds(f.box, frame_size))
-    return "deny" if decision == "open" and held else decision
+    return Outcome.DENY if held else Outcome.OPEN
 
 
 class PersonDecider:

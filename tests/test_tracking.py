@@ -138,6 +138,27 @@ def test_one_frame_follows_the_zone_and_its_policy():
                                 "hold", FRAME) == "deny"
 
 
+ONE_FRAME_CASES = {
+    "one sure mask": [face("mask", 260, 170, 120)],
+    "a sure and an unsure mask": [face("mask", 260, 170, 120), face("mask", 60, 170, 110, p=0.5)],
+    "only an unsure mask": [face("mask", 260, 170, 120, p=0.5)],
+    "a sure mask beside a bad face": [face("mask", 260, 170, 120), face("incorrect", 60, 170, 110)],
+    "a sure mask, a small bad face behind": [face("mask", 260, 170, 120), face("no_mask", 20, 60, 36)],
+    "a small sure mask alone": [face("mask", 400, 60, 36)],
+}
+
+
+@pytest.mark.parametrize("case", list(ONE_FRAME_CASES))
+def test_one_frame_decides_as_the_daemon_does(case):
+    # `scan` and the scene evaluation stand for the daemon: the same faces held still for n frames open
+    # the gate in the daemon exactly when one frame of them says "open" (an unsure mask waits on its own)
+    faces, zone = ONE_FRAME_CASES[case], Zone(min_face_px=40)
+    daemon = {d.decision for _, d in run(PersonDecider(POLICY, zone), [faces] * POLICY.n)}
+    one = zoned_frame_decision(faces, POLICY.mask_threshold, zone, "hold", FRAME)
+    assert ("open" in daemon) == (one == "open"), (daemon, one)
+    assert ("deny" in daemon) <= (one == "deny"), (daemon, one)
+
+
 @pytest.mark.parametrize("bad", [dict(x0=0.5, x1=0.4), dict(y1=1.5), dict(min_face_px=-1)])
 def test_bad_zones_are_refused(bad):
     with pytest.raises(ValueError, match="zone"):
