@@ -101,11 +101,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     cfg = _config(args.config)
     analyzer = build_analyzer(cfg)
+    zone = Zone.of(cfg.zone)
     failed: list[str] = []
     for path, image in _images(args.paths, failed):
         before = analyzer.rejected
         faces, _ = analyzer.analyse(image)
-        decision = zoned_frame_decision(faces, cfg.decision.mask_threshold, Zone.of(cfg.zone), cfg.zone.outside,
+        decision = zoned_frame_decision(faces, cfg.decision.mask_threshold, zone, cfg.zone.outside,
                                         (image.shape[1], image.shape[0]))
         record = {"path": path,
                   "faces": [{"box": [int(v) for v in f.box], "det_score": round(f.det_score, 4),

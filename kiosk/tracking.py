@@ -20,7 +20,6 @@ tracks, but `zoned_frame_decision` applies the same zone and policy to one frame
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import Literal
 
 from .decision import Decider, Decision, FaceVerdict, Outcome, Policy, single_frame_decision
@@ -163,12 +162,14 @@ def zoned_frame_decision(faces: list[FaceVerdict], mask_threshold: float, zone: 
     face at the gate denies; else any sure mask at the gate opens, unless under `hold` a bad face outside
     the zone holds the gate; an unsure mask neither opens nor holds (its own track would wait). Nobody at
     the gate, or only unsure masks: "none"."""
-    at_gate = [f for f in faces if zone.holds(f.box, frame_size)]
+    at_gate, away = [], []
+    for f in faces:
+        (at_gate if zone.holds(f.box, frame_size) else away).append(f)
     if any(f.label != "mask" for f in at_gate):
         return Outcome.DENY
     if not any(single_frame_decision([f], mask_threshold) == Outcome.OPEN for f in at_gate):
         return "none"
-    held = outside == "hold" and any(f.label != "mask" for f in faces if not zone.holds(f.box, frame_size))
+    held = outside == "hold" and any(f.label != "mask" for f in away)
     return Outcome.DENY if held else Outcome.OPEN
 
 

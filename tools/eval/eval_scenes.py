@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     boxes = read_boxes(args.folder / "boxes.tsv")
     cfg = kiosk_config(args)
     analyzer = build_analyzer(cfg)
+    zone = Zone.of(cfg.zone)
     rows, per_face = [], defaultdict(Counter)
     for scene in sorted(boxes):
         faces_gt = [(l, b) for l, b in boxes[scene] if b[2] >= args.min_face]
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
         worst = max((l for l, _ in faces_gt), key=SEVERITY.index)
         image = read_image(args.folder / scene)
         faces, _ = analyzer.analyse(image)
-        decision = zoned_frame_decision(faces, cfg.decision.mask_threshold, Zone.of(cfg.zone), cfg.zone.outside,
+        decision = zoned_frame_decision(faces, cfg.decision.mask_threshold, zone, cfg.zone.outside,
                                         (image.shape[1], image.shape[0]))
         for label, box in faces_gt:
             best = max(faces, key=lambda f: iou(f.box, box), default=None)
