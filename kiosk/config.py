@@ -66,6 +66,14 @@ class DetectorSection:
                                "each costs a Pi 4 ~4.5-5.3 ms at 128)", lo=32, hi=640)
     refine_max: int = _f(1, "YuNet only: most second looks per frame (the least unsure boxes first; 1 keeps a Pi 4 "
                             "at its frame rate, 3 found 0.4 points more masked faces)", lo=1, hi=16)
+    propose_model: str = _f("", "YuNet only: a BlazeFace .tflite whose faces YuNet did not find get the second look too "
+                                "(confirmed by YuNet on the crop at refine_confirm; masked faces >= 40 px found per frame "
+                                "91.0 -> 92.2 %, masked people found within 0.5 s 96.6 -> 98.3 %) at a Pi 4 cost that "
+                                "halves its frame rate with 3 faces (estimate 15.4 -> 7.9 fps): for faster boards "
+                                "(docs/detector-kiosk-eval.md); empty = off")
+    propose_score: float = _f(0.2, "YuNet only: the proposing model's score from which its face gets a second look",
+                              lo=0.05, hi=0.99)
+    propose_max: int = _f(2, "YuNet only: most second looks at proposed faces per frame (the surest first)", lo=1, hi=16)
     min_face_px: int = _f(32, "faces narrower than this (pixels) are ignored; wider ones are classified and, "
                              "if bad, can hold the gate (zone.outside) even before they are wide enough to be at "
                              "the gate (zone.min_face_px)", lo=8, hi=2000)

@@ -29,9 +29,18 @@ def build_detector(cfg: Config) -> FaceDetector:
     d = cfg.detector
     path = cfg.resolve(d.model)
     if path.suffix.lower() == ".onnx":
+        proposer = None
+        if d.propose_model:
+            pp = cfg.resolve(d.propose_model)
+            if pp.suffix.lower() != ".tflite":
+                raise KioskError(f"config key 'detector.propose_model': expected a BlazeFace .tflite, got {pp}")
+            proposer = BlazeFaceDetector(pp, score_threshold=d.propose_score, num_threads=auto_threads(d.threads))
         return YuNetDetector(path, score_threshold=d.score_threshold, input_width=d.input_width,
                              refine_low=d.refine_low, refine_confirm=d.refine_confirm, refine_crop=d.refine_crop,
-                             refine_max=d.refine_max)
+                             refine_max=d.refine_max, proposer=proposer, propose_max=d.propose_max)
+    if d.propose_model:
+        raise KioskError(f"config key 'detector.propose_model': only YuNet (.onnx) takes proposals, "
+                         f"detector.model is {path.name}")
     return BlazeFaceDetector(path, score_threshold=d.score_threshold, num_threads=auto_threads(d.threads))
 
 

@@ -27,7 +27,8 @@ times 4 for the pixels) at 320x240 with 4 threads, scaled by the pixels of the i
 (`detector.input_width`), and by XNNPACK's thread ratios for fewer threads. The second look
 (kiosk/refine.py) adds its crops' pixels: `detector.refine_max` crops of `refine_crop`^2 on every
 frame (the worst case, `detector_crop_px`; how many a frame really gets is counted on the bench's
-frames, `detector_crops_per_frame`, for the report).
+frames, `detector_crops_per_frame`, for the report). A proposing BlazeFace (`detector.propose_model`)
+adds its own time, scaled as a LiteRT float model, and `detector.propose_max` more crops.
 
 All times here are the fastest of many, the models taking turns: this build machine is a VM whose
 speed drifts by tens of per cent over seconds (another tenant on the same core), and what the
@@ -120,6 +121,9 @@ def non_model_ms(analyzer: Any, frames: list[np.ndarray], rounds: int = 20) -> d
     side (letterbox, anchors, NMS) and on the classifier's (crops, resize, batching, softmax).
     Each frame's fastest of `rounds` passes (as for the invokes: the quiet machine), averaged."""
     det_clock = _detector_clock(analyzer.detector)
+    # a proposing BlazeFace's invokes are model time too (estimated with its own model)
+    proposer = getattr(analyzer.detector, "proposer", None)
+    prop_clock = _detector_clock(proposer) if proposer is not None else None
     clf_clock = _InvokeClock(analyzer.classifier.interpreter)
     # the nose check's invokes are model time on the classifier's side (estimated with its model)
     nose_clock = _InvokeClock(analyzer.nose.model.interpreter) if getattr(analyzer, "nose", None) else None
@@ -129,14 +133,15 @@ def non_model_ms(analyzer: Any, frames: list[np.ndarray], rounds: int = 20) -> d
         analyzer.classify(f, analyzer.detect(f))
     for _ in range(rounds):
         for i, f in enumerate(frames):
-            d0, c0 = det_clock.ms, clf_clock.ms + (nose_clock.ms if nose_clock else 0.0)
+            d0, c0 = det_clock.ms + (prop_clock.ms if prop_clock else 0.0), clf_clock.ms + (nose_clock.ms if nose_clock else 0.0)
             t0 = time.perf_counter()
             dets = analyzer.detect(f)
             t1 = time.perf_counter()
             analyzer.classify(f, dets)
             t2 = time.perf_counter()
             c1 = clf_clock.ms + (nose_clock.ms if nose_clock else 0.0)
-            det_side[i] = min(det_side[i], (t1 - t0) * 1000 - (det_clock.ms - d0))
+            d1 = det_clock.ms + (prop_clock.ms if prop_clock else 0.0)
+            det_side[i] = min(det_side[i], (t1 - t0) * 1000 - (d1 - d0))
             clf_side[i] = min(clf_side[i], (t2 - t1) * 1000 - (c1 - c0))
     return {"detector_side": float(np.mean(det_side)), "classifier_side": float(np.mean(clf_side))}
 
@@ -153,6 +158,9 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
     models["classifier"] = _loaded(classifier, batch=faces)
     if nose:
         models["nose"] = _loaded(nose, batch=faces)
+    proposer = getattr(analyzer.detector, "proposer", None) if yunet else None
+    if proposer is not None:
+        models["proposer"] = _loaded(proposer.model_path)
     ms = fastest_invokes_ms(models)
     crops: dict[str, Any] = {}
     if yunet:
@@ -163,8 +171,11 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
             n0 = look.crops
             for f in frames:
                 analyzer.detect(f)
-            crops = {"detector_crop_px": look.max_crops * look.side_px ** 2,
+            most = (look.max_crops if look.low else 0) + (analyzer.detector.propose_max if proposer else 0)
+            crops = {"detector_crop_px": most * look.side_px ** 2,
                      "detector_crops_per_frame": round((look.crops - n0) / len(frames), 3)}
+        if proposer is not None:  # a BlazeFace model (LiteRT, float32) run on every frame
+            crops["proposer_ms"] = round(ms["proposer"], 3)
     return {
         "reference_ms": {k: round(ms[k], 3) for k in REFERENCE_FILES},
         "detector_ms": round(ms["detector"], 3),
@@ -202,6 +213,9 @@ def estimate(here: dict[str, Any], detector_compute: str, classifier_compute: st
         w, h = here["detector_input"]
         px = w * h + here.get("detector_crop_px", 0)  # the second look's crops, all of them every frame
         det4, det4_slow = (ms * px / (320 * 240) for ms in PI4_YUNET_MS_320X240)
+        # a proposing BlazeFace (detector.propose_model) is a LiteRT float model: scaled as one
+        prop4 = here.get("proposer_ms", 0.0) * PI4_REFERENCE_MS["float32"] / ref["float32"]
+        det4, det4_slow = det4 + prop4, det4_slow + prop4 * PI4_SLOW_FACTOR
     else:
         det4 = here["detector_ms"] * PI4_REFERENCE_MS[detector_compute] / ref[detector_compute]
         det4_slow = det4 * PI4_SLOW_FACTOR

@@ -57,6 +57,12 @@ def iou_rows(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / (a[2] * a[3] + b[2] * b[3] - inter)) if inter > 0 else 0.0
 
 
+def _centre_inside(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether row a's box centre lies inside row b's box."""
+    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
+    return bool(b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3])
+
+
 class SecondLook:
     """Confirms unsure YuNet rows (frame pixels) by running `run` on an enlarged crop around each."""
 
@@ -68,14 +74,18 @@ class SecondLook:
         self.max_crops = int(max_crops)
         self.crops = 0  # second-pass calls since start (the bench and tests read it)
 
-    def confirm_rows(self, frame: np.ndarray, kept: list[np.ndarray], unsure: list[np.ndarray]) -> list[np.ndarray]:
-        """`kept` plus the `unsure` rows (best first, at most `max_crops`) the crop pass confirms, each
-        replaced by the crop pass's own box and keypoints (the better ones: more pixels) with its own,
-        first-pass score."""
+    def confirm_rows(self, frame: np.ndarray, kept: list[np.ndarray], unsure: list[np.ndarray],
+                     limit: int | None = None, by_centre: bool = False) -> list[np.ndarray]:
+        """`kept` plus the `unsure` rows (best first, at most `limit`, default `max_crops`) the crop pass
+        confirms, each replaced by the crop pass's own box and keypoints (the better ones: more pixels)
+        with the candidate's own score (the first pass's, or the proposing detector's). A crop-pass face
+        confirms a candidate it overlaps by MATCH_IOU, or, `by_centre`, whose box holds its centre
+        (another detector's box is drawn to other rules than YuNet's)."""
         out = list(kept)
-        # the `max_crops` least unsure, then those on a face already kept are skipped (YuNet's NMS left
+        limit = self.max_crops if limit is None else limit
+        # the `limit` least unsure, then those on a face already kept are skipped (YuNet's NMS left
         # a weaker box beside it): the order the evaluation measured
-        for row in sorted(unsure, key=lambda r: -float(r[14]))[: self.max_crops]:
+        for row in sorted(unsure, key=lambda r: -float(r[14]))[:limit]:
             if any(iou_rows(row, o) >= MATCH_IOU for o in out):
                 continue
             m, s, x0, y0 = crop_transform(row, self.side_px)
@@ -85,12 +95,14 @@ class SecondLook:
             rows = to_frame(self._run(crop), s, x0, y0)
             best = None
             for r in rows:
-                if r[14] >= self.confirm and iou_rows(r, row) >= MATCH_IOU and (best is None or r[14] > best[14]):
+                match = _centre_inside(r, row) if by_centre else iou_rows(r, row) >= MATCH_IOU
+                if r[14] >= self.confirm and match and (best is None or r[14] > best[14]):
                     best = r
             if best is not None and all(iou_rows(best, o) < MATCH_IOU for o in out):
-                # the first pass's score stays: the face is still an unsure one, which is what
-                # detector.confirm_score acts on (such a box counts only as a sure mask: the second look
-                # is there to find masked faces, not to let a hair clip called `no_mask` shut the gate)
+                # the candidate's score stays (a first-pass unsure row's, a proposed face's own): the face
+                # is still an unsure one, which is what detector.confirm_score acts on (such a box counts
+                # only as a sure mask: the second look is there to find masked faces, not to let a hair
+                # clip called `no_mask` shut the gate)
                 best = best.copy()
                 best[14] = row[14]
                 out.append(best)

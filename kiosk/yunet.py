@@ -16,7 +16,10 @@ The frame is shrunk so its width is at most `input_width` before detection: a Ra
 YuNet at 320x240 in about 21 ms but at 640x480 in about 81 ms (OpenCV Zoo's published times), and the
 kiosk only classifies faces >= `detector.min_face_px` (40 px of a 640 px frame, 20 px at 320).
 Part of what the shrink costs (faces 40-79 px come out unsure) is won back by a second look at the
-unsure boxes on an enlarged crop of the full-size frame (`refine_low` > 0; kiosk/refine.py).
+unsure boxes on an enlarged crop of the full-size frame (`refine_low` > 0; kiosk/refine.py). Another
+detector may propose faces too (`detector.propose_model`, a BlazeFace model, off by default): those this
+one did not keep get the same second look, and only what YuNet confirms on the crop is kept. BlazeFace
+finds some masked faces YuNet misses; its time on every frame is what a Pi 4 cannot spare.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detector import Detection, check_settings
+from .detector import Detection, FaceDetector, check_settings
 from .errors import KioskError
-from .refine import SecondLook
+from .refine import MATCH_IOU, SecondLook, iou_rows
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
 # faces both found on validation-real's scenes, YuNet on the full frame; the ratios hold within a few
@@ -56,6 +59,8 @@ class YuNetDetector:
         refine_confirm: float = 0.3,
         refine_crop: int = 128,
         refine_max: int = 1,
+        proposer: FaceDetector | None = None,
+        propose_max: int = 2,
     ) -> None:
         check_settings(score_threshold, iou_threshold, max_faces)
         if input_width < 32:
@@ -64,7 +69,9 @@ class YuNetDetector:
             raise KioskError(f"detector refine_low must be in 0..1 (0: no second look), got {refine_low:g}")
         if refine_low >= score_threshold:
             refine_low = 0.0  # nothing lies between the two: no second look
-        if refine_low and (refine_crop < 32 or refine_crop % 32 or not 0.0 < refine_confirm <= 1.0 or refine_max < 1):
+        if proposer is not None and propose_max < 1:
+            raise KioskError(f"detector propose_max must be >= 1, got {propose_max}")
+        if (refine_low or proposer is not None) and (refine_crop < 32 or refine_crop % 32 or not 0.0 < refine_confirm <= 1.0 or refine_max < 1):
             raise KioskError(f"detector second look: crop {refine_crop} must be a multiple of 32, confirm "
                              f"{refine_confirm:g} in (0, 1], max {refine_max} >= 1")
         self.model_path = Path(model_path)
@@ -81,9 +88,11 @@ class YuNetDetector:
         # threshold is kept only if the crop pass confirms it.
         first = float(refine_low) if refine_low else self.score_threshold
         self.second_look: SecondLook | None = None
+        self.proposer = proposer  # another detector whose faces this one missed get the second look
+        self.propose_max = int(propose_max)
         try:
             self._net = self._create(first, (320, 240))
-            if refine_low:
+            if refine_low or proposer is not None:
                 # its own net, so neither pass re-sizes the other's (OpenCV rebuilds its priors then)
                 crop_net = self._create(min(float(refine_confirm), self.score_threshold), (refine_crop, refine_crop))
                 self.second_look = SecondLook(lambda img: self._run(img, crop_net), refine_low, refine_confirm,
@@ -136,7 +145,7 @@ class YuNetDetector:
         if (iw, ih) != (w, h):  # 640 -> 320 takes INTER_AREA's fast integer path
             image = cv2.resize(frame_bgr, (iw, ih), interpolation=cv2.INTER_AREA)
         faces = self._run(image)
-        if len(faces) == 0:
+        if len(faces) == 0 and self.proposer is None:
             return []
         sx, sy = w / image.shape[1], h / image.shape[0]
         if self.second_look is not None:
@@ -144,10 +153,17 @@ class YuNetDetector:
             faces[:, [0, 2, 4, 6, 8, 10, 12]] *= sx  # into frame pixels, where the crops are cut
             faces[:, [1, 3, 5, 7, 9, 11, 13]] *= sy
             sure = faces[:, 14] >= self.score_threshold
-            rows = self.second_look.confirm_rows(frame_bgr, list(faces[sure]), list(faces[~sure]))
-            if not rows:
+            kept = list(faces[sure])
+            if self.second_look.low:
+                kept = self.second_look.confirm_rows(frame_bgr, kept, list(faces[~sure]))
+            if self.proposer is not None:
+                # only the faces this detector has not kept, so faces already found spend no look
+                proposed = [r for r in map(_to_row, self.proposer.detect(frame_bgr))
+                            if all(iou_rows(r, k) < MATCH_IOU for k in kept)]
+                kept = self.second_look.confirm_rows(frame_bgr, kept, proposed, self.propose_max, by_centre=True)
+            if not kept:
                 return []
-            faces, sx, sy = np.stack(rows), 1.0, 1.0
+            faces, sx, sy = np.stack(kept), 1.0, 1.0
         faces = faces[np.argsort(-faces[:, 14], kind="stable")][: self.max_faces]
         out = []
         for row in faces:
@@ -172,6 +188,18 @@ def _to_detection(row: np.ndarray, sx: float, sy: float, w: int, h: int) -> Dete
     mouth = (pts[3] + pts[4]) / 2
     keypoints = tuple((float(px), float(py)) for px, py in (pts[0], pts[1], pts[2], mouth))
     return Detection(box=(x0, y0, x1 - x0, y1 - y0), score=float(min(max(row[14], 0.0), 1.0)), keypoints=keypoints)
+
+
+def _to_row(d: Detection) -> np.ndarray:
+    """Another detector's face (BlazeFace geometry, frame pixels) as a YuNet row: the box YuNet would
+    give the same face (the inverse of `_to_detection`), no keypoints, its own score."""
+    x, y, bw, bh = (float(v) for v in d.box)
+    yw, yh = bw * BOX_W, bh * BOX_H
+    cx, cy = x + bw / 2 + BOX_DX * bw, y + bh / 2 + BOX_DY * bh
+    row = np.zeros(_ROW, np.float32)
+    row[:4] = (cx - yw / 2, cy - yh / 2, yw, yh)
+    row[14] = d.score
+    return row
 
 
 def _first_line(e: Exception) -> str:

@@ -68,3 +68,7 @@ def test_yunet_takes_its_published_pi_times_scaled_by_the_input_pixels():
     looked = P.estimate(dict(HERE, detector_input=[320, 240], detector_crop_px=3 * 128 * 128), P.YUNET_COMPUTE,
                         "int8", faces=3)
     assert looked["pi4_model_ms_4_threads"]["detector"] == [34.4, 41.0]
+    # a proposing BlazeFace (detector.propose_model): its time here scaled as a float model, on top
+    proposed = P.estimate(dict(HERE, detector_input=[320, 240], proposer_ms=4.0), P.YUNET_COMPUTE, "int8", faces=3)
+    assert proposed["pi4_model_ms_4_threads"]["detector"] == [
+        pytest.approx(21.0 + 4.0 * 46.0 / 8.0, abs=0.05), pytest.approx(25.0 + 23.0 * P.PI4_SLOW_FACTOR, abs=0.1)]

@@ -181,3 +181,51 @@ def test_second_look_settings_come_from_the_config_and_bad_ones_are_one_line_err
         with pytest.raises(KioskError) as e:
             YuNetDetector(YUNET, score_threshold=0.3, **kw)
         assert "\n" not in str(e.value)
+
+
+# --- proposals: another detector's faces get the second look (detector.propose_model) ----------------
+
+def test_a_face_yunet_misses_is_kept_when_blazeface_proposes_it_and_the_crop_confirms_it(frame):
+    face = max(YuNetDetector(YUNET, score_threshold=0.05).detect(frame), key=lambda d: d.score)
+    blaze = BlazeFaceDetector(BLAZE, score_threshold=0.2)
+    proposed = blaze.detect(frame)
+    assert face.score < 0.99 and len(proposed) == 1
+    # a threshold above the face's score, no second look of its own: YuNet alone keeps nothing
+    assert YuNetDetector(YUNET, score_threshold=0.99, refine_low=0.0).detect(frame) == []
+    det = YuNetDetector(YUNET, score_threshold=0.99, refine_low=0.0, proposer=blaze)
+    got = det.detect(frame)
+    assert len(got) == 1 and iou(got[0].box, face.box) > 0.6 and det.second_look.crops == 1
+    # YuNet's box and keypoints from the crop, the proposer's score (detector.confirm_score acts on it)
+    assert len(got[0].keypoints) == 4 and got[0].score == pytest.approx(proposed[0].score, abs=1e-4)
+    # what the crop pass does not confirm is not kept: the proposer alone never adds a face
+    strict = YuNetDetector(YUNET, score_threshold=0.99, refine_low=0.0, refine_confirm=0.999, proposer=blaze)
+    assert strict.detect(frame) == []
+    blank = np.full_like(frame, GREY)
+    assert det.detect(blank) == []
+
+
+def test_a_face_yunet_already_found_spends_no_look_on_its_proposal(frame):
+    plain = YuNetDetector(YUNET, score_threshold=0.3).detect(frame)
+    det = YuNetDetector(YUNET, score_threshold=0.3, proposer=BlazeFaceDetector(BLAZE, score_threshold=0.2),
+                        propose_max=1)
+    assert [d.box for d in det.detect(frame)] == [d.box for d in plain] and len(plain) == 1
+    assert det.second_look.crops == 0
+
+
+def test_proposal_settings_come_from_the_config_and_bad_ones_are_one_line_errors():
+    cfg = Config()
+    assert cfg.detector.propose_model == ""  # off by default: a Pi 4 cannot afford it at 15 fps
+    assert build_detector(cfg).proposer is None
+    cfg.detector.propose_model = str(BLAZE)
+    cfg.detector.propose_score, cfg.detector.propose_max = 0.4, 3
+    det = build_detector(cfg)
+    assert isinstance(det.proposer, BlazeFaceDetector) and det.proposer.score_threshold == 0.4
+    assert det.propose_max == 3
+    cfg.detector.propose_model = str(YUNET)  # not a BlazeFace model
+    with pytest.raises(KioskError, match="detector.propose_model") as e:
+        build_detector(cfg)
+    assert "\n" not in str(e.value)
+    cfg.detector.propose_model, cfg.detector.model = str(BLAZE), str(BLAZE)  # BlazeFace takes no proposals
+    with pytest.raises(KioskError, match="detector.propose_model") as e:
+        build_detector(cfg)
+    assert "\n" not in str(e.value)
