@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Training crops framed the way the kiosk frames them: the default detector's box and crop rule.
+
+    .venv/bin/python tools/data/kiosk_crops.py ../shared/datasets/masks-real -o build/kcrops
+
+A dataset photo is framed by whoever cut it (tight, loose, off-centre, sometimes a whole scene), while at
+the gate the classifier only ever sees the square `FaceAnalyzer` cuts around the detector's box. For a
+turned head that square sits differently on the face than a hand-cut crop does. Each image (through
+tools/training/dataset.scan, so tools/training/relabel.tsv applies) is padded like a camera frame, run
+through the kiosk's default detector, and the crop of its best detection, cut by
+`kiosk.preprocess.square_crop_box` with the config's margin, is written as PNG to OUT/<label>/. Images
+where no face is found are left out (counted). OUT/manifest.tsv names each crop's source photo hash, so
+tools/training/dataset.py keeps a crop in the split of the photo it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools.cli import CliError, run  # noqa: E402
+from tools.training import dataset as D  # noqa: E402
+
+# not_face images hold no face by definition: a detection on them is a detector mistake, not a crop
+LABELS = ("mask", "no_mask", "incorrect", "covered")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("roots", nargs="+", help="dataset root(s) with class folders")
+    p.add_argument("-o", "--out", type=Path, required=True)
+    p.add_argument("--min-face", type=int, default=24, help="smallest detection kept, px (default 24)")
+    args = p.parse_args(argv)
+    if args.min_face < 1:
+        raise CliError(f"--min-face {args.min_face}: must be at least 1")
+
+    from kiosk.config import Config
+    from kiosk.pipeline import build_detector
+    from kiosk.preprocess import crop, square_crop_box
+
+    cfg = Config()
+    detector = build_detector(cfg)
+    ds = D.scan(args.roots)
+    for label in LABELS:
+        (args.out / label).mkdir(parents=True, exist_ok=True)
+    written = {label: 0 for label in LABELS}
+    no_face = 0
+    with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
+        tsv.write("output\tsource\tsource_sha256\tlabel\n")
+        for s in ds.samples:
+            if s.label not in LABELS:
+                continue
+            rgb = D.load_image(s.path)
+            if rgb is None:
+                continue
+            frame = D.as_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            dets = [d for d in detector.detect(frame) if d.box[2] >= args.min_face]
+            if not dets:
+                no_face += 1
+                continue
+            best = max(dets, key=lambda d: d.score * d.box[2])
+            h, w = frame.shape[:2]
+            face = crop(frame, square_crop_box(best.box, cfg.detector.margin, w, h))
+            if face.size == 0:
+                no_face += 1
+                continue
+            rel = Path(s.label) / f"{s.path.stem[:60]}_{s.digest[:8]}.png"
+            cv2.imwrite(str(args.out / rel), face)
+            tsv.write(f"{rel.as_posix()}\t{s.path}\t{s.group}\t{s.label}\n")
+            written[s.label] += 1
+    print(f"crops: {written}; no face found: {no_face}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
