@@ -116,31 +116,36 @@ def _detector_clock(detector: Any) -> _InvokeClock:
     return _InvokeClock(detector, "_run")  # YuNet: OpenCV's FaceDetectorYN behind one method
 
 
+def _total_ms(clocks: list[_InvokeClock]) -> float:
+    return sum(c.ms for c in clocks)
+
+
 def non_model_ms(analyzer: Any, frames: list[np.ndarray], rounds: int = 20) -> dict[str, float]:
     """Per frame, the analyser's time outside the two invokes, split by stage: on the detector's
     side (letterbox, anchors, NMS) and on the classifier's (crops, resize, batching, softmax).
     Each frame's fastest of `rounds` passes (as for the invokes: the quiet machine), averaged."""
-    det_clock = _detector_clock(analyzer.detector)
+    det_clocks = [_detector_clock(analyzer.detector)]
     # a proposing BlazeFace's invokes are model time too (estimated with its own model)
     proposer = getattr(analyzer.detector, "proposer", None)
-    prop_clock = _detector_clock(proposer) if proposer is not None else None
-    clf_clock = _InvokeClock(analyzer.classifier.interpreter)
+    if proposer is not None:
+        det_clocks.append(_detector_clock(proposer))
+    clf_clocks = [_InvokeClock(analyzer.classifier.interpreter)]
     # the nose check's invokes are model time on the classifier's side (estimated with its model)
-    nose_clock = _InvokeClock(analyzer.nose.model.interpreter) if getattr(analyzer, "nose", None) else None
+    if getattr(analyzer, "nose", None):
+        clf_clocks.append(_InvokeClock(analyzer.nose.model.interpreter))
     det_side = [float("inf")] * len(frames)
     clf_side = [float("inf")] * len(frames)
     for f in frames:  # warm-up: first-call allocations, the classifier's batch size
         analyzer.classify(f, analyzer.detect(f))
     for _ in range(rounds):
         for i, f in enumerate(frames):
-            d0, c0 = det_clock.ms + (prop_clock.ms if prop_clock else 0.0), clf_clock.ms + (nose_clock.ms if nose_clock else 0.0)
+            d0, c0 = _total_ms(det_clocks), _total_ms(clf_clocks)
             t0 = time.perf_counter()
             dets = analyzer.detect(f)
             t1 = time.perf_counter()
             analyzer.classify(f, dets)
             t2 = time.perf_counter()
-            c1 = clf_clock.ms + (nose_clock.ms if nose_clock else 0.0)
-            d1 = det_clock.ms + (prop_clock.ms if prop_clock else 0.0)
+            d1, c1 = _total_ms(det_clocks), _total_ms(clf_clocks)
             det_side[i] = min(det_side[i], (t1 - t0) * 1000 - (d1 - d0))
             clf_side[i] = min(clf_side[i], (t2 - t1) * 1000 - (c1 - c0))
     return {"detector_side": float(np.mean(det_side)), "classifier_side": float(np.mean(clf_side))}
