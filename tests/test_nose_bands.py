@@ -26,7 +26,7 @@ def face():
     from tools.training import dataset as D
 
     rgb = D.load_image(HOPPER)
-    frame, det = nb.best_detection(build_detector(Config()), rgb)
+    frame, det = D.best_face(build_detector(Config()), rgb)
     assert det is not None
     return frame, det, nose_patch(frame, det.keypoints, SIZE), nb.patch_points(det.keypoints, SIZE)
 

@@ -59,12 +59,10 @@ def main(argv=None) -> int:
             rgb = D.load_image(s.path)
             if rgb is None:
                 continue
-            frame = D.as_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-            dets = [d for d in detector.detect(frame) if d.box[2] >= args.min_face]
-            if not dets:
+            frame, best = D.best_face(detector, rgb, args.min_face)
+            if best is None:
                 no_face += 1
                 continue
-            best = max(dets, key=lambda d: d.score * d.box[2])
             h, w = frame.shape[:2]
             face = crop(frame, square_crop_box(best.box, cfg.detector.margin, w, h))
             if face.size == 0:

@@ -106,14 +106,6 @@ def pair_tops(eye_y: float, tip_y: float, size: int, rng: np.random.Generator) -
     return covered, bare
 
 
-def best_detection(detector, rgb: np.ndarray):
-    frame = D.as_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    dets = detector.detect(frame)
-    if not dets:
-        return frame, None
-    return frame, max(dets, key=lambda d: d.score * d.box[2])
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="dataset root with with_mask (fabric) and without_mask (faces) folders")
@@ -143,7 +135,7 @@ def main(argv=None) -> int:
         rgb = D.load_image(s.path)
         if rgb is None:
             continue
-        frame, det = best_detection(detector, rgb)
+        frame, det = D.best_face(detector, rgb)
         if det is None:
             continue
         patch = nose_patch(frame, det.keypoints, args.size)
@@ -165,7 +157,7 @@ def main(argv=None) -> int:
             rgb = D.load_image(s.path)
             if rgb is None:
                 continue
-            frame, det = best_detection(detector, rgb)
+            frame, det = D.best_face(detector, rgb)
             patch = None if det is None else nose_patch(frame, det.keypoints, args.size)
             pts = None if det is None else patch_points(det.keypoints, args.size)
             if patch is None or pts is None:

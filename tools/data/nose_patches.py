@@ -70,13 +70,10 @@ def main(argv=None) -> int:
             rgb = D.load_image(s.path)
             if rgb is None:
                 continue
-            img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-            frame = D.as_frame(img)  # dataset photos are tight crops; a camera frame is not
-            dets = detector.detect(frame)
-            if not dets:
+            frame, best = D.best_face(detector, rgb)  # dataset photos are tight crops; a camera frame is not
+            if best is None:
                 no_face += 1
                 continue
-            best = max(dets, key=lambda d: d.score * d.box[2])
             patch = nose_patch(frame, best.keypoints, args.size, args.side, args.down)
             if patch is None:
                 no_face += 1

@@ -18,7 +18,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,12 +66,10 @@ def main(argv=None) -> int:
         rgb = D.load_image(s.path)
         if rgb is None:
             continue
-        frame = D.as_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        dets = detector.detect(frame)
-        if not dets:
+        frame, best = D.best_face(detector, rgb)
+        if best is None:
             missed[s.label] += 1
             continue
-        best = max(dets, key=lambda d: d.score * d.box[2])
         for check, sc in zip(checks, scores):
             bare = check.bare(frame, [best])[0]
             if bare is None:

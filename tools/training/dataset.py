@@ -136,6 +136,14 @@ def as_frame(img_bgr: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(img_bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=BACKGROUND)
 
 
+def best_face(detector, rgb: np.ndarray, min_face: int = 0):
+    """A dataset photo (RGB) padded as a camera frame (BGR), and the detector's best face in it: the
+    largest and surest at least `min_face` px wide, or None."""
+    frame = as_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    dets = [d for d in detector.detect(frame) if d.box[2] >= min_face]
+    return frame, (max(dets, key=lambda d: d.score * d.box[2]) if dets else None)
+
+
 def read_manifest(root: Path) -> dict[Path, str]:
     """ROOT/manifest.tsv (from tools/data/synth_masks.py) -> {resolved output path: source sha256}."""
     path = root / "manifest.tsv"
