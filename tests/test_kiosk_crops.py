@@ -52,3 +52,15 @@ def test_a_bad_minimum_is_refused(tmp_path):
 
     with pytest.raises(CliError, match="--min-face 0"):
         kc.main([str(tmp_path), "-o", str(tmp_path / "out"), "--min-face", "0"])
+
+
+def test_faces_under_the_minimum_are_left_out(tmp_path, capsys):
+    src = tmp_path / "data"
+    for folder in ("without_mask", "with_mask"):
+        (src / folder).mkdir(parents=True)
+    cv2.imwrite(str(src / "without_mask" / "hopper.png"), cv2.imread(str(HOPPER)))
+    cv2.imwrite(str(src / "with_mask" / "grey.png"), np.full((120, 120, 3), 128, np.uint8))
+    # Grace Hopper's face is a few hundred px wide: a minimum above the photo's size leaves nothing
+    assert kc.main([str(src), "-o", str(tmp_path / "out"), "--min-face", "2000"]) == 0
+    assert "no face found: 2" in capsys.readouterr().out
+    assert not any((tmp_path / "out" / "no_mask").iterdir())
