@@ -19,8 +19,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -47,31 +45,13 @@ def main(argv=None) -> int:
     cfg = Config()
     detector = build_detector(cfg)
     ds = D.scan(args.roots)
-    for label in LABELS:
-        (args.out / label).mkdir(parents=True, exist_ok=True)
-    written = {label: 0 for label in LABELS}
-    no_face = 0
-    with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
-        tsv.write("output\tsource\tsource_sha256\tlabel\n")
-        for s in ds.samples:
-            if s.label not in LABELS:
-                continue
-            rgb = D.load_image(s.path)
-            if rgb is None:
-                continue
-            frame, best = D.best_face(detector, rgb, args.min_face)
-            if best is None:
-                no_face += 1
-                continue
-            h, w = frame.shape[:2]
-            face = crop(frame, square_crop_box(best.box, cfg.detector.margin, w, h))
-            if face.size == 0:
-                no_face += 1
-                continue
-            rel = Path(s.label) / f"{s.path.stem[:60]}_{s.digest[:8]}.png"
-            cv2.imwrite(str(args.out / rel), face)
-            tsv.write(f"{rel.as_posix()}\t{s.path}\t{s.group}\t{s.label}\n")
-            written[s.label] += 1
+    margin = cfg.detector.margin
+
+    def cut(frame, det):
+        h, w = frame.shape[:2]
+        return crop(frame, square_crop_box(det.box, margin, w, h))
+
+    written, no_face = D.write_face_cuts(ds, args.out, detector, {label: label for label in LABELS}, cut, args.min_face)
     print(f"crops: {written}; no face found: {no_face}")
     return 0
 

@@ -18,8 +18,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -56,32 +54,14 @@ def main(argv=None) -> int:
         cfg.detector.score_threshold = args.score
     detector = build_detector(cfg)
     ds = D.scan(args.roots)
-    for folder in set(FOLDER.values()):
-        (args.out / folder).mkdir(parents=True, exist_ok=True)
-    written, no_face = {f: 0 for f in set(FOLDER.values())}, 0
     # the geometry travels with the data into the model's sidecar (tools/convert_tflite.py, kiosk/nose.py)
     geometry = {"side": args.side, "down": args.down, "detector": Path(cfg.detector.model).name}
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / NOSE_PATCH_FILE).write_text(json.dumps(geometry) + "\n", encoding="utf-8")
-    with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
-        tsv.write("output\tsource\tsource_sha256\tlabel\n")
-        for s in ds.samples:
-            if s.label not in FOLDER:
-                continue
-            rgb = D.load_image(s.path)
-            if rgb is None:
-                continue
-            frame, best = D.best_face(detector, rgb)  # dataset photos are tight crops; a camera frame is not
-            if best is None:
-                no_face += 1
-                continue
-            patch = nose_patch(frame, best.keypoints, args.size, args.side, args.down)
-            if patch is None:
-                no_face += 1
-                continue
-            rel = Path(FOLDER[s.label]) / f"{s.path.stem[:60]}_{s.digest[:8]}.png"
-            cv2.imwrite(str(args.out / rel), patch)
-            tsv.write(f"{rel.as_posix()}\t{s.path}\t{s.group}\t{s.label}\n")
-            written[FOLDER[s.label]] += 1
+    # dataset photos are tight crops; a camera frame is not (write_face_cuts pads them as frames)
+    written, no_face = D.write_face_cuts(
+        ds, args.out, detector, FOLDER,
+        lambda frame, det: nose_patch(frame, det.keypoints, args.size, args.side, args.down))
     print(f"patches: {written} (with_mask = nose covered, without_mask = nose bare); no face found: {no_face}")
     return 0
 

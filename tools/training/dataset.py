@@ -144,6 +144,35 @@ def best_face(detector, rgb: np.ndarray, min_face: int = 0):
     return frame, (max(dets, key=lambda d: d.score * d.box[2]) if dets else None)
 
 
+def write_face_cuts(ds: Dataset, out: Path, detector, folder_of: dict[str, str], cut, min_face: int = 0):
+    """For every sample whose label is in `folder_of`: its best face (`best_face`), `cut(frame, detection)`
+    (an image, or None when nothing can be cut) written as PNG to OUT/<folder_of[label]>/, and a row of
+    OUT/manifest.tsv in the format `read_manifest` reads, so each cut stays in its source photo's split.
+    Returns ({folder: images written}, samples without a face or a cut)."""
+    folders = list(dict.fromkeys(folder_of.values()))
+    for folder in folders:
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    written, no_face = {f: 0 for f in folders}, 0
+    with (out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
+        tsv.write("output\tsource\tsource_sha256\tlabel\n")
+        for s in ds.samples:
+            if s.label not in folder_of:
+                continue
+            rgb = load_image(s.path)
+            if rgb is None:
+                continue
+            frame, best = best_face(detector, rgb, min_face)
+            image = None if best is None else cut(frame, best)
+            if image is None or image.size == 0:
+                no_face += 1
+                continue
+            rel = Path(folder_of[s.label]) / f"{s.path.stem[:60]}_{s.digest[:8]}.png"
+            cv2.imwrite(str(out / rel), image)
+            tsv.write(f"{rel.as_posix()}\t{s.path}\t{s.group}\t{s.label}\n")
+            written[folder_of[s.label]] += 1
+    return written, no_face
+
+
 def read_manifest(root: Path) -> dict[Path, str]:
     """ROOT/manifest.tsv (from tools/data/synth_masks.py) -> {resolved output path: source sha256}."""
     path = root / "manifest.tsv"
