@@ -9,7 +9,12 @@ FOLDER holds photos and boxes.tsv (`scene label x y w h`, labels mask / no_mask 
 optionally another model) and gets the single-frame decision of `python -m kiosk scan`: open, deny or
 none (no face found). Reported: the share of must-deny scenes opened (by the worst label in them), the
 share of should-open scenes opened, and per labelled face the label the kiosk gave the detection that
-overlaps it best (IoU >= 0.3). Writes OUT/scenes.json and OUT/scenes.csv.
+overlaps it best (IoU >= 0.3). Each scene that went wrong gets a cause, counted in `causes`: a should-open
+scene that stayed shut because no face was found (`no_face`), every face found is narrower than the gate
+zone's min_face_px (`too_small`), the masks at the gate are unsure (`unsure`), or a face was called
+something else (`refused:LABEL` at the gate, `held:LABEL` outside it); a must-deny scene that opened
+because a bad face was not found or was dropped as a detector mistake (`bad_face_missed`) or was called
+`mask` (`bad_face_called_mask`). Writes OUT/scenes.json and OUT/scenes.csv.
 """
 
 from __future__ import annotations
@@ -54,6 +59,31 @@ def read_boxes(path: Path) -> dict[str, list[tuple[str, tuple[int, int, int, int
     return out
 
 
+def cause(decision: str, worst: str, faces, faces_gt, zone, frame_size) -> str:
+    """Why a scene went wrong (see the module docstring); "" when it went right."""
+    if worst == "mask":
+        if decision == "open":
+            return ""
+        at_gate = [f for f in faces if zone.holds(f.box, frame_size)]
+        bad = [f for f in at_gate if f.label != "mask"]
+        if bad:
+            return f"refused:{bad[0].label}"
+        if not faces:
+            return "no_face"
+        if not at_gate:
+            return "too_small"  # nobody at the gate: the decision is "none"
+        return "unsure" if decision == "none" else f"held:{next(f.label for f in faces if f.label != 'mask')}"
+    if decision != "open":
+        return ""
+    for label, box in faces_gt:
+        if label == "mask":
+            continue
+        best = max(faces, key=lambda f: iou(f.box, box), default=None)
+        if best is not None and iou(best.box, box) >= 0.3 and best.label == "mask":
+            return "bad_face_called_mask"
+    return "bad_face_missed"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folder", type=Path, help="folder with the scene photos and boxes.tsv")
@@ -84,7 +114,9 @@ def main(argv=None) -> int:
             best = max(faces, key=lambda f: iou(f.box, box), default=None)
             got = best.label if best is not None and iou(best.box, box) >= 0.3 else "missed"
             per_face[label][got] += 1
+        size = (image.shape[1], image.shape[0])
         rows.append({"scene": scene, "worst": worst, "decision": decision,
+                     "cause": cause(decision, worst, faces, faces_gt, zone, size),
                      "labels": " ".join(f"{f.label}:{f.score:.2f}" for f in faces)})
     should_open = [r for r in rows if r["worst"] == "mask"]
     must_deny = [r for r in rows if r["worst"] != "mask"]
@@ -96,6 +128,8 @@ def main(argv=None) -> int:
         "wrongly_opened_by_worst": {w: [opened([r for r in must_deny if r["worst"] == w]),
                                         sum(r["worst"] == w for r in must_deny)] for w in ("no_mask", "incorrect")},
         "faces": {l: dict(c) for l, c in per_face.items()},
+        "causes": {side: dict(Counter(r["cause"] for r in rs if r["cause"]).most_common())
+                   for side, rs in (("not_opened", should_open), ("wrongly_opened", must_deny))},
         "model": str(cfg.classifier.model),
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -110,6 +144,8 @@ def main(argv=None) -> int:
           f"({100 * result['wrongly_opened'] / max(md, 1):.1f} %); by worst label {result['wrongly_opened_by_worst']}")
     for l, c in result["faces"].items():
         print(f"  {l} faces -> {dict(c)}")
+    for side, c in result["causes"].items():
+        print(f"  {side.replace('_', ' ')} because: {c}")
     return 0
 
 
