@@ -9,6 +9,11 @@ written as PNG to OUT/with_mask (nose covered: the face was `mask`) or OUT/witho
 face was `no_mask` or `incorrect`). `covered` and `not_face` images are left out. OUT/manifest.tsv names
 each patch's source photo hash, so tools/training/dataset.py keeps a patch in the split of the photo it came from,
 and the nose model is tested on people it never saw.
+
+--face-px LO,HI shrinks every face, before its patch is cut, to a width drawn log-uniformly from LO..HI
+px (never enlarged). Why: masks-real's masked photos are smaller and blurrier than its unmasked ones
+(../shared/README.md), so "blurry patch" alone says "nose covered"; drawn alike for every class, the
+resolution no longer tells the classes apart, and a small face at the gate looks like the patches trained on.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -29,6 +37,16 @@ NOSE_PATCH_FILE = "nose_patch.json"
 FOLDER = {"mask": "with_mask", "no_mask": "without_mask", "incorrect": "without_mask"}
 
 
+def parse_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise CliError(f"--face-px {text!r}: expected LO,HI in px, e.g. 32,160") from None
+    if not 8 <= lo <= hi <= 1000:
+        raise CliError(f"--face-px {text!r}: expected 8 <= LO <= HI <= 1000")
+    return lo, hi
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("roots", nargs="+", help="dataset root(s) with class folders")
@@ -39,9 +57,13 @@ def main(argv=None) -> int:
     p.add_argument("--side", type=float, default=SIDE, help=f"patch side, eye distances (default {SIDE})")
     p.add_argument("--down", type=float, default=DOWN,
                    help=f"patch centre from the eye midpoint toward the nose tip, in that distance (default {DOWN})")
+    p.add_argument("--face-px", default=None, metavar="LO,HI",
+                   help="shrink each face to a random width in LO..HI px first (default: as found)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --face-px's draws")
     args = p.parse_args(argv)
     if not 16 <= args.size <= 256:
         raise CliError(f"--size {args.size}: must be 16..256")
+    face_px = parse_range(args.face_px) if args.face_px else None
 
     from kiosk.config import Config
     from kiosk.nose import nose_patch
@@ -59,9 +81,19 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / NOSE_PATCH_FILE).write_text(json.dumps(geometry) + "\n", encoding="utf-8")
     # dataset photos are tight crops; a camera frame is not (write_face_cuts pads them as frames)
-    written, no_face = D.write_face_cuts(
-        ds, args.out, detector, FOLDER,
-        lambda frame, det: nose_patch(frame, det.keypoints, args.size, args.side, args.down))
+    rng = np.random.default_rng(args.seed)
+
+    def cut(frame, det):
+        keypoints = det.keypoints
+        if face_px is not None:
+            f = min(1.0, float(np.exp(rng.uniform(*np.log(face_px)))) / max(det.box[2], 1))
+            if f < 1.0:
+                frame = cv2.resize(frame, (max(1, round(frame.shape[1] * f)), max(1, round(frame.shape[0] * f))),
+                                   interpolation=cv2.INTER_AREA)
+                keypoints = [(x * f, y * f) for x, y in keypoints]
+        return nose_patch(frame, keypoints, args.size, args.side, args.down)
+
+    written, no_face = D.write_face_cuts(ds, args.out, detector, FOLDER, cut)
     print(f"patches: {written} (with_mask = nose covered, without_mask = nose bare); no face found: {no_face}")
     return 0
 
