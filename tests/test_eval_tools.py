@@ -22,17 +22,22 @@ def portraits() -> dict[str, np.ndarray]:
     return {"no_mask": img, "mask": draw("correct"), "incorrect": draw("nose")}
 
 
+def scenes_result(folder, rows: list[str]) -> dict:
+    """eval_scenes on FOLDER with these boxes.tsv rows (after the header); its scenes.json."""
+    (folder / "boxes.tsv").write_text("\n".join(["scene\tlabel\tx\ty\tw\th"] + rows) + "\n")
+    out = folder / "out"
+    with pytest.raises(SystemExit) as done:
+        eval_scenes.run(lambda: eval_scenes.main([str(folder), "--out", str(out)]))
+    assert done.value.code == 0
+    return json.loads((out / "scenes.json").read_text())
+
+
 def test_scenes_open_only_where_every_face_is_masked(tmp_path, portraits):
-    rows = ["scene\tlabel\tx\ty\tw\th"]
+    rows = []
     for label, img in portraits.items():
         cv2.imwrite(str(tmp_path / f"{label}.jpg"), img)
         rows.append(f"{label}.jpg\t{label}\t150\t40\t150\t190")  # the astronaut's face
-    (tmp_path / "boxes.tsv").write_text("\n".join(rows) + "\n")
-    out = tmp_path / "out"
-    with pytest.raises(SystemExit) as done:
-        eval_scenes.run(lambda: eval_scenes.main([str(tmp_path), "--out", str(out)]))
-    assert done.value.code == 0
-    r = json.loads((out / "scenes.json").read_text())
+    r = scenes_result(tmp_path, rows)
     assert (r["should_open"], r["true_openings"], r["must_deny"], r["wrongly_opened"]) == (1, 1, 2, 0)
     assert r["faces"]["incorrect"] == {"incorrect": 1} and r["faces"]["mask"] == {"mask": 1}
 
@@ -41,22 +46,13 @@ def test_each_wrong_scene_gets_its_cause(tmp_path, portraits):
     face = "150\t40\t150\t190"
     cv2.imwrite(str(tmp_path / "mask.jpg"), portraits["mask"])
     cv2.imwrite(str(tmp_path / "blank.jpg"), np.full((400, 400, 3), 128, np.uint8))
-    rows = ["scene\tlabel\tx\ty\tw\th",
-            f"blank.jpg\tmask\t{face}",             # nobody there: stays shut, no face found
+    rows = [f"blank.jpg\tmask\t{face}",             # nobody there: stays shut, no face found
             f"mask.jpg\tincorrect\t{face}",         # a (drawn) proper mask labelled below the nose: opens
             f"mask.jpg\tno_mask\t400\t400\t60\t60"]  # a bad face where there is none: opens, missed
-    (tmp_path / "boxes.tsv").write_text("\n".join(rows) + "\n")
-    out = tmp_path / "out"
-    with pytest.raises(SystemExit) as done:
-        eval_scenes.run(lambda: eval_scenes.main([str(tmp_path), "--out", str(out)]))
-    assert done.value.code == 0
-    r = json.loads((out / "scenes.json").read_text())
+    r = scenes_result(tmp_path, rows)
     assert (r["should_open"], r["true_openings"], r["must_deny"], r["wrongly_opened"]) == (1, 0, 1, 1)
     assert r["causes"] == {"not_opened": {"no_face": 1}, "wrongly_opened": {"bad_face_called_mask": 1}}, r
-    (tmp_path / "boxes.tsv").write_text("\n".join(rows[:1] + rows[3:]) + "\n")
-    with pytest.raises(SystemExit) as done:
-        eval_scenes.run(lambda: eval_scenes.main([str(tmp_path), "--out", str(out)]))
-    assert json.loads((out / "scenes.json").read_text())["causes"]["wrongly_opened"] == {"bad_face_missed": 1}
+    assert scenes_result(tmp_path, rows[2:])["causes"]["wrongly_opened"] == {"bad_face_missed": 1}
 
 
 def test_crops_through_the_kiosk_with_and_without_the_nose_check(tmp_path, portraits):
