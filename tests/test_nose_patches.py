@@ -65,3 +65,21 @@ def test_face_px_shrinks_the_face_before_the_cut(photos, tmp_path):
 def test_a_bad_face_px_is_refused(tmp_path, value):
     with pytest.raises(CliError, match="--face-px"):
         npatch.main([str(tmp_path), "-o", str(tmp_path / "out"), "--face-px", value])
+
+
+def test_relabelled_photos_get_jittered_copies_in_their_split(photos, tmp_path, monkeypatch):
+    # a second unmasked face, so that no_mask is still there once the portrait is relabelled
+    cv2.imwrite(str(photos / "without_mask" / "mirrored.png"), cv2.imread(str(HOPPER))[:, ::-1])
+    hopper = next(s for s in D.scan([photos]).samples if s.path.name == "hopper.png")
+    # as if relabel.tsv listed the portrait (it lists real masks below the nose): read by scan and the tool
+    monkeypatch.setattr(D, "read_relabels", lambda *a: {hopper.digest: ("no_mask", "incorrect")})
+    out = tmp_path / "out"
+    assert npatch.main([str(photos), "-o", str(out), "--relabelled-copies", "3"]) == 0
+    written = sorted((out / "without_mask").glob("hopper*.png"))
+    assert [p.stem[-3:] for p in written] == [hopper.digest[:8][-3:], "_c1", "_c2", "_c3"]
+    assert len(list((out / "without_mask").glob("mirrored*.png"))) == 1  # not relabelled: one patch
+    patches = [cv2.imread(str(p)).astype(int) for p in written]
+    assert all(np.abs(a - b).mean() > 1 for i, a in enumerate(patches) for b in patches[i + 1:])
+    assert {g for p, g in D.read_manifest(out).items() if p.name.startswith("hopper")} == {hopper.group}
+    with pytest.raises(CliError, match="--relabelled-copies"):
+        npatch.main([str(photos), "-o", str(out), "--relabelled-copies", "-1"])

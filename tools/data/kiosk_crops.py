@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     ds = D.scan(args.roots)
     margin = cfg.detector.margin
 
-    def cut(frame, det):
+    def cut(frame, det, copy):
         h, w = frame.shape[:2]
         return crop(frame, square_crop_box(det.box, margin, w, h))
 

@@ -14,6 +14,11 @@ and the nose model is tested on people it never saw.
 px (never enlarged). Why: masks-real's masked photos are smaller and blurrier than its unmasked ones
 (../shared/README.md), so "blurry patch" alone says "nose covered"; drawn alike for every class, the
 resolution no longer tells the classes apart, and a small face at the gate looks like the patches trained on.
+
+--relabelled-copies K cuts each photo of tools/training/relabel.tsv (real masks worn below the nose: a few
+dozen among thousands) K more times, each with the keypoints moved at random (6 % of the eye distance) and
+the patch's side and centre varied (+-10 %), as a detector's keypoints vary from frame to frame, so that
+the rarest real class weighs more without repeating one image.
 """
 
 from __future__ import annotations
@@ -59,11 +64,15 @@ def main(argv=None) -> int:
                    help=f"patch centre from the eye midpoint toward the nose tip, in that distance (default {DOWN})")
     p.add_argument("--face-px", default=None, metavar="LO,HI",
                    help="shrink each face to a random width in LO..HI px first (default: as found)")
-    p.add_argument("--seed", type=int, default=0, help="seed of --face-px's draws")
+    p.add_argument("--relabelled-copies", type=int, default=0, metavar="K",
+                   help="K more jittered patches of each photo relabelled by tools/training/relabel.tsv (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random draws (--face-px, --relabelled-copies)")
     args = p.parse_args(argv)
     if not 16 <= args.size <= 256:
         raise CliError(f"--size {args.size}: must be 16..256")
     face_px = parse_range(args.face_px) if args.face_px else None
+    if not 0 <= args.relabelled_copies <= 100:
+        raise CliError(f"--relabelled-copies {args.relabelled_copies}: must be 0..100")
 
     from kiosk.config import Config
     from kiosk.nose import nose_patch
@@ -83,17 +92,26 @@ def main(argv=None) -> int:
     # dataset photos are tight crops; a camera frame is not (write_face_cuts pads them as frames)
     rng = np.random.default_rng(args.seed)
 
-    def cut(frame, det):
-        keypoints = det.keypoints
+    relabelled = set(D.read_relabels())
+
+    def cut(frame, det, copy):
+        keypoints, side, down = det.keypoints, args.side, args.down
+        if copy and len(keypoints) >= 2:
+            kp = np.asarray(keypoints, np.float64)
+            eye = float(np.hypot(*(kp[1] - kp[0])))
+            keypoints = [tuple(k) for k in kp + rng.normal(0.0, 0.06 * eye, kp.shape)]
+            side, down = side * rng.uniform(0.9, 1.1), down + rng.uniform(-0.1, 0.1)
         if face_px is not None:
             f = min(1.0, float(np.exp(rng.uniform(*np.log(face_px)))) / max(det.box[2], 1))
             if f < 1.0:
                 frame = cv2.resize(frame, (max(1, round(frame.shape[1] * f)), max(1, round(frame.shape[0] * f))),
                                    interpolation=cv2.INTER_AREA)
                 keypoints = [(x * f, y * f) for x, y in keypoints]
-        return nose_patch(frame, keypoints, args.size, args.side, args.down)
+        return nose_patch(frame, keypoints, args.size, side, down)
 
-    written, no_face = D.write_face_cuts(ds, args.out, detector, FOLDER, cut)
+    written, no_face = D.write_face_cuts(
+        ds, args.out, detector, FOLDER, cut,
+        copies=lambda s: 1 + (args.relabelled_copies if s.digest in relabelled else 0))
     print(f"patches: {written} (with_mask = nose covered, without_mask = nose bare); no face found: {no_face}")
     return 0
 

@@ -144,10 +144,12 @@ def best_face(detector, rgb: np.ndarray, min_face: int = 0):
     return frame, (max(dets, key=lambda d: d.score * d.box[2]) if dets else None)
 
 
-def write_face_cuts(ds: Dataset, out: Path, detector, folder_of: dict[str, str], cut, min_face: int = 0):
-    """For every sample whose label is in `folder_of`: its best face (`best_face`), `cut(frame, detection)`
-    (an image, or None when nothing can be cut) written as PNG to OUT/<folder_of[label]>/, and a row of
+def write_face_cuts(ds: Dataset, out: Path, detector, folder_of: dict[str, str], cut, min_face: int = 0,
+                    copies=None):
+    """For every sample whose label is in `folder_of`: its best face (`best_face`), `cut(frame, detection,
+    copy)` (an image, or None when nothing can be cut) written as PNG to OUT/<folder_of[label]>/, and a row of
     OUT/manifest.tsv in the format `read_manifest` reads, so each cut stays in its source photo's split.
+    `copies(sample)` (default 1) cuts a sample more than once: copy 0, then 1, 2, ... (named `_c1`, ...).
     Returns ({folder: images written}, samples without a face or a cut)."""
     folders = list(dict.fromkeys(folder_of.values()))
     for folder in folders:
@@ -162,14 +164,16 @@ def write_face_cuts(ds: Dataset, out: Path, detector, folder_of: dict[str, str],
             if rgb is None:
                 continue
             frame, best = best_face(detector, rgb, min_face)
-            image = None if best is None else cut(frame, best)
-            if image is None or image.size == 0:
+            images = [] if best is None else [cut(frame, best, k) for k in range(copies(s) if copies else 1)]
+            images = [(k, im) for k, im in enumerate(images) if im is not None and im.size]
+            if not images:
                 no_face += 1
                 continue
-            rel = Path(folder_of[s.label]) / f"{s.path.stem[:60]}_{s.digest[:8]}.png"
-            cv2.imwrite(str(out / rel), image)
-            tsv.write(f"{rel.as_posix()}\t{s.path}\t{s.group}\t{s.label}\n")
-            written[folder_of[s.label]] += 1
+            for k, image in images:
+                rel = Path(folder_of[s.label]) / f"{s.path.stem[:60]}_{s.digest[:8]}{f'_c{k}' if k else ''}.png"
+                cv2.imwrite(str(out / rel), image)
+                tsv.write(f"{rel.as_posix()}\t{s.path}\t{s.group}\t{s.label}\n")
+                written[folder_of[s.label]] += 1
     return written, no_face
 
 
