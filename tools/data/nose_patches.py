@@ -89,9 +89,7 @@ def main(argv=None) -> int:
     geometry = {"side": args.side, "down": args.down, "detector": Path(cfg.detector.model).name}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / NOSE_PATCH_FILE).write_text(json.dumps(geometry) + "\n", encoding="utf-8")
-    # dataset photos are tight crops; a camera frame is not (write_face_cuts pads them as frames)
     rng = np.random.default_rng(args.seed)
-
     relabelled = set(D.read_relabels())
 
     def cut(frame, det, copy):
@@ -109,6 +107,7 @@ def main(argv=None) -> int:
                 keypoints = [(x * f, y * f) for x, y in keypoints]
         return nose_patch(frame, keypoints, args.size, side, down)
 
+    # dataset photos are tight crops; a camera frame is not (write_face_cuts pads them as frames)
     written, no_face = D.write_face_cuts(
         ds, args.out, detector, FOLDER, cut,
         copies=lambda s: 1 + (args.relabelled_copies if s.digest in relabelled else 0))
