@@ -10,6 +10,7 @@ import pytest
 
 from tools.eval import eval_crops, eval_scenes
 from tools.data import synth_masks as sm
+from tools.eval.shares import flips_p
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -22,12 +23,12 @@ def portraits() -> dict[str, np.ndarray]:
     return {"no_mask": img, "mask": draw("correct"), "incorrect": draw("nose")}
 
 
-def scenes_result(folder, rows: list[str]) -> dict:
+def scenes_result(folder, rows: list[str], *extra: str) -> dict:
     """eval_scenes on FOLDER with these boxes.tsv rows (after the header); its scenes.json."""
     (folder / "boxes.tsv").write_text("\n".join(["scene\tlabel\tx\ty\tw\th"] + rows) + "\n")
     out = folder / "out"
     with pytest.raises(SystemExit) as done:
-        eval_scenes.run(lambda: eval_scenes.main([str(folder), "--out", str(out)]))
+        eval_scenes.run(lambda: eval_scenes.main([str(folder), "--out", str(out), *extra]))
     assert done.value.code == 0
     return json.loads((out / "scenes.json").read_text())
 
@@ -55,6 +56,33 @@ def test_each_wrong_scene_gets_its_cause(tmp_path, portraits):
     assert scenes_result(tmp_path, rows[2:])["causes"]["wrongly_opened"] == {"bad_face_missed": 1}
 
 
+def test_shares_come_with_an_interval_and_runs_compare_scene_by_scene(tmp_path, portraits):
+    face = "150\t40\t150\t190"
+    rows = [f"a.jpg\tmask\t{face}", f"b.jpg\tno_mask\t{face}"]
+    cv2.imwrite(str(tmp_path / "a.jpg"), portraits["mask"])
+    cv2.imwrite(str(tmp_path / "b.jpg"), portraits["no_mask"])
+    first = scenes_result(tmp_path, rows)
+    assert (first["true_openings"], first["wrongly_opened"]) == (1, 0)
+    lo, hi = first["true_openings_ci95"]
+    assert 0.0 < lo < 0.5 and hi == 1.0  # one scene of one proves little
+    old = tmp_path / "old.csv"
+    (tmp_path / "out" / "scenes.csv").rename(old)
+    # the photos swapped under the same names: the masked scene now stays shut and the unmasked one opens
+    cv2.imwrite(str(tmp_path / "a.jpg"), portraits["no_mask"])
+    cv2.imwrite(str(tmp_path / "b.jpg"), portraits["mask"])
+    cv2.imwrite(str(tmp_path / "c.jpg"), portraits["mask"])
+    c = scenes_result(tmp_path, rows + [f"c.jpg\tmask\t{face}"], "--compare", str(old))["compare"]
+    assert c["should_open"] == {"opened_now": [], "shut_now": ["a.jpg"], "p": 1.0}
+    assert c["must_deny"] == {"opened_now": ["b.jpg"], "shut_now": [], "p": 1.0}
+    assert c["not_in_old"] == ["c.jpg"]
+
+
+def test_a_split_of_flips_is_chance_or_not():
+    assert flips_p(0, 0) == 1.0 and flips_p(3, 3) == 1.0
+    assert flips_p(5, 4) == flips_p(4, 5) > 0.9
+    assert flips_p(10, 0) < 0.01 < flips_p(6, 1) < 0.2
+
+
 def test_crops_through_the_kiosk_with_and_without_the_nose_check(tmp_path, portraits):
     for label, img in portraits.items():
         d = tmp_path / {"mask": "with_mask", "no_mask": "without_mask", "incorrect": "mask_weared_incorrect"}[label]
@@ -77,6 +105,14 @@ def test_refusals_are_one_line(tmp_path, capsys):
         eval_scenes.run(lambda: eval_scenes.main([str(tmp_path)]))
     assert done.value.code == 2
     assert capsys.readouterr().err.strip().endswith("expected the header scene, label, x, y, w, h")
+    (tmp_path / "old.csv").write_text("path,true\nx.jpg,mask\n")
+    with pytest.raises(SystemExit) as done:
+        eval_scenes.run(lambda: eval_scenes.main([str(tmp_path), "--compare", str(tmp_path / "old.csv")]))
+    assert done.value.code == 2 and "expected an eval_scenes scenes.csv" in capsys.readouterr().err
+    (tmp_path / "boxes.tsv").write_text("scene\tlabel\tx\ty\tw\th\ngone.jpg\tmask\t1\t1\t9\t9\n")
+    with pytest.raises(SystemExit) as done:
+        eval_scenes.run(lambda: eval_scenes.main([str(tmp_path)]))
+    assert done.value.code == 2 and capsys.readouterr().err.strip().endswith("gone.jpg: file not found")
     with pytest.raises(SystemExit) as done:
         eval_crops.run(lambda: eval_crops.main([str(tmp_path), "--model", str(tmp_path / "no.tflite")]))
     assert done.value.code == 2 and "model file not found" in capsys.readouterr().err

@@ -20,11 +20,12 @@ class CliError(Exception):
 
 def user_errors() -> tuple[type, ...]:
     from kiosk.errors import KioskError
+    from kiosk.images import ImageError
 
     from .training.dataset import DataError
     from .training.torch_weights import TorchReadError
 
-    return (CliError, DataError, TorchReadError, KioskError)
+    return (CliError, DataError, TorchReadError, KioskError, ImageError)
 
 
 def run(main) -> None:

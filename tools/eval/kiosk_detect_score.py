@@ -20,6 +20,7 @@ import numpy as np
 
 from tools.eval.kiosk_faces import CLASSES
 from tools.eval.kiosk_scenes import Face, Frame, Person, SceneMaker
+from tools.eval.shares import wilson
 
 # Face box width, px: [lo, hi). The last is open: a person standing at 200 px sways to 206.
 BUCKETS = ((24, 40), (40, 80), (80, math.inf))
@@ -176,17 +177,6 @@ class Tally:
             "ttfd": {"all": self.ttfd(None), **{c: self.ttfd(c) for c in CLASSES}},
             "people": self.people,
         }
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
-    """Wilson's 95 % interval of a share k / n (people are independent; good at shares near 1)."""
-    if n == 0:
-        return None
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [max(0.0, c - h), min(1.0, c + h)]
 
 
 def _div(a: float, b: float) -> float | None:
