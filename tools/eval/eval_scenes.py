@@ -16,7 +16,10 @@ something else (`refused:LABEL` at the gate, `held:LABEL` outside it); a must-de
 because a bad face was not found or was dropped as a detector mistake (`bad_face_missed`) or was called
 `mask` (`bad_face_called_mask`). Both shares come with Wilson's 95 % interval: 115 scenes cannot tell a few
 scenes apart. `--compare OLD/scenes.csv` lists, on each side, the scenes opened now and not in that run and
-the reverse, with the exact McNemar p of the split (could the change be chance?).
+the reverse, with the exact McNemar p of the split (could the change be chance?). `ceiling` is what a perfect
+classifier would reach behind the same detector and zone: each detection over a labelled face gets that
+label, and one over no labelled face (an unlabelled person, a hand, a statue) keeps the kiosk's verdict
+(`ceiling.with_unlabelled`) or is dropped as a detector mistake (`ceiling.labelled_only`).
 Writes OUT/scenes.json and OUT/scenes.csv.
 """
 
@@ -88,6 +91,21 @@ def cause(decision: str, worst: str, faces, faces_gt, zone, frame_size) -> str:
     return "bad_face_missed"
 
 
+def perfect_faces(detections, faces, faces_gt, unlabelled: bool) -> list:
+    """This frame's faces as a perfect classifier would call them (see `ceiling` in the module docstring)."""
+    from kiosk.decision import FaceVerdict
+
+    out = []
+    for d in detections:
+        label, box = max(faces_gt, key=lambda lb: iou(lb[1], d.box))
+        if iou(box, d.box) >= 0.3:
+            out.append(FaceVerdict(label=label, score=1.0, mask_prob=float(label == "mask"), box=tuple(d.box),
+                                   det_score=float(d.score)))
+        elif unlabelled:
+            out.extend(f for f in faces if f.box == tuple(d.box))
+    return out
+
+
 def read_decisions(path: Path) -> dict[str, str]:
     """scene -> decision from an earlier run's scenes.csv."""
     if not path.is_file():
@@ -142,20 +160,25 @@ def main(argv=None) -> int:
             continue
         worst = max((l for l, _ in faces_gt), key=SEVERITY.index)
         image = read_image(args.folder / scene)
-        faces, _ = analyzer.analyse(image)
-        decision = zoned_frame_decision(faces, cfg.decision.mask_threshold, zone, cfg.zone.outside,
-                                        (image.shape[1], image.shape[0]))
+        detections = analyzer.detect(image)
+        faces, _ = analyzer.classify(image, detections)
+        size = (image.shape[1], image.shape[0])
+        def decide(fs) -> str:
+            return zoned_frame_decision(fs, cfg.decision.mask_threshold, zone, cfg.zone.outside, size)
+
+        decision = decide(faces)
         for label, box in faces_gt:
             best = max(faces, key=lambda f: iou(f.box, box), default=None)
             got = best.label if best is not None and iou(best.box, box) >= 0.3 else "missed"
             per_face[label][got] += 1
-        size = (image.shape[1], image.shape[0])
         rows.append({"scene": scene, "worst": worst, "decision": decision,
+                     "ceiling_with_unlabelled": decide(perfect_faces(detections, faces, faces_gt, True)),
+                     "ceiling_labelled_only": decide(perfect_faces(detections, faces, faces_gt, False)),
                      "cause": cause(decision, worst, faces, faces_gt, zone, size),
                      "labels": " ".join(f"{f.label}:{f.score:.2f}" for f in faces)})
     should_open = [r for r in rows if r["worst"] == "mask"]
     must_deny = [r for r in rows if r["worst"] != "mask"]
-    opened = lambda rs: sum(r["decision"] == "open" for r in rs)  # noqa: E731
+    opened = lambda rs, key="decision": sum(r[key] == "open" for r in rs)  # noqa: E731
     result = {
         "scenes": len(rows),
         "should_open": len(should_open), "true_openings": opened(should_open),
@@ -164,6 +187,9 @@ def main(argv=None) -> int:
         "wrongly_opened_ci95": wilson(opened(must_deny), len(must_deny)),
         "wrongly_opened_by_worst": {w: [opened([r for r in must_deny if r["worst"] == w]),
                                         sum(r["worst"] == w for r in must_deny)] for w in ("no_mask", "incorrect")},
+        "ceiling": {k: {"true_openings": opened(should_open, f"ceiling_{k}"),
+                        "wrongly_opened": opened(must_deny, f"ceiling_{k}")}
+                    for k in ("with_unlabelled", "labelled_only")},
         "faces": {l: dict(c) for l, c in per_face.items()},
         "causes": {side: dict(Counter(r["cause"] for r in rs if r["cause"]).most_common())
                    for side, rs in (("not_opened", should_open), ("wrongly_opened", must_deny))},
@@ -180,6 +206,10 @@ def main(argv=None) -> int:
     so, md = result["should_open"], result["must_deny"]
     print(f"{result['scenes']} scenes: true openings {share(result['true_openings'], so)}, wrongly opened "
           f"{share(result['wrongly_opened'], md)}; by worst label {result['wrongly_opened_by_worst']}")
+    ce = result["ceiling"]
+    print(f"  a perfect classifier behind this detector: true openings "
+          f"{share(ce['with_unlabelled']['true_openings'], so)} ({ce['labelled_only']['true_openings']} if the unlabelled boxes were dropped), wrongly opened "
+          f"{share(ce['with_unlabelled']['wrongly_opened'], md)} ({ce['labelled_only']['wrongly_opened']})")
     for l, c in result["faces"].items():
         print(f"  {l} faces -> {dict(c)}")
     for side, c in result["causes"].items():
