@@ -49,8 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="phase 2 learning rate: constant, or cosine decay to 0 over --epochs-fine")
     p.add_argument("--ema", type=float, default=0.0,
-                   help="fine-tuning keeps an exponential moving average of the weights with this momentum "
-                        "(e.g. 0.999): validation, early stopping and the saved model use the average (0 = off)")
+                   help="fine-tuning (pretrained weights) keeps an exponential moving average of the weights with "
+                        "this momentum (e.g. 0.999): validation, early stopping and the saved model use the "
+                        "average (0 = off)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--patience", type=int, default=3, help="early stopping patience on val loss")
     p.add_argument("--seed", type=int, default=1234)
@@ -186,6 +187,8 @@ def main(argv=None) -> int:
     only = [c.strip() for c in args.classes.split(",")] if args.classes else None
     if not 0 < args.val < 0.5 or not 0 < args.test < 0.5:
         raise CliError("--val and --test must be fractions between 0 and 0.5")
+    if not 0 <= args.ema < 1:
+        raise CliError(f"--ema {args.ema:g}: must be 0 (off) or a momentum in (0, 1), e.g. 0.999")
     t0 = time.time()
     packed = len(args.roots) == 1 and args.roots[0].endswith(".npz")
     if packed:
@@ -252,9 +255,9 @@ def main(argv=None) -> int:
         rate = lr
         if phase == 2 and args.lr_schedule == "cosine":
             rate = k.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * len(train_ds))
-        # The average of the weights over the last ~1/(1-ema) steps: runs of the same recipe err on different
-        # faces and their average errs less (models/MODEL_CARD.md); this is the cheap, one-model way to it.
-        # Only when fine-tuning: the head phase starts from random weights that an average would drag along.
+        # The average of the weights over the last ~1/(1-ema) steps: a one-model try at what averaging several
+        # runs gave (on validation-real it did not carry over: models/MODEL_CARD.md, session 13). Only when
+        # fine-tuning: the head phase starts from random weights that an average would drag along.
         use_ema = bool(args.ema) and phase == 2
         ema = {"use_ema": True, "ema_momentum": args.ema} if use_ema else {}
         model.compile(

@@ -63,6 +63,11 @@ def test_bad_weights_option(tmp_path):
                             "--size", 32), "--weights")
 
 
+def test_bad_weight_average_option(tmp_path):
+    make_dataset(tmp_path, n_per_class=5)
+    one_line_error(run_tool("tools/train.py", tmp_path, "--out", tmp_path / "o", "--ema", "1.5"), "--ema 1.5")
+
+
 def test_missing_torchvision_weights_file(tmp_path):
     make_dataset(tmp_path, n_per_class=30)
     pytest.importorskip("keras")

@@ -154,6 +154,10 @@ def main(argv=None) -> int:
     analyzer = build_analyzer(cfg)
     zone = Zone.of(cfg.zone)
     rows, per_face = [], defaultdict(Counter)
+
+    def decide(faces, size) -> str:
+        return zoned_frame_decision(faces, cfg.decision.mask_threshold, zone, cfg.zone.outside, size)
+
     for scene in sorted(boxes):
         faces_gt = [(l, b) for l, b in boxes[scene] if b[2] >= args.min_face]
         if not faces_gt:
@@ -163,17 +167,14 @@ def main(argv=None) -> int:
         detections = analyzer.detect(image)
         faces, _ = analyzer.classify(image, detections)
         size = (image.shape[1], image.shape[0])
-        def decide(fs) -> str:
-            return zoned_frame_decision(fs, cfg.decision.mask_threshold, zone, cfg.zone.outside, size)
-
-        decision = decide(faces)
+        decision = decide(faces, size)
         for label, box in faces_gt:
             best = max(faces, key=lambda f: iou(f.box, box), default=None)
             got = best.label if best is not None and iou(best.box, box) >= 0.3 else "missed"
             per_face[label][got] += 1
         rows.append({"scene": scene, "worst": worst, "decision": decision,
-                     "ceiling_with_unlabelled": decide(perfect_faces(detections, faces, faces_gt, True)),
-                     "ceiling_labelled_only": decide(perfect_faces(detections, faces, faces_gt, False)),
+                     "ceiling_with_unlabelled": decide(perfect_faces(detections, faces, faces_gt, True), size),
+                     "ceiling_labelled_only": decide(perfect_faces(detections, faces, faces_gt, False), size),
                      "cause": cause(decision, worst, faces, faces_gt, zone, size),
                      "labels": " ".join(f"{f.label}:{f.score:.2f}" for f in faces)})
     should_open = [r for r in rows if r["worst"] == "mask"]
@@ -208,8 +209,9 @@ def main(argv=None) -> int:
           f"{share(result['wrongly_opened'], md)}; by worst label {result['wrongly_opened_by_worst']}")
     ce = result["ceiling"]
     print(f"  a perfect classifier behind this detector: true openings "
-          f"{share(ce['with_unlabelled']['true_openings'], so)} ({ce['labelled_only']['true_openings']} if the unlabelled boxes were dropped), wrongly opened "
-          f"{share(ce['with_unlabelled']['wrongly_opened'], md)} ({ce['labelled_only']['wrongly_opened']})")
+          f"{share(ce['with_unlabelled']['true_openings'], so)} ({ce['labelled_only']['true_openings']} if the "
+          f"unlabelled boxes were dropped), wrongly opened {share(ce['with_unlabelled']['wrongly_opened'], md)} "
+          f"({ce['labelled_only']['wrongly_opened']})")
     for l, c in result["faces"].items():
         print(f"  {l} faces -> {dict(c)}")
     for side, c in result["causes"].items():
