@@ -294,15 +294,16 @@ def main(argv=None) -> int:
     model.save(model_path)
     print(f"wrote {model_path} (training {train_seconds / 60:.1f} min)")
 
-    # the saved weights are the ones validation chose (with --ema, the average): their loss is the best val_loss
-    saved_val_loss = float(model.evaluate(val_data[0], val_data[1], verbose=0, return_dict=True)["loss"]) \
-        if len(xva) else None
-    results = {}
+    results, saved_val_loss = {}, None
     for split, xx, yy in (("val", xva, yva), ("test", xte, yte)):
         if len(xx):
-            pred = predict_probs(model, xx).argmax(1)
-            results[split] = M.compute(yy, pred, labels)
+            probs = predict_probs(model, xx)
+            results[split] = M.compute(yy, probs.argmax(1), labels)
             print(f"{split}: {M.summary_line(results[split])}")
+            if split == "val":
+                # the saved weights are the ones validation chose (with --ema, the average): this is the best
+                # val_loss (Keras's cross-entropy clips the same way)
+                saved_val_loss = float(-np.log(np.clip(probs[np.arange(len(yy)), yy], 1e-7, 1 - 1e-7)).mean())
     if len(xte) and "no_mask" in labels:
         nm = labels.index("no_mask")
         sel = yte == nm

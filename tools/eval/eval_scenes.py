@@ -66,6 +66,12 @@ def read_boxes(path: Path) -> dict[str, list[tuple[str, tuple[int, int, int, int
     return out
 
 
+def overlapping(items, box, box_of):
+    """The item whose box (`box_of(item)`) overlaps BOX best, if by IoU >= 0.3; else None."""
+    best = max(items, key=lambda it: iou(box_of(it), box), default=None)
+    return best if best is not None and iou(box_of(best), box) >= 0.3 else None
+
+
 def cause(decision: str, worst: str, faces, faces_gt, zone, frame_size) -> str:
     """Why a scene went wrong (see the module docstring); "" when it went right."""
     if worst == "mask":
@@ -85,8 +91,8 @@ def cause(decision: str, worst: str, faces, faces_gt, zone, frame_size) -> str:
     for label, box in faces_gt:
         if label == "mask":
             continue
-        best = max(faces, key=lambda f: iou(f.box, box), default=None)
-        if best is not None and iou(best.box, box) >= 0.3 and best.label == "mask":
+        best = overlapping(faces, box, lambda f: f.box)
+        if best is not None and best.label == "mask":
             return "bad_face_called_mask"
     return "bad_face_missed"
 
@@ -97,9 +103,9 @@ def perfect_faces(detections, faces, faces_gt, unlabelled: bool) -> list:
 
     out = []
     for d in detections:
-        label, box = max(faces_gt, key=lambda lb: iou(lb[1], d.box))
-        if iou(box, d.box) >= 0.3:
-            out.append(FaceVerdict(label=label, score=1.0, mask_prob=float(label == "mask"), box=tuple(d.box),
+        gt = overlapping(faces_gt, d.box, lambda lb: lb[1])
+        if gt is not None:
+            out.append(FaceVerdict(label=gt[0], score=1.0, mask_prob=float(gt[0] == "mask"), box=tuple(d.box),
                                    det_score=float(d.score)))
         elif unlabelled:
             out.extend(f for f in faces if f.box == tuple(d.box))
@@ -169,8 +175,8 @@ def main(argv=None) -> int:
         size = (image.shape[1], image.shape[0])
         decision = decide(faces, size)
         for label, box in faces_gt:
-            best = max(faces, key=lambda f: iou(f.box, box), default=None)
-            got = best.label if best is not None and iou(best.box, box) >= 0.3 else "missed"
+            best = overlapping(faces, box, lambda f: f.box)
+            got = best.label if best is not None else "missed"
             per_face[label][got] += 1
         rows.append({"scene": scene, "worst": worst, "decision": decision,
                      "ceiling_with_unlabelled": decide(perfect_faces(detections, faces, faces_gt, True), size),
