@@ -20,7 +20,10 @@ the reverse, with the exact McNemar p of the split (could the change be chance?)
 classifier would reach behind the same detector and zone: each detection over a labelled face gets that
 label, and one over no labelled face (an unlabelled person, a hand, a statue) keeps the kiosk's verdict
 (`ceiling.with_unlabelled`) or is dropped as a detector mistake (`ceiling.labelled_only`).
-Writes OUT/scenes.json and OUT/scenes.csv.
+`--series FILE --split test` keeps only one part of a series split (tools/data/scene_series.py; for
+scenes-cc0 the committed tools/eval/scenes_cc0_series.tsv). `--min-face 40` counts as the held-back checks
+do: only labelled faces at least 40 px wide decide what a scene should get (scenes without one are left out),
+while the kiosk still sees and judges every face. Writes OUT/scenes.json and OUT/scenes.csv.
 """
 
 from __future__ import annotations
@@ -145,6 +148,9 @@ def main(argv=None) -> int:
     p.add_argument("folder", type=Path, help="folder with the scene photos and boxes.tsv")
     add_kiosk_options(p)
     p.add_argument("--min-face", type=int, default=0, help="only faces at least this wide count (0: all)")
+    p.add_argument("--series", type=Path, default=None, metavar="TSV",
+                   help="a series file from tools/data/scene_series.py: evaluate only the scenes of --split")
+    p.add_argument("--split", choices=("train", "test"), default="test", help="with --series: which part (test)")
     p.add_argument("--out", type=Path, default=Path("build/eval/scenes"))
     p.add_argument("--compare", type=Path, default=None, metavar="OLD_CSV",
                    help="an earlier run's scenes.csv: list the scenes whose decision changed")
@@ -156,6 +162,11 @@ def main(argv=None) -> int:
     from kiosk.tracking import Zone, zoned_frame_decision
 
     boxes = read_boxes(args.folder / "boxes.tsv")
+    if args.series is not None:
+        from tools.data.scene_series import read_split
+
+        split = read_split(args.series)
+        boxes = {s: b for s, b in boxes.items() if split.get(s) == args.split}
     cfg = kiosk_config(args)
     analyzer = build_analyzer(cfg)
     zone = Zone.of(cfg.zone)
