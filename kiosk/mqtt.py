@@ -27,13 +27,10 @@ import functools
 import json
 import logging
 import math
-import os
-import ssl
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -44,29 +41,11 @@ from .discovery import command_topic, discovery_messages, event_topic, image_top
 from .errors import KioskError, RuntimeFault
 from .events import utc_now_iso
 from .homeassistant import event_payload
+from .mqtt_client import new_client, read_secret  # noqa: F401 - read_secret: imported from here by others
 from .outbox import Outbox, Row
 from .outputs import CommandHandler
 
 log = logging.getLogger("kiosk.mqtt")
-
-
-def read_secret(spec: str, resolve, key: str = "mqtt.password_file") -> str:
-    """A secret from a file, or from a systemd credential ('credential:NAME'). Never logged."""
-    if spec.startswith("credential:"):
-        base = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not base:
-            raise KioskError(f"config key '{key}': {spec} needs $CREDENTIALS_DIRECTORY "
-                             "(LoadCredential= in the unit)")
-        path = Path(base) / spec.split(":", 1)[1]
-    else:
-        path = resolve(spec)
-    try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise KioskError(f"config key '{key}': cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise KioskError(f"config key '{key}': {path} is not UTF-8 text") from None
-
 
 
 # A client that is connected but gets no PUBACK for this long while messages wait is stuck (its network
@@ -163,32 +142,13 @@ class MqttPublisher(Closing):
         self.client = self._new_client()
 
     def _new_client(self) -> mqtt.Client:
-        cfg, m = self.cfg, self.cfg.mqtt
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id or f"maskgate-{cfg.kiosk.id}",
-                             protocol=mqtt.MQTTv311, clean_session=True)
-        client.enable_logger(logging.getLogger("kiosk.paho"))
+        cfg = self.cfg
+        client = new_client(cfg, cfg.mqtt.client_id or f"maskgate-{cfg.kiosk.id}")
         # Second line of defence behind _callback: paho logs a callback's exception instead of raising it.
         client.suppress_exceptions = True
         client.max_queued_messages_set(10000)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.will_set(f"{self.base}/availability", "offline", qos=1, retain=True)
-        if m.username:
-            password = read_secret(m.password_file, cfg.resolve) if m.password_file else None
-            client.username_pw_set(m.username, password)
-        if m.tls:
-            for key in ("ca_file", "cert_file", "key_file"):
-                val = getattr(m, key)
-                if val and not cfg.resolve(val).is_file():
-                    raise KioskError(f"config key 'mqtt.{key}': file not found: {cfg.resolve(val)}")
-            try:
-                client.tls_set(
-                    ca_certs=str(cfg.resolve(m.ca_file)) if m.ca_file else None,
-                    certfile=str(cfg.resolve(m.cert_file)) if m.cert_file else None,
-                    keyfile=str(cfg.resolve(m.key_file)) if m.key_file else None,
-                    cert_reqs=ssl.CERT_REQUIRED,
-                )
-            except (ssl.SSLError, OSError) as exc:
-                raise KioskError(f"config key 'mqtt.ca_file': cannot load TLS files: {exc}") from None
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -160,3 +160,59 @@ def test_tls_missing_ca_file_is_refused(tmp_path):
     cfg.mqtt.ca_file = "ca.pem"
     with pytest.raises(KioskError, match="mqtt.ca_file': file not found: .*ca.pem"):
         MqttPublisher(cfg, MODEL)
+
+
+# -- nothing that is not an error is logged as one ----------------------------------------------------
+def errors(caplog) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_clean_stops_log_no_error(broker, caplog):
+    # paho's loop ran once more after our disconnect now and then (1 stop in ~10 here) and logged
+    # "Client is not connected" at ERROR: many stops, so that the race shows if it comes back.
+    caplog.set_level(logging.DEBUG)
+    for i in range(15):
+        pub = MqttPublisher(make_cfg(broker.port, f"stop{i}"), MODEL)
+        pub.start()
+        wait_connected(pub)
+        pub.publish_event({"id": f"e{i}"})
+        pub.stop()
+    assert sum(r.getMessage() == "mqtt: connected" for r in caplog.records) == 15
+    assert errors(caplog) == []
+
+
+def test_a_broker_outage_is_a_warning_not_an_error(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    broker = new_broker(tmp_path / "m").start()
+    pub = MqttPublisher(make_cfg(broker.port, "away"), MODEL)
+    try:
+        pub.start()
+        wait_connected(pub)
+        broker.stop()
+        deadline = time.monotonic() + 10
+        while pub.connected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.5)  # reconnect attempts against the closed port
+        broker.start()
+        wait_connected(pub, 40)
+    finally:
+        pub.stop()
+        broker.stop()
+    assert any(r.levelno == logging.WARNING and r.getMessage().startswith("mqtt: disconnected")
+               for r in caplog.records)
+    assert errors(caplog) == []
+
+
+def test_paho_lines_demoted_only_when_they_say_the_connection_is_down(caplog):
+    from kiosk.mqtt_client import PahoLog, new_client
+
+    caplog.set_level(logging.DEBUG, logger="kiosk.paho")
+    client = new_client(make_cfg(1), "never-connected")
+    client.loop(timeout=0)  # paho's own loop on a client without a socket: its "not connected" line
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "kiosk.paho"]
+    assert said and all(lvl == logging.DEBUG for lvl, _ in said), said
+    assert any(msg.startswith("Client is not connected") for _, msg in said)
+    caplog.clear()
+    PahoLog(logging.getLogger("kiosk.paho"), {}).log(logging.ERROR, "Caught exception in on_message: %s", "boom")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "Caught exception in on_message: boom")]
