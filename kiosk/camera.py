@@ -211,7 +211,8 @@ def make_camera(cfg: CameraSection, resolve: Callable[[str], Path]) -> Camera:
 
 
 class CameraSupervisor(Closing):
-    """Keeps a camera open: failures and ends are retried with exponential back-off.
+    """Keeps a camera open: failures are retried with exponential back-off; a recording that ends
+    under camera.on_end 'reopen' plays again at once (not a failure).
 
     `read()` never blocks for long: while the camera is down it returns None at once and the caller
     keeps the gate closed and reports the fault.
@@ -233,6 +234,8 @@ class CameraSupervisor(Closing):
         self.failures = 0  # times the camera failed or ended and was closed for a retry
         self.last_capture_ms = 0.0  # how long the last camera.read() took (not the pacing)
         self.ended = False  # a recording ended with camera.on_end 'exit'
+        self.loops = 0  # times a recording ended and was played again (camera.on_end 'reopen')
+        self._since_open = 0  # valid frames since the camera was last opened
         # Media time of the last frame, seconds from the recording's first frame; None on a live
         # camera, whose frames are decided on the wall clock. It keeps counting across reopens so
         # that a looped recording never goes back in time (the decider's cooldown would stall).
@@ -269,18 +272,20 @@ class CameraSupervisor(Closing):
                 return None
             self._is_open = True
             self._next_frame_at = None
+            self._since_open = 0
             log.info("camera: %s open", self.camera.name)
         t0 = time.perf_counter()
         frame = self.camera.read()
         self.last_capture_ms = (time.perf_counter() - t0) * 1000  # the read alone, not the pacing
+        if frame is None and self.camera.finite:
+            if self.cfg.on_end == "exit":
+                self.ended = True
+                raise EndOfStream(self.camera.name)
+            frame = self._play_again()
+            if frame is None:
+                return None
         if frame is None:
-            if self.camera.finite:
-                if self.cfg.on_end == "exit":
-                    self.ended = True
-                    raise EndOfStream(self.camera.name)
-                self._fail(f"{self.camera.name} ended")
-            else:
-                self._fail(f"{self.camera.name} returned no frame")
+            self._fail(f"{self.camera.name} returned no frame")
             return None
         if not valid_frame(frame):
             shape = getattr(frame, "shape", None)
@@ -291,9 +296,34 @@ class CameraSupervisor(Closing):
         self.fault = None
         self._backoff = self.cfg.reopen_min_s
         self.frames += 1
+        self._since_open += 1
         self.frame_time = (self.frames - 1) / self.cfg.fps if self.recorded else None
         if self.camera.finite and self.cfg.realtime:
             self._pace()
+        return frame
+
+    def _play_again(self) -> np.ndarray | None:
+        """The first frame of a recording opened again after its end (camera.on_end 'reopen'), or None
+        with the fault set. A loop that was asked for is no fault (a showroom clip would otherwise
+        raise one, with /healthz 503, at every pass); a recording that cannot be opened again, or
+        that ends without a frame, still is one, and gets the back-off."""
+        if self._since_open == 0:
+            self._fail(f"{self.camera.name} ended without a frame")
+            return None
+        self.camera.close()
+        self._is_open = False
+        try:
+            self.camera.open()
+        except CameraError as exc:
+            self._fail(str(exc))
+            return None
+        self._is_open = True
+        self._since_open = 0
+        self.loops += 1
+        log.debug("camera: %s ended; playing it again (pass %d)", self.camera.name, self.loops + 1)
+        frame = self.camera.read()
+        if frame is None:
+            self._fail(f"{self.camera.name} ended without a frame")
         return frame
 
     def _pace(self) -> None:

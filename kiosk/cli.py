@@ -126,7 +126,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(max_seconds=args.max_seconds, use_broker=not args.no_broker)
+    max_seconds = args.max_seconds if args.max_seconds is not None else (None if args.loop else 120.0)
+    return run_demo(max_seconds=max_seconds, use_broker=not args.no_broker, loop=args.loop)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -164,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the daemon on the bundled demo clip with mock GPIO")
     d.add_argument("--no-broker", action="store_true", help="do not start a local mosquitto")
-    d.add_argument("--max-seconds", type=float, default=120.0, help="stop after this long")
+    d.add_argument("--max-seconds", type=float, default=None,
+                   help="stop after this long (default 120, or no limit with --loop)")
+    d.add_argument("--loop", action="store_true",
+                   help="play the clip again and again (a showroom stand) until Ctrl-C; its end is no camera fault")
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmark the pipeline")

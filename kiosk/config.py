@@ -42,7 +42,7 @@ class CameraSection:
     fps: float = _f(15.0, "frames per second asked of the camera; files and folders are paced to it, "
                     "and decided as if frame n came at n / fps seconds", lo=0.5, hi=120)
     realtime: bool = _f(True, "pace files and folders at `fps` (false: as fast as possible)")
-    on_end: str = _f("reopen", "when a file or folder ends: reopen it (with back-off) or exit",
+    on_end: str = _f("reopen", "when a file or folder ends: play it again at once (a loop, not a fault) or exit",
                      choices=("reopen", "exit"))
     reopen_min_s: float = _f(0.5, "first back-off before reopening a failed camera, seconds", lo=0.01, hi=60)
     reopen_max_s: float = _f(30.0, "longest back-off, seconds", lo=0.01, hi=3600)

@@ -24,13 +24,14 @@ from .errors import KioskError
 log = logging.getLogger("kiosk.demo")
 
 
-def demo_config(state_dir: Path, port: int | None) -> Config:
-    """The demo's config: the bundled clip at its own frame rate, mock GPIO, MQTT on `port` (None: off)."""
+def demo_config(state_dir: Path, port: int | None, loop: bool = False) -> Config:
+    """The demo's config: the bundled clip at its own frame rate (played again and again with `loop`),
+    mock GPIO, MQTT on `port` (None: off)."""
     cfg = Config()
     cfg.kiosk.id = "demo"
     cfg.kiosk.state_dir = str(state_dir)
     cfg.camera.source = "demo"
-    cfg.camera.on_end = "exit"
+    cfg.camera.on_end = "reopen" if loop else "exit"
     cap = cv2.VideoCapture(str(DEMO_CLIP))
     fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0
     cap.release()
@@ -59,6 +60,18 @@ def _discovery_line(text: str) -> str:
 
 
 DEMO_WEB_PORT = 8080
+
+
+def _stop_on_signals(kiosk) -> None:  # noqa: ANN001
+    """Ctrl-C and SIGTERM end a looping demo through the kiosk's own stop, so the summary still comes."""
+    import signal
+
+    def handler(signum, frame):  # noqa: ANN001
+        kiosk.stop_event.set()
+
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _port_free(port: int) -> bool:
@@ -100,8 +113,9 @@ class _Printer:
         self.client.loop_stop()
 
 
-def run_demo(max_seconds: float = 120.0, use_broker: bool = True) -> int:
-    """Run the demo and print its summary; 0 when it made at least one open and one deny."""
+def run_demo(max_seconds: float | None = 120.0, use_broker: bool = True, loop: bool = False) -> int:
+    """Run the demo and print its summary; 0 when it made at least one open and one deny. `loop`: the
+    clip plays again and again (a showroom stand) until Ctrl-C, SIGTERM or `max_seconds` (None: no limit)."""
     from .pipeline import Kiosk
 
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
@@ -123,8 +137,11 @@ def run_demo(max_seconds: float = 120.0, use_broker: bool = True) -> int:
     printer = _Printer(port) if port else None
     try:
         with tempfile.TemporaryDirectory(prefix="maskgate-demo-") as state:
-            cfg = demo_config(Path(state), port)
+            cfg = demo_config(Path(state), port, loop)
             kiosk = Kiosk(cfg)
+            if loop:
+                _stop_on_signals(kiosk)
+                print("demo: the clip plays in a loop; Ctrl-C stops", flush=True)
             web = next((o for o in kiosk.outputs if o.name == "web"), None)
             if web is not None:
                 print(f"demo: visitor screen at {web.url} (also /status, /healthz, /metrics, /events; the camera with what the kiosk sees: {web.url}live)", flush=True)
