@@ -123,8 +123,14 @@ class ZoneSection:
     min_face_px: int = _f(40, "a face narrower than this (pixels) is not at the gate, however central: it cannot "
                               "open it (40: below it the classifier is less sure, model card); 0 = "
                               "detector.min_face_px", lo=0, hi=4000)
-    outside: str = _f("hold", "a face without a mask outside the zone: hold (keeps the gate closed while it is in "
-                              "view; deny-safe) or ignore", choices=("hold", "ignore"))
+    near: float = _f(0.6, "who is with the person in front (the widest face at the gate): a face in the zone at "
+                          "least this fraction of that width, however small, holds the gate if bad (someone "
+                          "close enough to walk through with them); narrower faces are bystanders (see outside); "
+                          "0 = off: only faces at the gate hold it (0.6: chosen on real scenes, models/MODEL_CARD.md)",
+                     lo=0.0, hi=1.0)
+    outside: str = _f("ignore", "a bad face that is a bystander (outside the zone, or narrower than near x the person "
+                                "in front): ignore (neither opens nor shuts the gate) or hold (keeps the gate closed "
+                                "while it is in view)", choices=("hold", "ignore"))
 
 
 @dataclass

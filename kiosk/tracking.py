@@ -3,15 +3,22 @@
 Why: with one decider for the whole frame, a bystander walking past the gate resets or steals the
 evidence of the person standing at it, and a face the detector drops for a frame or two starts over.
 Here every face gets a track (matched frame to frame by box overlap, or by centre distance when it moves
-fast), each track keeps its own window of evidence (kiosk/decision.py's Decider), and only a track in
-the gate zone (a region of the frame, and a minimum face size) can open the gate or be denied.
+fast), each track keeps its own window of evidence (kiosk/decision.py's Decider), and only a track at the
+gate can open the gate or be denied.
 
-What a bad face outside the zone does is a policy (`outside`):
-  hold    it holds the gate closed while it is in view (no opening for anyone), but is never denied
-          itself: deny-safe, the default;
-  ignore  faces outside the zone play no part.
-Inside the zone a bad face always holds the gate for everyone else: a masked person cannot open it for
-an unmasked one beside them.
+Who is at the gate: the gate serves one person at a time, the one in front. A face is *at the gate* when
+its box centre is inside the zone (a region of the frame) and it is at least `min_face_px` wide; the
+*front person* is the widest face at the gate. Everyone close enough to walk through with them, a face in
+the zone at least `near` times the front person's width (however small in pixels), is *with the front
+person*: a bad face among them holds the gate for everyone (a masked person cannot open it for an
+unmasked one beside or just behind them), and is denied itself when it is at the gate. Faces narrower
+than that, a passer-by far behind, a half face, a printed poster across the hall, are *bystanders*, as are
+faces outside the zone's region; what a bad bystander does is a policy (`outside`):
+  ignore  it plays no part: it neither opens nor shuts the gate (the default since session 14: on real
+          scenes most gates were held by small faces far behind the person in front);
+  hold    it holds the gate closed while it is in view, but is never denied itself (deny-safe).
+`near` = 0 turns this off: every face at the gate decides and holds, any other face follows `outside` (the
+policy before session 14).
 
 Pure code, no I/O: time and frame size are passed in. Single images (`scan`, the scene evaluation) have no
 tracks, but `zoned_frame_decision` applies the same zone and policy to one frame.
@@ -30,13 +37,14 @@ OUTSIDE_POLICIES = ("hold", "ignore")
 @dataclass(frozen=True)
 class Zone:
     """Where a person is "at the gate": box centre inside (x0, y0, x1, y1), fractions of the frame,
-    and the face at least `min_face_px` wide."""
+    and the face at least `min_face_px` wide; who is with the front person: `near` (module docstring)."""
 
     x0: float = 0.0
     y0: float = 0.0
     x1: float = 1.0
     y1: float = 1.0
     min_face_px: int = 0
+    near: float = 0.0
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.x0 < self.x1 <= 1.0 and 0.0 <= self.y0 < self.y1 <= 1.0):
@@ -44,21 +52,37 @@ class Zone:
                              f"{[self.x0, self.y0, self.x1, self.y1]}")
         if self.min_face_px < 0:
             raise ValueError(f"zone min_face_px must be >= 0, got {self.min_face_px}")
+        if not 0.0 <= self.near <= 1.0:
+            raise ValueError(f"zone near must be 0..1, got {self.near}")
 
     @classmethod
     def of(cls, section) -> "Zone":
         """The zone of a config's [zone] section (kiosk.config.ZoneSection)."""
-        return cls(section.x0, section.y0, section.x1, section.y1, section.min_face_px)
+        return cls(section.x0, section.y0, section.x1, section.y1, section.min_face_px, section.near)
 
-    def holds(self, box: tuple[int, int, int, int], frame_size: tuple[int, int] | None) -> bool:
-        x, y, w, h = box
-        if w < self.min_face_px:
-            return False
+    def inside(self, box: tuple[int, int, int, int], frame_size: tuple[int, int] | None) -> bool:
+        """The box centre lies in the zone's region (any size)."""
         if frame_size is None:
             return True
+        x, y, w, h = box
         fw, fh = frame_size
         cx, cy = (x + w / 2) / fw, (y + h / 2) / fh
         return self.x0 <= cx <= self.x1 and self.y0 <= cy <= self.y1
+
+    def holds(self, box: tuple[int, int, int, int], frame_size: tuple[int, int] | None) -> bool:
+        """At the gate: in the region and at least min_face_px wide."""
+        return box[2] >= self.min_face_px and self.inside(box, frame_size)
+
+    def roles(self, boxes: list[tuple[int, int, int, int]],
+              frame_size: tuple[int, int] | None) -> list[tuple[bool, bool]]:
+        """(at the gate, with the front person) for each box of one frame (module docstring)."""
+        at_gate = [self.holds(b, frame_size) for b in boxes]
+        if self.near <= 0:
+            return [(g, g) for g in at_gate]
+        front = max((b[2] for b, g in zip(boxes, at_gate) if g), default=0)
+        floor = self.near * front
+        return [(g and b[2] >= floor, front > 0 and b[2] >= floor and self.inside(b, frame_size))
+                for b, g in zip(boxes, at_gate)]
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -159,17 +183,16 @@ class Tracker:
 def zoned_frame_decision(faces: list[FaceVerdict], mask_threshold: float, zone: Zone, outside: str = "hold",
                          frame_size: tuple[int, int] | None = None) -> Literal["open", "deny", "none"]:
     """The decision one frame alone supports, as the daemon's per-person deciders would take it: a bad
-    face at the gate denies; else any sure mask at the gate opens, unless under `hold` a bad face outside
-    the zone holds the gate; an unsure mask neither opens nor holds (its own track would wait). Nobody at
-    the gate, or only unsure masks: "none"."""
-    at_gate, away = [], []
-    for f in faces:
-        (at_gate if zone.holds(f.box, frame_size) else away).append(f)
+    face at the gate denies; else any sure mask at the gate opens, unless a bad face with the front person
+    (or, under `hold`, a bad bystander) holds the gate; an unsure mask neither opens nor holds (its own
+    track would wait). Nobody at the gate, or only unsure masks: "none"."""
+    roles = zone.roles([f.box for f in faces], frame_size)
+    at_gate = [f for f, (gate, _) in zip(faces, roles) if gate]
     if any(f.label != "mask" for f in at_gate):
         return Outcome.DENY
     if not any(single_frame_decision([f], mask_threshold) == Outcome.OPEN for f in at_gate):
         return "none"
-    held = outside == "hold" and any(f.label != "mask" for f in away)
+    held = any(f.label != "mask" and (near or outside == "hold") for f, (_, near) in zip(faces, roles))
     return Outcome.DENY if held else Outcome.OPEN
 
 
@@ -198,15 +221,16 @@ class PersonDecider:
     def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...],
                frame_size: tuple[int, int] | None = None) -> list[Decision]:
         seen = self.tracker.update(list(faces), lambda: Decider(self.policy))
-        at_gate = {t.id: self.zone.holds(t.box, frame_size) for t, _ in seen}
-        # A bad face holds the gate for everyone else while its track lives: in the zone always,
-        # outside it under the `hold` policy.
-        holding = [t.id for t, _ in seen if t.bad and (at_gate[t.id] or self.outside == "hold")]
+        roles = dict(zip((t.id for t, _ in seen), self.zone.roles([t.box for t, _ in seen], frame_size)))
+        at_gate = {tid: gate for tid, (gate, _) in roles.items()}
+        # A bad face holds the gate for everyone else while its track lives: with the front person
+        # always, as a bystander under the `hold` policy.
+        holding = [t.id for t, _ in seen if t.bad and (roles[t.id][1] or self.outside == "hold")]
         decisions: list[Decision] = []
         for t, f in seen:
             if not at_gate[t.id]:
                 if t.decider.present:
-                    t.decider.reset()  # left the zone: its evidence no longer counts
+                    t.decider.reset()  # left the gate (or fell behind the front person): its evidence no longer counts
                 continue
             hold = any(h != t.id for h in holding)
             d = t.decider.update(now, [f] if f is not None else [], hold=hold)

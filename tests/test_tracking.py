@@ -168,3 +168,44 @@ def test_bad_zones_are_refused(bad):
 def test_bad_outside_policy_is_refused():
     with pytest.raises(ValueError, match="outside policy"):
         PersonDecider(POLICY, outside="maybe")
+
+
+# zone.near: the person in front and who is with them
+NEAR = Zone(min_face_px=40, near=0.6)
+
+
+def test_a_bad_face_far_behind_the_person_in_front_neither_opens_nor_shuts_the_gate():
+    front, far_bad = face("mask", 260, 170, 120), face("no_mask", 20, 60, 60)  # 60 < 0.6 x 120, yet >= 40 px
+    assert zoned_frame_decision([front, far_bad], 0.7, NEAR, "ignore", FRAME) == "open"
+    assert zoned_frame_decision([front, far_bad], 0.7, NEAR, "hold", FRAME) == "deny"  # the deny-safe policy
+    got = run(PersonDecider(POLICY, NEAR, outside="ignore"), [[front, far_bad]] * 6)
+    assert [(x.decision, x.faces[0].box[2]) for _, x in got] == [("open", 120)]  # never denied himself
+
+
+def test_a_bad_face_close_behind_holds_the_gate_however_small():
+    front = face("mask", 260, 170, 120)
+    close_bad = face("no_mask", 60, 100, 80)  # at the gate, >= 0.6 x 120: denied, nobody opens
+    small_close_bad = face("incorrect", 60, 100, 36)  # under min_face_px but >= 0.6 x 50
+    assert zoned_frame_decision([front, close_bad], 0.7, NEAR, "ignore", FRAME) == "deny"
+    got = run(PersonDecider(POLICY, NEAR, outside="ignore"), [[front, close_bad]] * 8)
+    assert [(x.decision, x.faces[0].box[2]) for _, x in got] == [("deny", 80)]
+    small_front = face("mask", 260, 170, 50)
+    assert zoned_frame_decision([small_front, small_close_bad], 0.7, NEAR, "ignore", FRAME) == "deny"
+    got = run(PersonDecider(POLICY, NEAR, outside="ignore"), [[small_front, small_close_bad]] * 8)
+    assert got == []  # held, and the small face is not at the gate, so it is not denied either
+    # near = 0: the policy before, where such a small face only holds under `hold`
+    assert zoned_frame_decision([small_front, small_close_bad], 0.7, Zone(min_face_px=40), "ignore", FRAME) == "open"
+
+
+def test_the_front_person_is_the_widest_face_at_the_gate_not_outside_the_zone():
+    left = Zone(0.0, 0.0, 0.5, 1.0, min_face_px=40, near=0.6)
+    big_outside = face("mask", 420, 150, 200)  # centre x 520: outside the zone's region
+    person, beside_bad = face("mask", 60, 150, 100), face("no_mask", 200, 150, 70)
+    # the big face outside the zone does not make the unmasked person beside the masked one a bystander
+    assert zoned_frame_decision([big_outside, person, beside_bad], 0.7, left, "ignore", FRAME) == "deny"
+
+
+@pytest.mark.parametrize("near", [-0.1, 1.5])
+def test_bad_near_is_refused(near):
+    with pytest.raises(ValueError, match="near"):
+        Zone(near=near)

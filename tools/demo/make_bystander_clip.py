@@ -9,6 +9,8 @@ packages ship: scikit-image's astronaut and matplotlib's Grace Hopper) lets a te
 Person A (astronaut, a surgical mask drawn over the nose by tools/data/synth_masks.py) stands at the gate for
 the whole clip, face ~165 px wide. Person B (Grace Hopper, no mask, face ~60 px: further away) walks
 from left to right across the top of the picture during the first BYSTANDER_FRAMES frames. Deterministic.
+`--bystander-px 130` makes B walk close behind A instead (a face near A's size, lower in the picture): someone
+who could slip through the gate with A.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def paste(frame: np.ndarray, sprite: tuple[np.ndarray, np.ndarray], cx: float, c
     return out
 
 
-def build_frames(mesh: sm.FaceMesh) -> list[np.ndarray]:
+def build_frames(mesh: sm.FaceMesh, bystander_px: int = BYSTANDER_FACE_PX) -> list[np.ndarray]:
     sources = demo.load_sources()
     pts = {pid: sm.find_face_landmarks(img, mesh) for pid, img in sources.items()}
     if any(p is None for p in pts.values()):
@@ -75,12 +77,13 @@ def build_frames(mesh: sm.FaceMesh) -> list[np.ndarray]:
     mtype, colour, seed = demo.MASKS["A"]
     masked = sm.draw_mask(sources["A"], pts["A"], "correct", mtype, colour, np.random.default_rng(seed))
     frames = demo.person_frames(masked, pts["A"], demo.FACE_PX["A"], FRAMES, rng)
-    sprite = face_sprite(sources["B"], pts["B"], BYSTANDER_FACE_PX)
+    sprite = face_sprite(sources["B"], pts["B"], bystander_px)
+    y = max(BYSTANDER_Y, 0.8 * bystander_px)  # a bigger face is nearer the camera: lower in the picture
     xs = np.linspace(40, demo.W - 40, BYSTANDER_FRAMES)
     out = []
     for i, f in enumerate(frames):
         if i < BYSTANDER_FRAMES:
-            f = paste(f, sprite, xs[i], BYSTANDER_Y + 3 * np.sin(i / 2.0))  # a walker's bob
+            f = paste(f, sprite, xs[i], y + 3 * np.sin(i / 2.0))  # a walker's bob
         out.append(demo.camera_finish(f, rng))
     return out
 
@@ -88,9 +91,13 @@ def build_frames(mesh: sm.FaceMesh) -> list[np.ndarray]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--out-dir", type=Path, default=ROOT / "build" / "bystander")
+    ap.add_argument("--bystander-px", type=int, default=BYSTANDER_FACE_PX,
+                    help=f"B's face width, px ({BYSTANDER_FACE_PX}: far behind A)")
     args = ap.parse_args(argv)
+    if not 30 <= args.bystander_px <= 200:
+        ap.error(f"--bystander-px {args.bystander_px}: must be 30..200")
     cv2.setNumThreads(1)  # identical float results run to run
-    frames = build_frames(sm.FaceMesh(num_threads=1))
+    frames = build_frames(sm.FaceMesh(num_threads=1), args.bystander_px)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / "bystander.avi"
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (demo.W, demo.H))
@@ -103,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out_dir / "storyboard.tsv").write_text(
         "first_frame\tlast_frame\tperson\tstate\n"
         f"0\t{FRAMES - 1}\tA (at the gate, ~{demo.FACE_PX['A']} px)\tmask\n"
-        f"0\t{BYSTANDER_FRAMES - 1}\tB (walking past, ~{BYSTANDER_FACE_PX} px)\tno_mask\n", encoding="utf-8")
+        f"0\t{BYSTANDER_FRAMES - 1}\tB (walking past, ~{args.bystander_px} px)\tno_mask\n", encoding="utf-8")
     print(f"{out}: {len(frames)} frames at {FPS} fps")
     return 0
 

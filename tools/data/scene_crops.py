@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Training crops from labelled scenes, cut the way the kiosk cuts them at the gate.
+
+    .venv/bin/python tools/data/scene_crops.py ../shared/datasets/scenes-cc0/scenes \
+        --series tools/eval/scenes_cc0_series.tsv --split train -o build/sc
+
+A scene is what the camera sees: faces of 20-150 px, turned, lit from one side, half hidden, many per photo.
+Each photo of the chosen part of a series split (tools/data/scene_series.py; never the held-out part) goes
+through the kiosk's default detector as a camera frame; every labelled face (`boxes.tsv`: mask, no_mask,
+incorrect) that a detection overlaps (IoU >= 0.3, the evaluation's rule) gives one crop: the square
+`kiosk.preprocess.square_crop_box` cuts around the DETECTION's box with the config's margin, so the
+classifier learns from exactly the framing it will be shown. Labelled faces the detector misses, and
+detections that match no labelled face, give nothing (an unlabelled detection may still be a real face).
+
+Writes OUT/<label>/*.png and OUT/manifest.tsv in the format tools/training/dataset.py reads; a crop's
+split group is its SERIES, so the classifier's own validation split never holds a sister shot of a
+training photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tools.cli import CliError, run  # noqa: E402
+
+
+def read_series(path: Path) -> dict[str, tuple[str, str]]:
+    """scene -> (series, split) from tools/data/scene_series.py's file."""
+    from tools.data.scene_series import HEADER
+
+    if not path.is_file():
+        raise CliError(f"series file not found: {path}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0] != HEADER:
+        raise CliError(f"{path}: expected the header {HEADER!r}")
+    out = {}
+    for line in lines[1:]:
+        scene, series, split = line.split("\t")
+        out[scene] = (series, split)
+    return out
+
+
+def wobble(box, rng) -> tuple[int, int, int, int]:
+    """The box moved by up to 5 % and scaled by up to 10 % of its size."""
+    x, y, w, h = box
+    s = 1.0 + rng.uniform(-0.1, 0.1)
+    dx, dy = rng.uniform(-0.05, 0.05, 2) * (w, h)
+    nw, nh = w * s, h * s
+    return (round(x + (w - nw) / 2 + dx), round(y + (h - nh) / 2 + dy), max(1, round(nw)), max(1, round(nh)))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", type=Path, help="scene folder: photos + boxes.tsv")
+    p.add_argument("--series", type=Path, required=True, help="series file (tools/data/scene_series.py)")
+    p.add_argument("--split", choices=("train", "test"), default="train", help="which part to cut (train)")
+    p.add_argument("-o", "--out", type=Path, required=True)
+    p.add_argument("--min-face", type=int, default=24, help="smallest detection cut, px (default 24)")
+    p.add_argument("--copies", type=int, default=1,
+                   help="cuts per face: the first exact, the others with the box moved by up to 5 %% and "
+                        "scaled by up to 10 %% of its size, as a detector's box wobbles from frame to frame (1)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.min_face < 1:
+        raise CliError(f"--min-face {args.min_face}: must be at least 1")
+    if not 1 <= args.copies <= 20:
+        raise CliError(f"--copies {args.copies}: must be 1..20")
+
+    import cv2
+    import numpy as np
+
+    from kiosk.config import Config
+    from kiosk.images import read_image
+    from kiosk.pipeline import build_detector
+    from kiosk.preprocess import crop, square_crop_box
+    from tools.eval.eval_scenes import overlapping, read_boxes
+
+    series = read_series(args.series)
+    boxes = read_boxes(args.folder / "boxes.tsv")
+    cfg = Config()
+    detector = build_detector(cfg)
+    rng = np.random.default_rng(args.seed)
+    counts = {"mask": 0, "no_mask": 0, "incorrect": 0}
+    missed = 0
+    for label in counts:
+        (args.out / label).mkdir(parents=True, exist_ok=True)
+    with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
+        tsv.write("output\tsource\tsource_sha256\tlabel\n")
+        for scene in sorted(boxes):
+            if series.get(scene, ("", ""))[1] != args.split:
+                continue
+            group = hashlib.sha256(series[scene][0].encode()).hexdigest()
+            frame = read_image(args.folder / scene)
+            h, w = frame.shape[:2]
+            dets = [d for d in detector.detect(frame) if d.box[2] >= args.min_face]
+            for i, (label, box) in enumerate(boxes[scene]):
+                det = overlapping(dets, box, lambda d: tuple(d.box))
+                if det is None:
+                    missed += 1
+                    continue
+                for k in range(args.copies):
+                    face = crop(frame, square_crop_box(wobble(det.box, rng) if k else det.box,
+                                                       cfg.detector.margin, w, h))
+                    if face.size == 0:
+                        continue
+                    rel = Path(label) / f"{Path(scene).stem}_{i:02d}{f'_c{k}' if k else ''}.png"
+                    cv2.imwrite(str(args.out / rel), face)
+                    tsv.write(f"{rel.as_posix()}\t{args.folder / scene}\t{group}\t{label}\n")
+                    counts[label] += 1
+    print(f"crops: {counts}; labelled faces without a detection (or under --min-face): {missed}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
