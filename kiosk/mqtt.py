@@ -31,17 +31,19 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 
 from .closing import Closing
 from .config import Config
-from .discovery import command_topic, discovery_messages, event_topic, image_topic
+from .discovery import command_topic, discovery_messages, event_topic, image_topic, legacy_topics, migration_keys
 from .errors import KioskError, RuntimeFault
 from .events import utc_now_iso
+from .ha_migration import MigrationRecord
 from .homeassistant import event_payload
-from .mqtt_client import new_client, read_secret  # noqa: F401 - read_secret: imported from here by others
+from .mqtt_client import callback as _callback
+from .mqtt_client import clip, new_client, read_secret  # noqa: F401 - read_secret: imported from here by others
 from .outbox import Outbox, Row
 from .outputs import CommandHandler
 
@@ -68,46 +70,26 @@ class Unacked:
     row_id: int | None  # its outbox row; None for messages that are not kept in the outbox
     qos: int
     sent: float  # time.monotonic() of publish()
-
-
-def _callback(method):  # noqa: ANN001, ANN202
-    """Wraps every paho callback. An exception that reaches paho ends its network thread (nothing reads
-    from the broker any more: no PUBACK, no command, no reconnect), so none may; and a replaced client's
-    late calls are ignored."""
-
-    @functools.wraps(method)
-    def guarded(self, client, *args):  # noqa: ANN001, ANN202
-        if client is not self.client:
-            return None
-        try:
-            return method(self, client, *args)
-        except Exception as exc:  # noqa: BLE001 - logged, and the network thread carries on
-            log.error("mqtt: %s: unexpected %s: %s", method.__name__, type(exc).__name__, clip(str(exc)))
-            return None
-
-    return guarded
-
-
-def clip(text: str, limit: int = 200) -> str:
-    """One bounded line for the log from text that may come from the network."""
-    text = text.encode("unicode_escape", "replace").decode("ascii")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    on_ack: Callable[[], None] | None = None  # called on paho's network thread when it is acknowledged
 
 
 class MqttPublisher(Closing):
     """The MQTT output (kiosk/outputs.py): the topics above, with paho-mqtt's own network thread.
 
     `outbox` (owned from here on: `close()` closes it too) keeps every event until the broker has
-    acknowledged it. Building it checks the TLS and password files; nothing connects before `start()`.
+    acknowledged it; `migrations` remembers the one-time discovery steps done (kiosk/ha_migration.py;
+    None: in memory only). Building it checks the TLS and password files; nothing connects before
+    `start()`.
     """
 
     name = "mqtt"
 
     def __init__(self, cfg: Config, model: dict[str, str], outbox: Outbox | None = None, *,
-                 ack_timeout_s: float | None = None) -> None:
+                 ack_timeout_s: float | None = None, migrations: MigrationRecord | None = None) -> None:
         m = cfg.mqtt
         self.cfg = cfg
         self.outbox = outbox
+        self.migrations = migrations if migrations is not None else MigrationRecord(None)
         self.model = model
         self.base = f"{m.prefix}/{cfg.kiosk.id}"
         self.ack_timeout_s = default_ack_timeout(m.keepalive) if ack_timeout_s is None else ack_timeout_s
@@ -144,7 +126,7 @@ class MqttPublisher(Closing):
     def _new_client(self) -> mqtt.Client:
         cfg = self.cfg
         client = new_client(cfg, cfg.mqtt.client_id or f"maskgate-{cfg.kiosk.id}")
-        # Second line of defence behind _callback: paho logs a callback's exception instead of raising it.
+        # Second line of defence behind @_callback: paho logs a callback's exception instead of raising it.
         client.suppress_exceptions = True
         client.max_queued_messages_set(10000)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -321,7 +303,7 @@ class MqttPublisher(Closing):
             self._subscribe_commands(client)
         if self.cfg.mqtt.discovery:
             client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
-            self._publish_discovery(migrate=True)
+            self._publish_discovery(legacy=True)
         self._publish_last_state()
 
     @_callback
@@ -361,7 +343,7 @@ class MqttPublisher(Closing):
             return
         self._discovery_resent_at = now
         log.info("mqtt: Home Assistant is back; re-sending discovery")
-        self._publish_discovery(migrate=False)
+        self._publish_discovery(legacy=False)
         self._publish_last_state()
 
     def _publish_last_state(self) -> None:
@@ -415,9 +397,10 @@ class MqttPublisher(Closing):
         self._publish(row.topic, row.payload, row.qos, False, row.id)
 
     def _publish(self, topic: str, payload: str | bytes, qos: int, retain: bool = False,
-                 row_id: int | None = None) -> None:
-        """Every publish goes through here, so that every message id is known when its ack comes. After
-        `close()` nothing is sent (a late state from the gate's timer, say)."""
+                 row_id: int | None = None, on_ack: Callable[[], None] | None = None) -> None:
+        """Every publish goes through here, so that every message id is known when its ack comes
+        (`on_ack` is then called, on paho's thread). After `close()` nothing is sent (a late state from
+        the gate's timer, say)."""
         with self._client_lock:
             if self._closed:
                 return
@@ -429,8 +412,10 @@ class MqttPublisher(Closing):
                     self._early_acks.discard(info.mid)
                     if row_id is not None:
                         self._ack_row(row_id)
+                    if on_ack is not None:
+                        on_ack()
                 else:
-                    self._unacked[info.mid] = Unacked(row_id, qos, time.monotonic())
+                    self._unacked[info.mid] = Unacked(row_id, qos, time.monotonic(), on_ack)
 
     @_callback
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
@@ -448,6 +433,8 @@ class MqttPublisher(Closing):
                 self._last_ack = time.monotonic()
             if entry.row_id is not None:
                 self._ack_row(entry.row_id)
+            if entry.on_ack is not None:
+                entry.on_ack()
 
     def _ack_row(self, row_id: int) -> None:
         if self.outbox is not None:
@@ -485,8 +472,17 @@ class MqttPublisher(Closing):
         """The answer to a command, QoS 1, not retained."""
         self._publish(f"{self.base}/command_result", json.dumps(result, separators=(",", ":")), 1)
 
-    def _publish_discovery(self, migrate: bool) -> None:
-        """The device message, retained; on a new connection after the migration of the old per-entity
-        topics (kiosk/discovery.py). QoS 1 from one client: the broker keeps the order."""
-        for topic, payload in discovery_messages(self.cfg, self.model, migrate=migrate):
-            self._publish(topic, payload, 1, True)
+    def _publish_discovery(self, legacy: bool) -> None:
+        """The device message, retained, after and before the one-time steps still pending
+        (kiosk/discovery.py; the migration of the old topics only with `legacy`: on a new connection,
+        not when Home Assistant merely came back). QoS 1 from one client: the broker keeps the order, so
+        the acknowledgement of the last message means the steps are done, and they are not sent again."""
+        keys = migration_keys(self.cfg)
+        if not legacy:
+            old = set(legacy_topics(self.cfg))
+            keys = [k for k in keys if k not in old]
+        pending = self.migrations.pending(keys)
+        messages = discovery_messages(self.cfg, self.model, pending)
+        for i, (topic, payload) in enumerate(messages):
+            done = functools.partial(self.migrations.mark, pending) if pending and i == len(messages) - 1 else None
+            self._publish(topic, payload, 1, True, on_ack=done)

@@ -7,6 +7,7 @@ stranger would (no user name, no client certificate).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -17,6 +18,8 @@ import paho.mqtt.client as mqtt
 
 from .config import Config
 from .errors import KioskError
+
+log = logging.getLogger("kiosk.mqtt")
 
 # paho logs these at ERROR although each only says that the connection is down: its loop runs once more
 # after a clean disconnect ("Client is not connected"), and again at every reconnect attempt while the
@@ -82,3 +85,27 @@ def new_client(cfg: Config, client_id: str, *, anonymous: bool = False) -> mqtt.
         except (ssl.SSLError, OSError) as exc:
             raise KioskError(f"config key 'mqtt.ca_file': cannot load TLS files: {exc}") from None
     return client
+
+
+def callback(method):  # noqa: ANN001, ANN202
+    """Wraps every paho callback of an object whose current client is `self.client`. An exception that reaches paho ends its network thread (nothing reads
+    from the broker any more: no PUBACK, no command, no reconnect), so none may; and a replaced client's
+    late calls are ignored."""
+
+    @functools.wraps(method)
+    def guarded(self, client, *args):  # noqa: ANN001, ANN202
+        if client is not self.client:
+            return None
+        try:
+            return method(self, client, *args)
+        except Exception as exc:  # noqa: BLE001 - logged, and the network thread carries on
+            log.error("mqtt: %s: unexpected %s: %s", method.__name__, type(exc).__name__, clip(str(exc)))
+            return None
+
+    return guarded
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """One bounded line for the log from text that may come from the network."""
+    text = text.encode("unicode_escape", "replace").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,6 +14,8 @@ from .config import Config, auto_threads
 from .detector import BlazeFaceDetector, FaceDetector
 from .errors import KioskError
 from .gate import Gate, StaffButton, make_pin_factory
+from .ha_migration import FILE_NAME as MIGRATION_FILE
+from .ha_migration import MigrationRecord
 from .lights import Indicator
 from .mqtt import MqttPublisher, read_secret
 from .nose import NoseCheck
@@ -132,7 +134,8 @@ def build_outputs(cfg: Config, model_info: dict[str, str], stack: ExitStack) -> 
         m = cfg.mqtt
         outbox = stack.enter_context(Outbox(cfg.state_path() / "outbox.sqlite", m.outbox_max_rows,
                                             m.outbox_max_age_hours * 3600))
-        outputs.append(stack.enter_context(MqttPublisher(cfg, model_info, outbox)))
+        migrations = MigrationRecord(cfg.state_path() / MIGRATION_FILE)
+        outputs.append(stack.enter_context(MqttPublisher(cfg, model_info, outbox, migrations=migrations)))
     if cfg.web.enabled:
         token = None
         if cfg.web.token_file:

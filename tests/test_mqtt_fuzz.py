@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.commands import BadJson, load_json, sign
-from kiosk.discovery import discovery_messages
+from kiosk.discovery import discovery_messages, migration_keys
 from kiosk.outbox import Outbox
 from kiosk.pipeline import REFUSALS_BURST, REFUSALS_PER_S, Kiosk
 from tests.test_commands import SECRET, body, signed_text, verifier
@@ -88,7 +88,7 @@ def test_fuzz_the_running_kiosk(broker, subscriber_factory, factory, tmp_path):
     cfg.camera.on_end = "reopen"  # the clip loops: decisions (denials, locked) keep coming
     cfg.camera.reopen_min_s = 0.05
     command, ha_status = "maskgate/it/command", "homeassistant/status"
-    sub = subscriber_factory(broker.port, ["maskgate/it/#", "homeassistant/+/+/+/config"])
+    sub = subscriber_factory(broker.port, ["maskgate/it/#", "homeassistant/+/+/+/config", "homeassistant/device/+/config"])
     # A valid, fresh, signed `open`, retained: the broker hands it over when the kiosk subscribes.
     # It is refused as retained: a retained command is an old one.
     sub.client.publish(command, sign(SECRET, body(ts=time.time(), nonce="retained-open")), qos=1,
@@ -134,10 +134,11 @@ def test_fuzz_the_running_kiosk(broker, subscriber_factory, factory, tmp_path):
         assert REFUSALS_BURST <= len(results) <= REFUSALS_BURST + REFUSALS_PER_S * (elapsed + 2) + 1
         assert not any(r["accepted"] for r in results)
         assert all("\n" not in r["reason"] and len(r["reason"]) <= 80 for r in results)
-        # a flood of "online" re-sends discovery at most once per 10 s (no amplification)
-        n = len(discovery_messages(cfg, kiosk.model_info))
+        # a flood of "online" re-sends discovery at most once per 10 s (no amplification), and the device
+        # message alone: the migration sequence went once, at the first connection
+        first = len(discovery_messages(cfg, kiosk.model_info, migration_keys(cfg)))
         configs = [m for m in sub.all if m.topic.endswith("/config")]
-        assert len(configs) <= n * (2 + math.ceil(elapsed / 10))
+        assert first <= len(configs) <= first + 1 + math.ceil(elapsed / 10)
         # and commands still work
         publish_until(lambda: sub.client.publish(command, sign(SECRET, body(ts=time.time(), nonce="after-fuzz")),
                                                  qos=1),

@@ -23,12 +23,13 @@ from hypothesis import strategies as st
 
 from kiosk.decision import Decision, FaceVerdict, Outcome, Reason
 from kiosk.discovery import (EVENT_TYPES, MIGRATE, command_topic, device_payload, device_topic,
-                             discovery_messages, event_topic, legacy_topics)
+                             discovery_messages, event_topic, legacy_topics, migration_keys)
 from kiosk.errors import KioskError
 from kiosk.events import build_event, manual_event
 from kiosk.homeassistant import event_type, parse_command
 from kiosk.mqtt import DISCOVERY_RESEND_MIN_S, MqttPublisher
 from kiosk.pipeline import Kiosk
+from kiosk.stats import cpu_temperature
 from tests.conftest import new_broker
 from tests.test_mqtt_fuzz import NASTY
 from tests.test_pipeline import demo_cfg
@@ -87,6 +88,8 @@ def ha_schema_problems(payload: dict) -> list[str]:
                 problems.append(f"{key}: options must be a non-empty list of strings")
         if c.get("device_class") == "enum" and ("state_class" in c or "unit_of_measurement" in c):
             problems.append(f"{key}: an enum sensor has no state_class or unit")
+        if c.get("entity_category", "diagnostic") != "diagnostic" and not (c["entity_category"] == "config" and p in ("button", "select")):
+            problems.append(f"{key}: entity_category {c['entity_category']!r}")
     return problems
 
 
@@ -104,14 +107,16 @@ def test_device_message_exact_shape():
     assert {k: c["p"] for k, c in live.items()} == {
         "gate": "binary_sensor", "last_decision": "sensor", "fault": "binary_sensor", "opened": "sensor",
         "denied": "sensor", "denied_incorrect": "sensor", "denied_covered": "sensor", "manual": "sensor",
-        "mode": "sensor", "decision": "event"}
+        "decision": "event", "model": "sensor", "fps": "sensor", "latency": "sensor", "outbox": "sensor",
+        **({"cpu_temperature": "sensor"} if cpu_temperature() is not None else {})}
     for key, c in live.items():
         assert c["unique_id"] == f"maskgate_door_2_{key}"
         assert c["default_entity_id"] == f"{c['p']}.maskgate_door_2_{key}"
         assert "availability_topic" not in c  # shared, from the device level
     # commands and the face image are off by default: sent as removals
     assert {k: c for k, c in payload["cmps"].items() if set(c) == {"p"}} == {
-        "open": {"p": "button"}, "set_mode": {"p": "select"}, "face": {"p": "image"}}
+        "open": {"p": "button"}, "set_mode": {"p": "select"}, "face": {"p": "image"},
+        **({"cpu_temperature": {"p": "sensor"}} if cpu_temperature() is None else {})}
     assert live["decision"]["event_types"] == list(EVENT_TYPES)
     assert live["decision"]["state_topic"] == "maskgate/door-2/ha_event"
     # the entity ids of the per-entity version are kept (same unique ids, so history stays)
@@ -172,7 +177,7 @@ def test_migration_sequence_then_only_the_device_message_is_retained(broker, sub
     pub = MqttPublisher(cfg, MODEL)
     pub.start()
     try:
-        expected = discovery_messages(cfg, MODEL, migrate=True)
+        expected = discovery_messages(cfg, MODEL, migration_keys(cfg))
         wait_until(lambda: len(sub.all) - before >= len(expected), 10, "the migration sequence")
         got = [(m.topic, m.payload, m.retain) for m in sub.all[before:]]
         # live messages (retain flag not set to a live subscriber), in exactly the order of the sequence
@@ -187,7 +192,7 @@ def test_migration_sequence_then_only_the_device_message_is_retained(broker, sub
         late.wait_for(lambda m: m.topic == device_topic(cfg))
         time.sleep(0.3)
         assert [(m.topic, m.retain) for m in late.all] == [(device_topic(cfg), True)]
-        assert json.loads(late.all[0].payload) == device_payload(cfg, MODEL)
+        assert json.loads(late.all[0].payload) == device_payload(cfg, MODEL, ["mode"])  # the Mode sensor removed
     finally:
         pub.stop()
 
@@ -203,7 +208,8 @@ def test_resent_once_when_home_assistant_comes_online(broker, subscriber_factory
         assert len(sub.all) == 1
         sub.client.publish("homeassistant/status", "online", qos=1)
         wait_until(lambda: len(sub.all) == 2, 5, "discovery re-sent")
-        assert sub.all[1].payload == sub.all[0].payload
+        # the first removed the retired Mode sensor; done (acknowledged), it is not repeated
+        assert [json.loads(m.payload) for m in sub.all] == [device_payload(cfg, MODEL, ["mode"]), device_payload(cfg, MODEL)]
         for payload in ("online", "offline", "online"):  # within DISCOVERY_RESEND_MIN_S: no more
             sub.client.publish("homeassistant/status", payload, qos=1).wait_for_publish(5)
         time.sleep(0.5)
