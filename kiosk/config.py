@@ -213,7 +213,10 @@ class WebSection:
     events_keep: int = _f(1000, "decisions kept in the event log (state directory, web-events.jsonl)",
                           lo=10, hi=1_000_000)
     max_clients: int = _f(8, "most screens listening to /events/stream at once", lo=1, hi=256)
-    max_connections: int = _f(32, "most HTTP connections served at once; more are closed unanswered", lo=2, hi=1024)
+    max_connections: int = _f(32, "most requests served at once (each after its whole head arrived, within 2 s); "
+                                  "beyond: 503, and /healthz its bare status", lo=2, hi=1024)
+    max_connections_per_client: int = _f(16, "most of those from one client address (a proxy on this machine is "
+                                             "one address for all it forwards)", lo=1, hi=1024)
     live_fps: float = _f(5.0, "most frames per second /live (the installer's view) sends; each is a JPEG encoded on "
                               "the server's thread, never the frame loop's", lo=0.2, hi=30)
     live_max_clients: int = _f(2, "most /live viewers at once (503 beyond); 0 = no /live at all (404)", lo=0, hi=16)

@@ -97,6 +97,8 @@ def assert_prometheus_parses(text: str, ours: dict) -> None:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             theirs[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            # a *_total typed gauge is read by Prometheus as a gauge: rate() and resets go wrong
+            assert not sample.name.endswith("_total") or family.type == "counter", (sample.name, family.type)
     assert theirs == {(name, tuple(sorted(labels))): v for (name, labels), v in ours.items()}
 
 
@@ -325,22 +327,51 @@ def test_malformed_payloads_do_not_break_metrics(server):
     assert m[("maskgate_faces_total", ())] == 3 and ("maskgate_frames_total", ()) not in m
 
 
-def test_connections_are_bounded(tmp_path):
-    import socket
+def test_metrics_types_faults_rounding_uptime_and_decision_latency(server):
+    server.count("requests")  # the server's own counters are counters too
+    server.publish_stats({"fps": 12.345678912345, "counters": {"frames": 7},
+                          "latency_ms": {"classify": {"p50": 1.23456789, "p95": 0.1 + 0.2}}, "mqtt": {"outbox": 3}})
+    server.publish_event({**event("deny", "no_mask", 1), "latency_ms": 40.0})
+    server.publish_event({**event("open", "mask", 2), "latency_ms": 60.0})
+    text = get(server.port, "/metrics")[2].decode()
+    m = parse_metrics(text)
+    assert_prometheus_parses(text, m)
+    kinds = dict(line.split(" ")[2:4] for line in text.splitlines() if line.startswith("# TYPE "))
+    assert [n for n in kinds if n.endswith("_total")] and all(
+        kinds[n] == "counter" for n in kinds if n.endswith("_total")), kinds
+    assert kinds["maskgate_web_requests_total"] == "counter" and kinds["maskgate_web_stream_clients"] == "gauge"
+    # every known fault is a series from the start, 0 while it is not there
+    for name in ("camera", "model", "mqtt"):
+        assert m[("maskgate_fault", (("name", name),))] == 0
+    server.publish_state({"faults": ["camera"], "model": MODEL})
+    again = parse_metrics(get(server.port, "/metrics")[2].decode())
+    assert again[("maskgate_fault", (("name", "camera"),))] == 1 and again[("maskgate_fault", (("name", "mqtt"),))] == 0
+    # no binary noise: 0.1 + 0.2 ms is written 0.0003 s, not 0.00030000000000000003
+    assert "maskgate_fps 12.345679\n" in text
+    assert 'maskgate_stage_latency_seconds{stage="classify",quantile="0.95"} 0.0003\n' in text
+    assert 'maskgate_stage_latency_seconds{stage="classify",quantile="0.5"} 0.001235\n' in text
+    assert m[("maskgate_uptime_seconds", ())] >= 0
+    assert m[("maskgate_decision_latency_seconds", (("quantile", "0.5"),))] == 0.04
+    assert m[("maskgate_decision_latency_seconds", (("quantile", "0.95"),))] == 0.06
+    assert m[("maskgate_outbox_backlog", ())] == 3
 
+
+def test_requests_are_bounded_and_a_probe_is_answered_beyond_the_bound(tmp_path):
     with WebOutput(web_cfg(tmp_path, max_connections=2), MODEL) as out:
         out.start()
-        idle = [socket.create_connection(("127.0.0.1", out.port)) for _ in range(2)]  # slow clients
-        wait_until(lambda: out.status()["requests"] >= 0 and _slots_taken(out) == 2)
-        assert status_of(raw(out.port, b"GET /status HTTP/1.1\r\n\r\n")) == 0  # closed unanswered
-        for s in idle:
-            s.close()
-        wait_until(lambda: _try(lambda: get(out.port, "/status"))[0] == 200 if _slots_taken(out) < 2 else None)
-        assert out.status()["refused_connections"] >= 1
-
-
-def _slots_taken(out: WebOutput) -> int:
-    return 2 - out._server._slots._value  # noqa: SLF001
+        out.health()
+        streams = [Stream(out.port) for _ in range(2)]  # two long requests hold both handler threads
+        for s in streams:
+            s.next()
+        assert out._server.taken() == 2  # noqa: SLF001
+        code, headers, body = get(out.port, "/status")
+        assert code == 503 and headers["Retry-After"] == "1" and b"busy" in body
+        assert get(out.port, "/healthz")[:3:2] == (200, b"ok\n")  # answered by the guard itself
+        streams[0].close()
+        wait_until(lambda: out._server.taken() < 2)  # noqa: SLF001
+        assert get(out.port, "/status")[0] == 200
+        assert out.status()["refused_connections"] >= 2
+        streams[1].close()
 
 
 _header_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)

@@ -2,9 +2,10 @@
 
 The frame loop only stores the latest state and stats and appends to a short message list (no
 I/O, no lock held for long), so a slow or hostile browser never slows a decision. Everything that
-arrives is bounded: request line and headers together at most MAX_REQUEST bytes, GET/HEAD only, at
-most `max_connections` connections, `max_clients` event streams and `live_max_clients` /live viewers at
-once, a socket timeout; every handler's exception is caught and answered 500 while the server goes on
+arrives is bounded: the request head is read whole, within HEAD_TIMEOUT_S and MAX_REQUEST bytes, before a
+thread is spent on it (guard.py); GET/HEAD only, at most `max_connections` requests served at once
+(`max_connections_per_client` per client address), `max_clients` event streams and `live_max_clients`
+/live viewers; every handler's exception is caught and answered 500 while the server goes on
 serving. /live (live.py) is the only path that serves camera images, to loopback clients only unless
 `web.live_remote`.
 """
@@ -12,7 +13,6 @@ serving. /live (live.py) is the only path that serves camera images, to loopback
 from __future__ import annotations
 
 import hmac
-import http.client
 import json
 import logging
 import select
@@ -20,14 +20,15 @@ import socket
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import Config, is_loopback
 from ..errors import KioskError
-from . import live, metrics, screen
+from . import live, metrics, screen, statuspage
 from .eventlog import EventLog
+from .guard import MAX_REQUEST, SOCKET_TIMEOUT_S, Capped, GuardedServer, TooLarge
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kiosk.web")
 
-MAX_REQUEST = 8192  # request line + headers, bytes
-SOCKET_TIMEOUT_S = 10.0
 KEEPALIVE_S = 15.0  # an SSE comment this often, so proxies keep the stream and dead screens are noticed
 STREAM_POLL_S = 1.0  # how often a quiet stream checks whether its screen has gone
 # The frame loop calls health() about once a second; longer without a call: the loop is not running.
@@ -45,77 +44,24 @@ LOOP_STALE_S = 5.0
 DRAIN_S, DRAIN_BYTES = 0.5, 1 << 20  # what is read of a request's unread rest before closing
 MESSAGES_KEPT = 32  # the stream's recent messages, for a screen that fell a little behind
 EVENTS_SHOWN = 200  # /events without ?limit=
-
-
-class _TooLarge(http.client.LineTooLong):
-    """The request's head went past MAX_REQUEST (http.server answers a LineTooLong with 431)."""
-
-
-class _Capped:
-    """The request's input stream, refusing to read more than `cap` bytes of request head."""
-
-    def __init__(self, raw, cap: int) -> None:  # noqa: ANN001
-        self.raw, self.left = raw, cap
-
-    def readline(self, size: int = -1) -> bytes:
-        want = self.left + 1 if size is None or size < 0 else min(size, self.left + 1)
-        line = self.raw.readline(want)
-        self.left -= len(line)
-        if self.left < 0:
-            raise _TooLarge("request head")
-        return line
-
-    def read(self, size: int = -1) -> bytes:  # no request has a body here
-        return b""
-
-    def close(self) -> None:
-        self.raw.close()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr, handler, output: "WebOutput", max_connections: int) -> None:  # noqa: ANN001
-        self.output = output
-        self._slots = threading.BoundedSemaphore(max_connections)
-        if ":" in addr[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(addr, handler)
-
-    def process_request(self, request, client_address) -> None:  # noqa: ANN001
-        if not self._slots.acquire(blocking=False):
-            self.output.count("refused_connections")
-            self.shutdown_request(request)  # full: closed unanswered rather than queued without bound
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
-        # Outside a handler (a reset connection): one line, never a traceback on stderr.
-        self.output.count("errors")
-        log.debug("web: connection from %s failed", client_address[0], exc_info=True)
+DECISIONS_TIMED = 100  # recent decisions whose capture-to-decision latency /metrics and /status report
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: GuardedServer
     protocol_version = "HTTP/1.0"  # one request per connection: the cap and timeout are per request
     timeout = SOCKET_TIMEOUT_S
     server_version = "maskgate"
     sys_version = ""
 
+    def __init__(self, request: socket.socket, client_address: tuple, server: GuardedServer, head: bytes) -> None:
+        self._head = head  # read by the guard (guard.py): the request line and headers, complete
+        super().__init__(request, client_address, server)
+
     def setup(self) -> None:
         super().setup()
-        self.rfile = _Capped(self.rfile, MAX_REQUEST)
+        self.rfile.close()
+        self.rfile = Capped(self._head, MAX_REQUEST)
 
     def finish(self) -> None:
         super().finish()
@@ -151,9 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(405, "only GET and HEAD")
                 return
             out.route(self)
-        except _TooLarge:
+        except TooLarge as exc:
             out.count("bad_requests")
-            self._error(431, "request head too large")
+            self._error(431, str(exc))
         except (TimeoutError, ConnectionError, BrokenPipeError):
             self.close_connection = True
         except Exception as exc:  # a bug in a handler: answered, logged, and the server goes on
@@ -169,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.request_version = "HTTP/1.0"  # an answer always has a status line
         super().send_error(code, message, explain)
 
-    def _error(self, code: int, message: str) -> None:
+    def _error(self, code: int, message: str, extra: dict[str, str] | None = None) -> None:
         if getattr(self, "_headers_sent", False):
             return
         try:
@@ -178,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
             for attr in ("command", "requestline", "path"):  # a request line too long to parse has none
                 if not hasattr(self, attr):
                     setattr(self, attr, "")
-            self.send(code, json.dumps({"error": message}).encode(), "application/json")
+            self.send(code, json.dumps({"error": message}).encode(), "application/json", extra)
         except OSError:
             pass
 
@@ -227,12 +173,16 @@ class WebOutput:
         self._loop_seen: float | None = None
         self._clients = 0
         self._counts: dict[str, int] = {"requests": 0, "bad_requests": 0, "unauthorized": 0, "errors": 0,
-                                        "refused_connections": 0, "refused_streams": 0, "refused_live": 0}
+                                        "refused_connections": 0, "refused_streams": 0, "refused_live": 0,
+                                        "head_timeouts": 0}
+        self._started: float | None = None  # monotonic time of start(): the kiosk's run began
+        self._latencies: deque[float] = deque(maxlen=DECISIONS_TIMED)  # capture-to-decision, ms
         self._closed = False
         self.events = EventLog(cfg.state_path() / "web-events.jsonl", w.events_keep)
         self.live = live.LiveView(cfg) if w.live_max_clients else None  # /live, the installer's view
         try:
-            self._server = _Server((w.host, w.port), _Handler, self, w.max_connections)
+            self._server = GuardedServer((w.host, w.port), _Handler, self, w.max_connections,
+                                         w.max_connections_per_client)
         except OSError as exc:
             self.events.close()
             raise KioskError(f"config key 'web.port': cannot listen on {w.host}:{w.port}: {exc.strerror}") from None
@@ -243,6 +193,12 @@ class WebOutput:
     def port(self) -> int:
         """The port listened on (the one chosen when web.port is 0)."""
         return self._server.server_address[1]
+
+    @property
+    def bound(self) -> str:
+        """The address really listened on, host:port (0.0.0.0 or :: for every interface)."""
+        host, port = self._server.server_address[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     @property
     def url(self) -> str:
@@ -256,7 +212,8 @@ class WebOutput:
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                             name="web-server", daemon=True)
             self._thread.start()
-            log.info("web: serving %s", self.url)
+            self._started = time.monotonic()
+            log.info("web: listening on %s (on this machine: %s)", self.bound, self.url)
 
     def subscribe(self, on_command) -> None:  # noqa: ANN001 - the web output takes no commands
         pass
@@ -267,7 +224,10 @@ class WebOutput:
         hold = self._hold.get(view, self._deny_s)
         msg = {"kind": "decision", "view": view, "hold_s": hold, "id": event.get("id"),
                "decision": event.get("decision"), "reason": event.get("reason"), "ts": event.get("ts")}
+        latency = event.get("latency_ms")
         with self._lock:
+            if isinstance(latency, (int, float)) and not isinstance(latency, bool) and latency >= 0:
+                self._latencies.append(float(latency))
             self._last_decision = (time.monotonic(), msg)
             self._push(msg)
 
@@ -358,22 +318,36 @@ class WebOutput:
         except ValueError:
             req._error(400, "bad query")
             return
-        if not self._authorized(req, query):
-            self.count("unauthorized")
-            req._error(401 if self._token is not None else 403, "token required" if self._token else "bad host")
-            return
         path = url.path
+        authorized = self._authorized(req, query)
+        if path == "/healthz":
+            ok, why = self.healthy()
+            # Unauthorized: the bare status, nothing else, so that a probe (an ExecStartPre wait loop, a
+            # load balancer) needs no token; the reason only with it.
+            text = why if authorized else ("ok" if ok else "unavailable")
+            req.send(200 if ok else 503, (text + "\n").encode(), "text/plain; charset=utf-8")
+            return
+        if not authorized:
+            self.count("unauthorized")
+            if self._token is None:
+                req._error(403, "bad host")
+            else:  # RFC 6750: say which scheme, and whether a token came and was wrong
+                presented = "token" in query or (req.headers.get("Authorization") or "").lower().startswith("bearer ")
+                challenge = 'Bearer realm="maskgate"' + (', error="invalid_token"' if presented else "")
+                req._error(401, "token required", {"WWW-Authenticate": challenge})
+            return
         if path == "/":
             with self._lock:
                 base = screen.base_view(self._state)
             req.send(200, screen.page(self.web, base, base).encode(), "text/html; charset=utf-8")
         elif path == "/status":
-            with self._lock:
-                body = self._state_json
-            req.send(200, body, "application/json")
-        elif path == "/healthz":
-            ok, why = self.healthy()
-            req.send(200 if ok else 503, (why + "\n").encode(), "text/plain; charset=utf-8")
+            fmt = query.get("format", [""])[0]
+            if fmt == "html" or (fmt != "json" and statuspage.wants_html(req.headers.get("Accept"))):
+                body, ctype = self._status_page(query.get("token", [None])[0]).encode(), "text/html; charset=utf-8"
+            else:
+                with self._lock:
+                    body, ctype = self._state_json, "application/json"
+            req.send(200, body, ctype, {"Vary": "Accept"})
         elif path == "/metrics":
             req.send(200, self._metrics().encode(), metrics.CONTENT_TYPE)
         elif path == "/events":
@@ -394,12 +368,21 @@ class WebOutput:
         else:
             req._error(404, "not found")
 
+    def _uptime(self) -> float | None:
+        return None if self._started is None else time.monotonic() - self._started
+
     def _metrics(self) -> str:
         with self._lock:
-            state, stats, at = self._state, self._stats, self._stats_at
+            state, stats, at, timed = self._state, self._stats, self._stats_at, list(self._latencies)
             web = {"stream_clients": self._clients, "live_clients": self.live.watchers if self.live else 0,
                    **{f"{k}_total": v for k, v in self._counts.items()}}
-        return metrics.render(state, stats, web, at)
+        return metrics.render(state, stats, web, at, uptime_s=self._uptime(), decision_ms=timed)
+
+    def _status_page(self, token: str | None) -> str:
+        with self._lock:
+            state, stats, timed = self._state, self._stats, list(self._latencies)
+        return statuspage.render(state, stats, kiosk_id=self.cfg.kiosk.id, uptime_s=self._uptime(),
+                                 decision_ms=timed, live=self.live is not None, token=token)
 
     def _stream(self, req: _Handler) -> None:
         with self._lock:
