@@ -132,8 +132,8 @@ def demo_text(tmp_path_factory):
 
     original = demo.demo_config
 
-    def fast(state_dir, port):
-        cfg = original(state_dir, port)
+    def fast(state_dir, port, *args, **kw):
+        cfg = original(state_dir, port, *args, **kw)
         cfg.camera.realtime = False
         return cfg
 
