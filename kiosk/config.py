@@ -184,6 +184,10 @@ class CommandsSection:
     home_assistant: bool = _f(False, "accept Home Assistant's Open button and Mode select on "
                               "<prefix>/<id>/ha_command WITHOUT a signature: only safe when the broker's ACL lets "
                               "no one but Home Assistant write that topic (README: Home Assistant)")
+    home_assistant_accept_open_broker: bool = _f(False, "start with commands.home_assistant even when the start-up "
+                                                 "check finds that an anonymous client can publish on "
+                                                 "<prefix>/<id>/ha_command (then anyone who reaches the broker "
+                                                 "can open the gate)")
 
 
 @dataclass
@@ -384,6 +388,9 @@ def _cross_checks(cfg: Config) -> None:
         raise KioskError("config key 'commands.secret_file': required when commands.enabled is true")
     if cfg.commands.enabled and not cfg.mqtt.enabled:
         raise KioskError("config key 'commands.enabled': remote commands need mqtt.enabled = true")
+    if cfg.commands.home_assistant_accept_open_broker and not cfg.commands.home_assistant:
+        raise KioskError("config key 'commands.home_assistant_accept_open_broker': only with "
+                         "commands.home_assistant = true")
     if cfg.commands.home_assistant and not (cfg.mqtt.enabled and cfg.mqtt.username):
         raise KioskError("config key 'commands.home_assistant': needs mqtt.enabled and an mqtt.username "
                          "(a broker with passwords and an ACL for the ha_command topic)")

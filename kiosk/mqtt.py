@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 
+from .acl_probe import CommandTopicGuard
 from .closing import Closing
 from .config import Config
 from .discovery import command_topic, discovery_messages, event_topic, image_topic, legacy_topics, migration_keys
@@ -106,6 +107,8 @@ class MqttPublisher(Closing):
         # Set by subscribe() when remote commands are enabled; called from paho's network thread with
         # (payload, retained).
         self.on_command: CommandHandler | None = None
+        # Home Assistant's unsigned topic is listened to only once the broker is known to guard it.
+        self.ha_guard = CommandTopicGuard(cfg)
         self._last_state: str | None = None
         self._lock = threading.Lock()
         self.connected = threading.Event()
@@ -141,6 +144,7 @@ class MqttPublisher(Closing):
     def start(self) -> None:
         """Connect in the background and send again what the outbox kept from before."""
         m = self.cfg.mqtt
+        self.ha_guard.check_at_start()  # before we connect: an unguarded topic ends the start here
         with self._client_lock:
             self._connect()
             self._running = True
@@ -177,13 +181,18 @@ class MqttPublisher(Closing):
         topics = []
         if c.enabled or not c.home_assistant:  # the signed topic, unless only Home Assistant's are on
             topics.append(f"{self.base}/command")
-        if c.home_assistant:  # never subscribed otherwise: an unguarded topic is not listened to
+        if c.home_assistant and self.ha_guard.guarded:  # an unguarded topic is never listened to
             topics.append(command_topic(self.cfg))
         return topics
 
     def _subscribe_commands(self, client: mqtt.Client) -> None:
         for topic in self._command_topics():
             client.subscribe(topic, qos=1)
+
+    def _on_ha_guarded(self) -> None:
+        with self._client_lock:
+            if self.connected.is_set() and not self._closed:
+                self.client.subscribe(command_topic(self.cfg), qos=1)
 
     def close(self) -> None:
         """Say "offline" (when connected), end the client and close the outbox; again is a no-op."""
@@ -301,6 +310,7 @@ class MqttPublisher(Closing):
         self._publish(f"{self.base}/availability", "online", 1, True)
         if self.on_command is not None:
             self._subscribe_commands(client)
+            self.ha_guard.recheck(self._on_ha_guarded)
         if self.cfg.mqtt.discovery:
             client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
             self._publish_discovery(legacy=True)

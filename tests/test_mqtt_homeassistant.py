@@ -304,6 +304,7 @@ def test_the_topic_is_not_listened_to_when_the_mode_is_off(broker, subscriber_fa
     for on in (False, True):
         cfg = make_cfg(broker.port)
         cfg.commands.home_assistant = on
+        cfg.commands.home_assistant_accept_open_broker = on  # an anonymous test broker: open, and accepted
         pub = MqttPublisher(cfg, MODEL)
         pub.subscribe(lambda payload, retained, channel="signed": calls.append((payload, channel)))
         pub.start()
