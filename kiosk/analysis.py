@@ -7,6 +7,8 @@ second look from the nose check when one is configured (kiosk/nose.py): a bare n
 With `confirm_score` set, a weak detection (score below it) is kept only when it is a sure mask: on real
 scenes the detector's weak boxes are mostly ears, arms and heads seen from behind, whose unsure verdicts
 would otherwise keep a group's gate shut, while real unmasked and wrongly masked faces score high.
+With an `attention` (kiosk/attention.py), faces whose verdict cannot matter are not classified: people
+in their cooldown keep their last verdict, bystanders under the ignore policy get none.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from .attention import Attention
 from .classifier import Classifier
 from .decision import FaceVerdict
 from .detector import Detection
@@ -37,6 +40,10 @@ class FaceAnalyzer:
         self.mask_threshold = mask_threshold
         self._mask_index = classifier.labels.index("mask")
         self.rejected = 0  # detections dropped as detector mistakes (not_face, unconfirmed), since start
+        self.attention: Attention | None = None  # set by the daemon: faces it may skip
+        self.classified = 0  # faces run through the classifier, since start
+        self.reused = 0  # faces given a settled person's verdict instead, since start
+        self.skipped = 0  # bystanders left unclassified, since start
 
     def analyse(self, frame: np.ndarray,
                 timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:
@@ -56,35 +63,70 @@ class FaceAnalyzer:
 
     def classify(self, frame: np.ndarray, detections: list[Detection],
                  timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:
-        """Crop and classify `detections` (from `detect` on this very frame)."""
+        """Crop and classify `detections` (from `detect` on this very frame); with an attention, only the
+        faces whose verdict can matter, until no skipped face has become one (kiosk/attention.py)."""
+        att = self.attention
+        results: dict[int, tuple[FaceVerdict, np.ndarray] | None] = {}  # index -> (verdict, crop); None: dropped
+        stand_in = {}
+        if att is not None:
+            for i, det in enumerate(detections):
+                v = att.reuse(det.box)
+                if v is not None:
+                    stand_in[i] = v
+        times = [0.0, 0.0]
+        while True:
+            alive = [i for i in range(len(detections)) if results.get(i, 0) is not None]
+            need = att.needed([detections[i].box for i in alive]) if att is not None else [True] * len(alive)
+            todo = [i for i, n in zip(alive, need) if n and i not in results]
+            if not todo:
+                break
+            for i in [i for i in todo if i in stand_in]:
+                face = crop(frame, square_crop_box(detections[i].box, self.margin, *frame.shape[1::-1]))
+                results[i] = (stand_in[i], face)
+                self.reused += 1
+            fresh = [i for i in todo if i not in stand_in]
+            for i, got in zip(fresh, self._run_models(frame, [detections[i] for i in fresh], times)):
+                results[i] = got
+        self.skipped += sum(1 for i in range(len(detections)) if i not in results)
+        if timing is not None:
+            timing("preprocess", times[0] * 1000)
+            timing("classify", times[1] * 1000)
+        kept = [results[i] for i in range(len(detections)) if results.get(i) is not None]
+        return [v for v, _ in kept], [c for _, c in kept]
+
+    def _run_models(self, frame: np.ndarray, detections: list[Detection],
+                    times: list[float]) -> list[tuple[FaceVerdict, np.ndarray] | None]:
+        """Classifier (all faces in one invoke) and nose check: per detection (verdict, crop), or None
+        when it is dropped as a detector mistake. Adds preprocessing and model seconds to `times`."""
         h, w = frame.shape[:2]
-        verdicts: list[FaceVerdict] = []
-        crops: list[np.ndarray] = []
+        out: list[tuple[FaceVerdict, np.ndarray] | None] = [None] * len(detections)
         kept: list = []
         tensors: list[np.ndarray] = []
         ta = time.perf_counter()
-        for det in detections:
+        for j, det in enumerate(detections):
             face = crop(frame, square_crop_box(det.box, self.margin, w, h))
             if face.size == 0:
                 continue
-            kept.append((det, face))
+            kept.append((j, det, face))
             tensors.append(self.classifier.prepare(face))
         tb = time.perf_counter()
         probs_all = self.classifier.predict_batch(tensors)  # every face of the frame in one invoke
         tc = time.perf_counter()
         # no faces, no preprocessing or classifier time (the stage statistics count real work only)
-        prep_s, cls_s = (tb - ta, tc - tb) if tensors else (0.0, 0.0)
+        if tensors:
+            times[0] += tb - ta
+            times[1] += tc - tb
+        self.classified += len(tensors)
         best = probs_all.argmax(axis=1)
         labels = [self.classifier.labels[i] for i in best]
         bare: list[float | None] = [None] * len(kept)
         masked = [j for j, lbl in enumerate(labels) if lbl == "mask"]
-        nose_s = 0.0
         if self.nose is not None and masked:
             td = time.perf_counter()
-            for j, p in zip(masked, self.nose.bare(frame, [kept[j][0] for j in masked])):
+            for j, p in zip(masked, self.nose.bare(frame, [kept[j][1] for j in masked])):
                 bare[j] = p
-            nose_s = time.perf_counter() - td
-        for (det, face), probs, i, label, p_bare in zip(kept, probs_all, best, labels, bare):
+            times[1] += time.perf_counter() - td
+        for (j, det, face), probs, i, label, p_bare in zip(kept, probs_all, best, labels, bare):
             if label == "not_face":
                 self.rejected += 1
                 continue
@@ -95,10 +137,6 @@ class FaceAnalyzer:
             if det.score < self.confirm_score and not (label == "mask" and mask_prob >= self.mask_threshold):
                 self.rejected += 1  # a weak box that is not a sure mask: most likely not a face at all
                 continue
-            verdicts.append(FaceVerdict(label=label, score=score, mask_prob=mask_prob, box=tuple(det.box),
-                                        det_score=float(det.score)))
-            crops.append(face)
-        if timing is not None:
-            timing("preprocess", prep_s * 1000)
-            timing("classify", (cls_s + nose_s) * 1000)
-        return verdicts, crops
+            out[j] = (FaceVerdict(label=label, score=score, mask_prob=mask_prob, box=tuple(det.box),
+                                  det_score=float(det.score)), face)
+        return out

@@ -98,6 +98,9 @@ class ClassifierSection:
                                                     "(kiosk/nose.py); empty = off")
     nose_threshold: float = _f(0.3, "P(nose bare) from which a `mask` face becomes `incorrect` (0.3: chosen with "
                                     "the YuNet detector on validation-real, models/MODEL_CARD.md)", lo=0.05, hi=0.99)
+    attention: bool = _f(True, "classify only faces whose verdict can matter: a person decided and in their "
+                               "cooldown keeps their last verdict, a bystander under zone.outside = ignore gets "
+                               "none (kiosk/attention.py; the same decisions for less work)")
 
 
 @dataclass

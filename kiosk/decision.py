@@ -116,6 +116,10 @@ class Decider:
         """Someone has been in view (a presence is going on)."""
         return self._present
 
+    def cooling(self, now: float) -> bool:
+        """A decision was made less than `cooldown_seconds` before `now`: new evidence is not taken."""
+        return self._last_decision_at is not None and now - self._last_decision_at < self.policy.cooldown_seconds
+
     def reset(self) -> None:
         """Forget the current presence (camera lost, model reloaded)."""
         self._window.clear()
@@ -138,7 +142,7 @@ class Decider:
             return None
         self._present = True
         self._absent = 0
-        if self._last_decision_at is not None and now - self._last_decision_at < p.cooldown_seconds:
+        if self.cooling(now):
             return None
         self._window.append((verdict, bad_label))
         bad_labels = [lbl for v, lbl in self._window if v == BAD]

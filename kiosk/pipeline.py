@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from .analysis import FaceAnalyzer
+from .attention import Attention
 from .camera import CameraSupervisor, EndOfStream
 from .closing import Closing
 from .config import Config
@@ -47,6 +48,9 @@ log = logging.getLogger("kiosk")
 READY_TIMEOUT_S = 10.0
 # The summary keeps this many recent events (the demo lists them); a daemon runs for months.
 RECENT_DECISIONS = 100
+# A decided person's verdict stands in for new ones (kiosk/attention.py) only while their cooldown has at
+# least this long to run, seconds: the frame classified next may be a frame or two later than the last decided.
+SETTLED_MARGIN_S = 0.5
 # How often the frame loop checks the outputs' health (the MQTT client's), seconds.
 HEALTH_CHECK_S = 1.0
 # Refused commands beyond this rate are counted but neither logged nor answered: a flood of them
@@ -117,6 +121,9 @@ class Kiosk(Closing):
                                      Zone.of(z), z.outside)
         self._frame_size: tuple[int, int] | None = None
         self.analyzer = parts.analyzer
+        # faces whose verdict cannot matter are not classified (kiosk/attention.py)
+        self.attention = Attention(Zone.of(z), z.outside) if cfg.classifier.attention else None
+        self.analyzer.attention = self.attention
         self.model_info = parts.model_info
         self.gate, self.indicator, self.button = parts.gate, parts.indicator, parts.button
         self.supervisor = parts.supervisor
@@ -229,6 +236,8 @@ class Kiosk(Closing):
         if "camera" in self.faults:
             self._clear_fault("camera")
         self._frame_size = (frame.shape[1], frame.shape[0])  # the zone is in fractions of the frame
+        if self.attention is not None:
+            self.attention.frame_size = self._frame_size
         self.stats.add("capture", self.supervisor.last_capture_ms)
         if self.overlap is None:
             faces, crops = self._analyse(lambda: self.analyzer.analyse(frame, timing=self.stats.add))
@@ -264,6 +273,8 @@ class Kiosk(Closing):
                 hook(frame, faces)
         t1 = time.perf_counter()
         decisions = self.decider.update(at, faces, self._frame_size)
+        if self.attention is not None:
+            self.attention.settled = self.decider.settled(at + SETTLED_MARGIN_S)
         t2 = time.perf_counter()
         self.stats.add("decide", (t2 - t1) * 1000)
         self.stats.frame(now)  # the frame rate stays a wall-clock figure
@@ -443,6 +454,8 @@ class Kiosk(Closing):
         if "camera" not in self.faults:
             self.gate.close()
             self.decider.reset()
+            if self.attention is not None:
+                self.attention.settled = []  # nobody is known to stand there after the gap
             self.stats.counters["camera_failures"] += 1
             self.summary.camera_failures += 1
             self._set_fault("camera", self.supervisor.fault or "")

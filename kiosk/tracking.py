@@ -218,6 +218,13 @@ class PersonDecider:
     def reset(self) -> None:
         self.tracker.reset()
 
+    def settled(self, now: float) -> list[FaceVerdict]:
+        """The latest faces of the people decided and still in their cooldown at `now`, seen in the last
+        frame: their deciders take no evidence, so the analyser may let these verdicts stand in
+        (kiosk/attention.py)."""
+        return [t.last for t in self.tracker.tracks
+                if t.last is not None and t.missed == 0 and t.decider.cooling(now)]
+
     def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...],
                frame_size: tuple[int, int] | None = None) -> list[Decision]:
         seen = self.tracker.update(list(faces), lambda: Decider(self.policy))

@@ -14,13 +14,16 @@ detections that match no labelled face, give nothing (an unlabelled detection ma
 
 Writes OUT/<label>/*.png and OUT/manifest.tsv in the format tools/training/dataset.py reads; a crop's
 split group is its SERIES, so the classifier's own validation split never holds a sister shot of a
-training photo.
+training photo. `--nose` writes the nose check's data instead: the patch kiosk/nose.py cuts around the
+detection's keypoints (as tools/data/nose_patches.py does for photo folders), in OUT/with_mask (nose
+covered: `mask`) and OUT/without_mask (nose bare: `no_mask`, `incorrect`), with nose_patch.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -66,6 +69,8 @@ def main(argv=None) -> int:
                    help="cuts per face: the first exact, the others with the box moved by up to 5 %% and "
                         "scaled by up to 10 %% of its size, as a detector's box wobbles from frame to frame (1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nose", action="store_true", help="write nose patches (the nose check's data) instead of crops")
+    p.add_argument("--size", type=int, default=64, help="--nose: patch side in px (64)")
     args = p.parse_args(argv)
     if args.min_face < 1:
         raise CliError(f"--min-face {args.min_face}: must be at least 1")
@@ -81,15 +86,29 @@ def main(argv=None) -> int:
     from kiosk.preprocess import crop, square_crop_box
     from tools.eval.eval_scenes import overlapping, read_boxes
 
+    from kiosk.nose import DOWN, SIDE, nose_patch
+    from tools.data.nose_patches import FOLDER, NOSE_PATCH_FILE
+
+    folder_of = FOLDER if args.nose else {label: label for label in ("mask", "no_mask", "incorrect")}
+
+    def cut(frame, box, det):
+        if args.nose:  # the keypoints move with the box: a wobbled box is a wobbled detection
+            dx, dy = box[0] - det.box[0], box[1] - det.box[1]
+            return nose_patch(frame, [(x + dx, y + dy) for x, y in det.keypoints], args.size, SIDE, DOWN)
+        return crop(frame, square_crop_box(box, cfg.detector.margin, frame.shape[1], frame.shape[0]))
+
     series = read_series(args.series)
     boxes = read_boxes(args.folder / "boxes.tsv")
     cfg = Config()
     detector = build_detector(cfg)
     rng = np.random.default_rng(args.seed)
-    counts = {"mask": 0, "no_mask": 0, "incorrect": 0}
+    counts = dict.fromkeys(folder_of.values(), 0)
     missed = 0
-    for label in counts:
-        (args.out / label).mkdir(parents=True, exist_ok=True)
+    for folder in counts:
+        (args.out / folder).mkdir(parents=True, exist_ok=True)
+    if args.nose:
+        (args.out / NOSE_PATCH_FILE).write_text(json.dumps({"side": SIDE, "down": DOWN, "detector": Path(
+            cfg.detector.model).name, "source": "scenes"}) + "\n", encoding="utf-8")
     with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
         tsv.write("output\tsource\tsource_sha256\tlabel\n")
         for scene in sorted(boxes):
@@ -97,7 +116,6 @@ def main(argv=None) -> int:
                 continue
             group = hashlib.sha256(series[scene][0].encode()).hexdigest()
             frame = read_image(args.folder / scene)
-            h, w = frame.shape[:2]
             dets = [d for d in detector.detect(frame) if d.box[2] >= args.min_face]
             for i, (label, box) in enumerate(boxes[scene]):
                 det = overlapping(dets, box, lambda d: tuple(d.box))
@@ -105,14 +123,13 @@ def main(argv=None) -> int:
                     missed += 1
                     continue
                 for k in range(args.copies):
-                    face = crop(frame, square_crop_box(wobble(det.box, rng) if k else det.box,
-                                                       cfg.detector.margin, w, h))
-                    if face.size == 0:
+                    face = cut(frame, wobble(det.box, rng) if k else det.box, det)
+                    if face is None or face.size == 0:
                         continue
-                    rel = Path(label) / f"{Path(scene).stem}_{i:02d}{f'_c{k}' if k else ''}.png"
+                    rel = Path(folder_of[label]) / f"{Path(scene).stem}_{i:02d}{f'_c{k}' if k else ''}.png"
                     cv2.imwrite(str(args.out / rel), face)
                     tsv.write(f"{rel.as_posix()}\t{args.folder / scene}\t{group}\t{label}\n")
-                    counts[label] += 1
+                    counts[folder_of[label]] += 1
     print(f"crops: {counts}; labelled faces without a detection (or under --min-face): {missed}")
     return 0
 

@@ -1,0 +1,50 @@
+"""Which faces of a frame need the classifier: pay for each person once, not for every face in every frame.
+
+Two kinds of face need no verdict of their own:
+- **A person already decided, in their cooldown.** The decider takes no evidence from a person for
+  `decision.cooldown_seconds` after deciding (kiosk/decision.py), so classifying them on every one of those
+  frames buys nothing: their last verdict stands in for as long as the face stays where it was (the new
+  box overlaps the old one by `SAME_PLACE`). Only for the cooldown: evidence for a decision is always
+  fresh, one classification per frame, so k of n frames still means k classifications.
+- **A bystander under `zone.outside = "ignore"`**: a face outside the zone's region, or narrower than
+  `zone.near` x the person in front (kiosk/tracking.py), can neither open nor shut the gate. Which faces
+  those are depends only on the boxes, so it is known before classifying; but the person in front may
+  turn out to be a detector mistake (`not_face`, a weak box), and then the next widest face leads. So
+  the analyser asks again with what is left and classifies whoever has become relevant
+  (kiosk/analysis.py): the verdicts are those of classifying everyone, less the bystanders'.
+
+Pure code; the pipeline updates `settled` after every decision step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .decision import FaceVerdict
+from .tracking import Zone, iou
+
+SAME_PLACE = 0.5  # IoU with the decided face's last box: still the same person standing there
+
+
+@dataclass
+class Attention:
+    """What the analyser may skip: `settled` verdicts (people in their cooldown) and, under the ignore
+    policy, bystanders of the zone."""
+
+    zone: Zone
+    outside: str = "hold"
+    frame_size: tuple[int, int] | None = None
+    settled: list[FaceVerdict] = field(default_factory=list)
+
+    def reuse(self, box: tuple[int, int, int, int]) -> FaceVerdict | None:
+        """The settled verdict of the person still standing at `box`, moved to it; None: classify it."""
+        best = max(self.settled, key=lambda v: iou(v.box, box), default=None)
+        if best is None or iou(best.box, box) < SAME_PLACE:
+            return None
+        return FaceVerdict(best.label, best.score, best.mask_prob, tuple(box), best.det_score)
+
+    def needed(self, boxes: list[tuple[int, int, int, int]]) -> list[bool]:
+        """Per box of one frame: can its verdict matter to the gate? (Everyone can under `hold`.)"""
+        if self.outside != "ignore":
+            return [True] * len(boxes)
+        return [gate or near for gate, near in self.zone.roles(boxes, self.frame_size)]
