@@ -12,6 +12,7 @@ import logging
 import time
 from contextlib import ExitStack
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from kiosk import discovery
@@ -63,10 +64,14 @@ def test_migration_is_sent_once_over_a_reconnect_and_two_starts(tmp_path, subscr
         wait_until(lambda: seen.emptied() == n and record.exists(), 10, "the whole migration, acknowledged")
         assert seen.migrations() == n and [d["cmps"]["mode"] for d in seen.devices()] == [{"p": "sensor"}]
         assert sorted(json.loads(record.read_text())["done"]) == sorted(migration_keys(cfg))
-        # a reconnect: the broker restarts, the device message comes again, the migration does not
-        broker.stop()
-        wait_until(lambda: not pub.connected.is_set(), 10, "the kiosk to notice")
-        broker.start()
+        # a reconnect: another client takes the kiosk's client id, so the broker drops the kiosk, which
+        # reconnects (Home Assistant's subscriber stays connected and sees every message live)
+        intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"maskgate-{cfg.kiosk.id}")
+        intruder.connect("127.0.0.1", broker.port)
+        intruder.loop_start()
+        wait_until(lambda: not pub.connected.is_set(), 10, "the kiosk to be dropped")
+        intruder.disconnect()
+        intruder.loop_stop()
         wait_until(lambda: len(seen.devices()) == 2, 40, "the device message after the reconnect")
         # second start: a new process would read the same file
         stack.close()
