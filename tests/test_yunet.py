@@ -229,3 +229,19 @@ def test_proposal_settings_come_from_the_config_and_bad_ones_are_one_line_errors
     with pytest.raises(KioskError, match="detector.propose_model") as e:
         build_detector(cfg)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("size,target", [((480, 640), (400, 300)), ((1080, 1920), (400, 225)), ((480, 640), (320, 240))])
+def test_the_detector_input_is_shrunk_smoothly_to_its_size(size, target):
+    # a fine stripe pattern: plain bilinear sampling straight from a big frame would alias it into
+    # coarse bands; halving by area first averages it to flat grey, as the whole shrink must
+    from kiosk.yunet import shrink
+
+    h, w = size
+    stripes = np.zeros((h, w, 3), np.uint8)
+    stripes[:, ::2] = 255
+    out = shrink(stripes, *target)
+    assert out.shape == (target[1], target[0], 3)
+    assert abs(float(out.mean()) - 127.5) < 3
+    if w >= 2 * target[0]:
+        assert float(out.std()) < 20  # averaged, not sampled

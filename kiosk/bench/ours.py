@@ -3,8 +3,12 @@
 holds only the kiosk's pieces, not the harness (scikit-image, the frame builder).
 
 Per frame the worker times: decode (cv2.imdecode), detect, preprocess (crop + resize + quantise),
-classify (all faces), decide (Decider.update) and publish (build_event + json.dumps, only on
-frames that produced a decision: MQTT itself is network, not pipeline).
+classify (the faces that need it), decide (the daemon's per-person PersonDecider with the config's zone)
+and publish (build_event + json.dumps, only on frames that produced a decision: MQTT itself is network,
+not pipeline). As in the daemon, with `classifier.attention` a person decided and in their cooldown keeps
+their verdict and a bystander is not classified (kiosk/attention.py). Each new frame of a scenario is a new
+group of people (the bench holds each frame HOLD_FRAMES times, as people stay in view for a moment): the
+tracks start over, so every group is classified until it is decided, never recognised from an earlier cycle.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ class OurPipeline:
                  overlap: bool | None = None) -> None:
         import cv2
 
+        from ..attention import Attention
         from ..config import Config, load
-        from ..decision import Decider, Policy
+        from ..decision import Policy
         from ..events import build_event
         from ..overlap import OverlappedAnalyzer
-        from ..pipeline import build_analyzer
+        from ..pipeline import SETTLED_MARGIN_S, build_analyzer
+        from ..tracking import PersonDecider, Zone
 
         cfg = load(config) if config else Config()
         if model:
@@ -58,8 +64,13 @@ class OurPipeline:
         self.model_info = {"name": clf.meta.name, "sha256": clf.sha256}
         d = cfg.decision
         self._policy = Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames)
-        self._decider_cls = Decider
-        self.decider = Decider(self._policy)
+        z = cfg.zone
+        self._new_decider = lambda: PersonDecider(self._policy, Zone.of(z), z.outside)
+        self.decider = self._new_decider()
+        self.attention = Attention(Zone.of(z), z.outside) if cfg.classifier.attention else None
+        self.analyzer.attention = self.attention
+        self._margin = SETTLED_MARGIN_S
+        self._last_jpeg: bytes | None = None
         self._build_event = build_event
         self._imdecode, self._flag = cv2.imdecode, cv2.IMREAD_COLOR
         self._np = __import__("numpy")
@@ -103,7 +114,9 @@ class OurPipeline:
         """Back to a fresh decider and frame clock (between scenarios); a frame in flight is finished unused."""
         if self.overlap is not None:
             self.overlap.flush()
-        self.decider = self._decider_cls(self._policy)
+        self.decider = self._new_decider()
+        if self.attention is not None:
+            self.attention.settled = []
         self._n = 0
 
     def settle(self) -> int | None:
@@ -118,8 +131,16 @@ class OurPipeline:
         t0 = perf()
         frame = self._imdecode(self._np.frombuffer(jpeg, self._np.uint8), self._flag)
         t1 = perf()
+        if jpeg is not self._last_jpeg:  # a new group walks in: nobody is known yet
+            self._last_jpeg = jpeg
+            self.decider.reset()
+            if self.attention is not None:
+                self.attention.settled = []
         now = self._n * self._dt
         self._n += 1
+        size = (frame.shape[1], frame.shape[0])
+        if self.attention is not None:
+            self.attention.frame_size = size
         if self.overlap is None:
             faces, _ = self.analyzer.analyse(frame, timing=times.__setitem__)
         else:
@@ -129,9 +150,11 @@ class OurPipeline:
                 return 0, None
             faces, now = done.verdicts, done.stamp
         t2 = perf()
-        decision = self.decider.update(now, faces)
+        decisions = self.decider.update(now, faces, size)
+        if self.attention is not None:
+            self.attention.settled = self.decider.settled(now + self._margin)
         t3 = perf()
-        if decision is not None:
+        for decision in decisions:
             event = self._build_event(decision, self.cfg.kiosk.id, self.model_info, (t3 - t0) * 1000)
             json.dumps(event).encode("utf-8")
         t4 = perf()
@@ -139,7 +162,7 @@ class OurPipeline:
         times["decide"] = (t3 - t2) * 1000
         times["publish"] = (t4 - t3) * 1000
         times["total"] = (t4 - t0) * 1000
-        return len(faces), (decision.decision if decision is not None else None)
+        return len(faces), (decisions[0].decision if decisions else None)
 
 
 def worker_main(argv: list[str], t_main: float) -> int:

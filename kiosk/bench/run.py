@@ -30,6 +30,16 @@ def _parse_threads(text: str | None) -> list[int | None]:
     return [int(t) for t in str(text).split(",") if t.strip()]
 
 
+def what_runs(config: str | None) -> str:
+    """The models our side runs, named from the config (the report says what was measured)."""
+    from ..config import Config, load
+
+    cfg = load(config) if config else Config()
+    det = "YuNet (OpenCV)" if cfg.detector.model.lower().endswith(".onnx") else "BlazeFace (LiteRT)"
+    nose = " + nose check" if cfg.classifier.nose_model else ""
+    return f"{det} + int8 classifier{nose} (LiteRT)"
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Entry of `python -m kiosk bench`; returns the exit code."""
     seconds = float(getattr(args, "seconds", 60.0))
@@ -82,7 +92,7 @@ def run_bench(args: argparse.Namespace) -> int:
             if ov:
                 cmd += ["--overlap", ov]
             key = "ours" + (f"_t{t}" if len(threads) > 1 else "") + (f"_overlap_{ov}" if len(overlaps) > 1 else "")
-            sides.append(Side(key, "maskgate (BlazeFace + int8 classifier, LiteRT)", cmd))
+            sides.append(Side(key, f"maskgate ({what_runs(config)})", cmd))
     if want_peer:
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
         cmd = [str(peer_python), str(PEER_WORKER), "--frames", str(frames_dir.resolve())]

@@ -49,6 +49,26 @@ def read_series(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def parse_copies(text: str) -> dict[str, int]:
+    """`--copies`: one count for every label, or LABEL=K items (labels not named get 1)."""
+    labels = ("mask", "no_mask", "incorrect")
+    try:
+        if "=" not in text:
+            out = dict.fromkeys(labels, int(text))
+        else:
+            out = dict.fromkeys(labels, 1)
+            for item in text.split(","):
+                label, _, k = item.partition("=")
+                if label.strip() not in labels:
+                    raise ValueError
+                out[label.strip()] = int(k)
+    except ValueError:
+        raise CliError(f"--copies {text!r}: expected a number or LABEL=K,... with labels {labels}") from None
+    if not all(1 <= k <= 20 for k in out.values()):
+        raise CliError(f"--copies {text!r}: each count must be 1..20")
+    return out
+
+
 def wobble(box, rng) -> tuple[int, int, int, int]:
     """The box moved by up to 5 % and scaled by up to 10 % of its size."""
     x, y, w, h = box
@@ -65,17 +85,17 @@ def main(argv=None) -> int:
     p.add_argument("--split", choices=("train", "test"), default="train", help="which part to cut (train)")
     p.add_argument("-o", "--out", type=Path, required=True)
     p.add_argument("--min-face", type=int, default=24, help="smallest detection cut, px (default 24)")
-    p.add_argument("--copies", type=int, default=1,
+    p.add_argument("--copies", default="1",
                    help="cuts per face: the first exact, the others with the box moved by up to 5 %% and "
-                        "scaled by up to 10 %% of its size, as a detector's box wobbles from frame to frame (1)")
+                        "scaled by up to 10 %% of its size, as a detector's box wobbles from frame to frame; "
+                        "one number for every label, or per label: mask=1,no_mask=4,incorrect=12 (1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nose", action="store_true", help="write nose patches (the nose check's data) instead of crops")
     p.add_argument("--size", type=int, default=64, help="--nose: patch side in px (64)")
     args = p.parse_args(argv)
     if args.min_face < 1:
         raise CliError(f"--min-face {args.min_face}: must be at least 1")
-    if not 1 <= args.copies <= 20:
-        raise CliError(f"--copies {args.copies}: must be 1..20")
+    copies = parse_copies(args.copies)
 
     import cv2
     import numpy as np
@@ -108,7 +128,7 @@ def main(argv=None) -> int:
         (args.out / folder).mkdir(parents=True, exist_ok=True)
     if args.nose:
         (args.out / NOSE_PATCH_FILE).write_text(json.dumps({"side": SIDE, "down": DOWN, "detector": Path(
-            cfg.detector.model).name, "source": "scenes"}) + "\n", encoding="utf-8")
+            cfg.detector.model).name}) + "\n", encoding="utf-8")
     with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
         tsv.write("output\tsource\tsource_sha256\tlabel\n")
         for scene in sorted(boxes):
@@ -122,7 +142,7 @@ def main(argv=None) -> int:
                 if det is None:
                     missed += 1
                     continue
-                for k in range(args.copies):
+                for k in range(copies[label]):
                     face = cut(frame, wobble(det.box, rng) if k else det.box, det)
                     if face is None or face.size == 0:
                         continue
