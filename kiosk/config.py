@@ -211,12 +211,17 @@ class WebSection:
                              "(loopback only)")
     language: str = _f("en", "visitor screen language (built-in texts)", choices=("en", "de"))
     text_idle: str = _f("", "visitor screen text while nobody is decided; empty = the built-in one")
+    text_closer: str = _f("", "text while faces are seen but none at the gate (too small or outside the zone); "
+                              "empty = built-in (Please step closer)")
+    text_checking: str = _f("", "text while someone is at the gate and not decided yet; empty = built-in (Checking...)")
     text_open: str = _f("", "text on an opening; empty = built-in (Welcome)")
     text_no_mask: str = _f("", "text on a deny for no mask; empty = built-in")
     text_incorrect: str = _f("", "text on a deny for a mask below the nose; empty = built-in")
     text_covered: str = _f("", "text on a deny for a covering that is not a mask; empty = built-in")
     text_fault: str = _f("", "text while the kiosk is out of service (camera or model fault, locked); "
                              "empty = built-in")
+    text_offline: str = _f("", "text the screen shows by itself when it hears nothing from the kiosk for 2 s (stopped, "
+                               "crashed, frozen); empty = built-in (Out of order - please ask staff)")
     events_keep: int = _f(1000, "decisions kept in the event log (state directory, web-events.jsonl)",
                           lo=10, hi=1_000_000)
     max_clients: int = _f(8, "most screens listening to /events/stream at once", lo=1, hi=256)

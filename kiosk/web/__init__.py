@@ -1,6 +1,7 @@
 """The web output: the visitor screen, status, health, metrics and the event log over HTTP (issue 13).
 
-screen.py: the page and its texts; eventlog.py: the persistent, bounded decision log; metrics.py: the
+screen.py: the page, its texts and its watchdog; presence.py: what it says between decisions (idle, step
+closer, checking) from each frame's faces; eventlog.py: the persistent, bounded decision log; metrics.py: the
 Prometheus text; live.py: /live, the installer's MJPEG view; statuspage.py: /status as a page for a
 browser; guard.py: the connection guard (request heads read whole on one thread before a handler
 thread is spent, caps per client address, /healthz answered when full); server.py: the HTTP server on

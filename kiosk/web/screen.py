@@ -1,8 +1,16 @@
 """The visitor screen: what it says for each outcome (built-in texts, overridable in [web]) and the page.
 
 One static page, inline CSS and JS, no external resources: it opens /events/stream and shows each
-decision for as long as the light does (decision.open_seconds / deny_seconds), then the idle or
-out-of-service text again.
+decision for as long as the light does (decision.open_seconds / deny_seconds), then what the stream's
+latest state says (idle, step closer, checking: presence.py; or out of service).
+
+A kiosk that stopped or crashed sends nothing, and a page left alone would go on asking visitors to look
+at a camera nobody watches. So the page keeps a watchdog: the server sends a beat at least every second
+(server.py), and a page that has heard nothing for OFFLINE_AFTER_MS, or whose stream broke, says the gate
+is out of order until the stream speaks again. EventSource reconnects by itself after a dropped
+connection, but not after an answer that is not a stream (a 503 while the screens are full, a proxy's
+error page), and never notices a connection that stays open but silent (a frozen process, a dead link):
+the watchdog opens a new one then.
 """
 
 from __future__ import annotations
@@ -13,22 +21,32 @@ from typing import Any
 
 from ..config import WebSection
 
-VIEWS = ("idle", "open", "no_mask", "incorrect", "covered", "fault")
+VIEWS = ("idle", "closer", "checking", "open", "no_mask", "incorrect", "covered", "fault", "offline")
 
 TEXTS: dict[str, dict[str, str]] = {
-    "en": {"idle": "Please look at the camera", "open": "Welcome", "no_mask": "Please wear a mask",
-           "incorrect": "Please cover your nose", "covered": "That is not a mask", "fault": "Please ask staff"},
-    "de": {"idle": "Bitte in die Kamera schauen", "open": "Willkommen", "no_mask": "Bitte tragen Sie eine Maske",
+    "en": {"idle": "Please look at the camera", "closer": "Please step closer", "checking": "Checking...",
+           "open": "Welcome", "no_mask": "Please wear a mask", "incorrect": "Please cover your nose",
+           "covered": "That is not a mask", "fault": "Please ask staff",
+           "offline": "Out of order - please ask staff"},
+    "de": {"idle": "Bitte in die Kamera schauen", "closer": "Bitte treten Sie n\u00e4her",
+           "checking": "Einen Moment...", "open": "Willkommen", "no_mask": "Bitte tragen Sie eine Maske",
            "incorrect": "Bitte bedecken Sie Ihre Nase", "covered": "Das ist keine Maske",
-           "fault": "Bitte wenden Sie sich an das Personal"},
+           "fault": "Bitte wenden Sie sich an das Personal",
+           "offline": "Au\u00dfer Betrieb - bitte wenden Sie sich an das Personal"},
 }
+
+# The page's watchdog (module docstring): the server beats every second (server.KEEPALIVE_S), so two
+# seconds of silence is a dead kiosk and not a late beat, and the out-of-order view comes within 3 s of
+# the last one; after REOPEN_AFTER_MS of silence the page stops waiting on its stream and opens a new one.
+OFFLINE_AFTER_MS = 2000
+REOPEN_AFTER_MS = 5000
 
 # Faults that put the gate out of service for a visitor; an output's fault (MQTT down) does not.
 SERVICE_FAULTS = frozenset({"camera", "model"})
 
 
 def texts(web: WebSection) -> dict[str, str]:
-    """The six texts: the language's built-in ones, replaced by any set in the config."""
+    """The texts of all views: the language's built-in ones, replaced by any set in the config."""
     table = dict(TEXTS[web.language])
     for view in VIEWS:
         custom = getattr(web, f"text_{view}")
@@ -64,7 +82,8 @@ body { display: flex; align-items: center; justify-content: center; text-align: 
 body[data-view=open] { background: #1b7f3a; }
 body[data-view=no_mask], body[data-view=covered] { background: #b3261e; }
 body[data-view=incorrect] { background: #b86e00; }
-body[data-view=fault] { background: #4a4a4a; }
+body[data-view=checking] { background: #1f4e79; }
+body[data-view=fault], body[data-view=offline] { background: #4a4a4a; }
 #prompt { font-size: 11vmin; font-weight: bold; line-height: 1.15; padding: 0 5vw; }
 #conn { position: fixed; bottom: 1vmin; right: 2vmin; font-size: 2.5vmin; opacity: .6; }
 </style></head>
@@ -72,32 +91,50 @@ body[data-view=fault] { background: #4a4a4a; }
 <script>
 "use strict";
 const TEXTS = __TEXTS__;
-let base = "__BASE__", until = 0, timer = null;
-function show(view) {
-  document.body.dataset.view = view;
-  document.getElementById("prompt").textContent = TEXTS[view] || TEXTS.idle;
+const OFFLINE_AFTER_MS = __OFFLINE_AFTER_MS__, REOPEN_AFTER_MS = __REOPEN_AFTER_MS__, WATCH_MS = 200;
+// `view` is what the kiosk asks for; `offline` overrides it until the stream speaks again.
+let base = "__BASE__", view = "__VIEW__", timer = null, offline = false, es = null, opened = 0;
+let heard = Date.now();
+function render() {
+  const v = offline ? "offline" : view;
+  document.body.dataset.view = v;
+  document.getElementById("prompt").textContent = TEXTS[v] || TEXTS.idle;
 }
-function back() { timer = null; until = 0; show(base); }
+function show(v) { view = Object.prototype.hasOwnProperty.call(TEXTS, v) ? v : "idle"; render(); }
+function back() { timer = null; show(base); }
+function lost() { if (!offline) { offline = true; render(); } }
 function onMessage(msg) {
+  heard = Date.now();
+  if (offline) { offline = false; render(); }
   let m; try { m = JSON.parse(msg.data); } catch (e) { return; }
+  if (!m || typeof m !== "object") return;
   if (m.kind === "decision") {
+    const hold = Math.min(Math.max(Number(m.hold_s) || 0, 0), 3600) * 1000;
     show(m.view);
     if (timer) clearTimeout(timer);
-    until = Date.now() + m.hold_s * 1000;
-    timer = setTimeout(back, m.hold_s * 1000);
+    timer = setTimeout(back, hold);
   } else if (m.kind === "state") {
     base = m.view;
     if (!timer) show(base);
   }
 }
 function connect() {
+  if (es) es.close();
   const token = new URLSearchParams(location.search).get("token");
-  const es = new EventSource("events/stream" + (token ? "?token=" + encodeURIComponent(token) : ""));
+  es = new EventSource("events/stream" + (token ? "?token=" + encodeURIComponent(token) : ""));
+  opened = Date.now();
   es.onmessage = onMessage;
   es.onopen = () => { document.getElementById("conn").textContent = ""; };
-  es.onerror = () => { document.getElementById("conn").textContent = "\\u25cf"; };
+  es.onerror = () => { document.getElementById("conn").textContent = "\\u25cf"; lost(); };
 }
-window.addEventListener("load", () => setTimeout(connect, 0));
+function watch() {
+  const now = Date.now();
+  if (now - heard > OFFLINE_AFTER_MS) lost();
+  if (es && (es.readyState === EventSource.CLOSED || now - heard > REOPEN_AFTER_MS) && now - opened > REOPEN_AFTER_MS) {
+    connect();
+  }
+}
+window.addEventListener("load", () => { heard = Date.now(); setTimeout(connect, 0); setInterval(watch, WATCH_MS); });
 </script></body></html>
 """
 
@@ -107,4 +144,6 @@ def page(web: WebSection, view: str, base: str) -> str:
     table = texts(web)
     script_json = json.dumps(table).replace("<", "\\u003c")  # no "</script>" from a configured text
     return (_PAGE.replace("__LANG__", web.language).replace("__VIEW__", view).replace("__BASE__", base)
+            .replace("__OFFLINE_AFTER_MS__", str(OFFLINE_AFTER_MS))
+            .replace("__REOPEN_AFTER_MS__", str(REOPEN_AFTER_MS))
             .replace("__TEXTS__", script_json).replace("__TEXT__", html.escape(table[view])))

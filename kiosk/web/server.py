@@ -26,7 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..config import Config, is_loopback
 from ..errors import KioskError
-from . import live, metrics, screen, statuspage
+from ..tracking import Zone
+from . import live, metrics, presence, screen, statuspage
 from .eventlog import EventLog
 from .guard import MAX_REQUEST, SOCKET_TIMEOUT_S, Capped, GuardedServer, TooLarge
 
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kiosk.web")
 
-KEEPALIVE_S = 15.0  # an SSE comment this often, so proxies keep the stream and dead screens are noticed
+# A beat this often on a quiet stream: the page's watchdog takes its absence for a dead kiosk (screen.py),
+# proxies keep the stream, and a screen that went away is noticed.
+KEEPALIVE_S = 1.0
+BEAT = b'data: {"kind":"beat"}\n\n'
 STREAM_POLL_S = 1.0  # how often a quiet stream checks whether its screen has gone
 # The frame loop calls health() about once a second; longer without a call: the loop is not running.
 LOOP_STALE_S = 5.0
@@ -171,6 +175,7 @@ class WebOutput:
         self._seq = 0
         self._last_decision: tuple[float, dict[str, Any]] | None = None  # monotonic time, message
         self._loop_seen: float | None = None
+        self._presence = presence.Presence(Zone.of(cfg.zone))  # the frame loop's alone
         self._clients = 0
         self._counts: dict[str, int] = {"requests": 0, "bad_requests": 0, "unauthorized": 0, "errors": 0,
                                         "refused_connections": 0, "refused_streams": 0, "refused_live": 0,
@@ -235,7 +240,7 @@ class WebOutput:
         body = json.dumps(state, default=str).encode()
         with self._lock:
             self._state, self._state_json = state, body
-            self._push({"kind": "state", "view": screen.base_view(state)})
+            self._push({"kind": "state", "view": self._screen_view()})
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         with self._lock:
@@ -248,6 +253,9 @@ class WebOutput:
         """The frame hook (kiosk/outputs.py), from the frame loop: returns at once."""
         if self.live is not None:
             self.live.on_frame(frame, faces)  # a reference at most, only while /live has a viewer
+        if self._presence.see(faces, presence.frame_size(frame), time.monotonic()) is not None:
+            with self._lock:
+                self._push({"kind": "state", "view": self._screen_view()})
 
     def health(self, now: float | None = None) -> str | None:
         self._loop_seen = time.monotonic()
@@ -280,6 +288,9 @@ class WebOutput:
         self.close()
 
     # -- bookkeeping ---------------------------------------------------------------------------
+    def _screen_view(self) -> str:  # with self._lock held
+        return presence.between(screen.base_view(self._state), self._presence.view)
+
     def _push(self, msg: dict[str, Any]) -> None:  # with self._lock held
         self._seq += 1
         self._messages.append((self._seq, json.dumps(msg).encode()))
@@ -338,7 +349,7 @@ class WebOutput:
             return
         if path == "/":
             with self._lock:
-                base = screen.base_view(self._state)
+                base = self._screen_view()
             req.send(200, screen.page(self.web, base, base).encode(), "text/html; charset=utf-8")
         elif path == "/status":
             fmt = query.get("format", [""])[0]
@@ -405,7 +416,7 @@ class WebOutput:
             if req.command == "HEAD":
                 return
             with self._lock:
-                first = [json.dumps({"kind": "state", "view": screen.base_view(self._state)}).encode()]
+                first = [json.dumps({"kind": "state", "view": self._screen_view()}).encode()]
                 if self._last_decision is not None:
                     at, msg = self._last_decision
                     left = msg["hold_s"] - (time.monotonic() - at)
@@ -417,7 +428,7 @@ class WebOutput:
             while True:
                 with self._lock:
                     if self._seq == seq and not self._closed:
-                        self._changed.wait(STREAM_POLL_S)
+                        self._changed.wait(min(STREAM_POLL_S, max(0.0, last_write + KEEPALIVE_S - time.monotonic())))
                     if self._closed:
                         return
                     new = [m for s, m in self._messages if s > seq]
@@ -428,7 +439,7 @@ class WebOutput:
                 elif _gone(req.connection):
                     return  # the screen went away: its slot is free at once, not at the next write
                 elif time.monotonic() - last_write >= KEEPALIVE_S:
-                    req.wfile.write(b": keepalive\n\n")
+                    req.wfile.write(BEAT)
                     last_write = time.monotonic()
         finally:
             with self._lock:
