@@ -22,10 +22,17 @@ import threading
 import time
 from collections import OrderedDict
 from http.server import ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .server import WebOutput
+
+class Counted(Protocol):
+    """What the guard needs of the web output (kiosk/web/server.py's WebOutput): counters and the bare
+    health status. A protocol, not an import, so the two modules do not import each other."""
+
+    def count(self, key: str) -> None: ...
+
+    def healthy(self) -> tuple[bool, str]: ...
+
 
 log = logging.getLogger("kiosk.web")
 
@@ -90,7 +97,7 @@ class GuardedServer(ThreadingHTTPServer):
     # a 1 s retransmit), even though the accepting thread only hands sockets on.
     request_queue_size = 128
 
-    def __init__(self, addr: tuple, handler: type, output: "WebOutput", max_connections: int,
+    def __init__(self, addr: tuple, handler: type, output: Counted, max_connections: int,
                  max_per_client: int) -> None:
         self.output = output
         self.max_per_client = max_per_client
