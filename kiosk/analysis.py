@@ -29,7 +29,7 @@ from .preprocess import crop, square_crop_box
 class FaceAnalyzer:
     def __init__(self, detector, classifier: Classifier, min_face_px: int, margin: float,
                  max_faces: int, nose: NoseCheck | None = None, confirm_score: float = 0.0,
-                 mask_threshold: float = 1.0) -> None:
+                 mask_threshold: float = 1.0, full_every: int = 1) -> None:
         self.detector = detector
         self.classifier = classifier
         self.nose = nose
@@ -40,7 +40,10 @@ class FaceAnalyzer:
         self.mask_threshold = mask_threshold
         self._mask_index = classifier.labels.index("mask")
         self.rejected = 0  # detections dropped as detector mistakes (not_face, unconfirmed), since start
-        self.attention: Attention | None = None  # set by the daemon: faces it may skip
+        self.attention: Attention | None = None  # set by the daemon: faces it may skip, people to follow
+        self.full_every = max(1, int(full_every))  # with followed people: a whole-frame pass every n frames
+        self._since_full = 0
+        self.full_passes = 0  # whole-frame detections since start (the others followed tracked people)
         self.classified = 0  # faces run through the classifier, since start
         self.reused = 0  # faces given a settled person's verdict instead, since start
         self.skipped = 0  # bystanders left unclassified, since start
@@ -53,13 +56,31 @@ class FaceAnalyzer:
     def detect(self, frame: np.ndarray, timing: Callable[[str, float], None] | None = None) -> list[Detection]:
         """The faces to classify: large enough, the largest `max_faces` of them, largest first."""
         t0 = time.perf_counter()
-        detections = self.detector.detect(frame)
+        detections = self._follow(frame)
+        if detections is None:
+            detections = self.detector.detect(frame)
+            self._since_full = 0
+            self.full_passes += 1
         if timing is not None:
             timing("detect", (time.perf_counter() - t0) * 1000)
         detections = [d for d in detections if d.box[2] >= self.min_face_px]
         # The largest faces are the people at the gate; far-away ones are cut first.
         detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
         return detections[: self.max_faces]
+
+    def _follow(self, frame: np.ndarray) -> list[Detection] | None:
+        """The followed people's faces (kiosk/attention.py), found in windows around them; None when this
+        frame needs a whole-frame pass: nobody to follow, every `full_every`-th frame (someone new may
+        have come), or the windows found nobody (they left)."""
+        follow = getattr(self.detector, "follow", None)
+        att = self.attention
+        if follow is None or att is None or self.full_every <= 1:
+            return None
+        self._since_full += 1
+        boxes = att.follow  # one read: the frame loop may replace the list meanwhile (kiosk/overlap.py)
+        if not boxes or self._since_full >= self.full_every:
+            return None
+        return follow(frame, boxes) or None
 
     def classify(self, frame: np.ndarray, detections: list[Detection],
                  timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:

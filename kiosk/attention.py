@@ -13,7 +13,12 @@ Two kinds of face need no verdict of their own:
   the analyser asks again with what is left and classifies whoever has become relevant
   (kiosk/analysis.py): the verdicts are those of classifying everyone, less the bystanders'.
 
-Pure code; the pipeline updates `settled` after every decision step.
+It also names the people to **follow**: the boxes of the people seen in the last frame. With
+`detector.full_every` > 1 the detector looks for them in small windows around those boxes
+(kiosk/yunet.py's `follow`) and runs over the whole frame only every `full_every`-th frame, when nobody is
+followed, or when the windows come back empty: a newcomer is found at the next whole-frame pass.
+
+Pure code; the pipeline updates `settled` and `follow` after every decision step.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Attention:
     outside: str = "hold"
     frame_size: tuple[int, int] | None = None
     settled: list[FaceVerdict] = field(default_factory=list)
+    follow: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def reuse(self, box: tuple[int, int, int, int]) -> FaceVerdict | None:
         """The settled verdict of the person still standing at `box`, moved to it; None: classify it."""

@@ -86,6 +86,11 @@ class DetectorSection:
     margin: float = _f(0.2, "crop margin around a face box, fraction of its size on each side", lo=0.0, hi=1.0)
     max_faces: int = _f(8, "most faces classified per frame (largest first)", lo=1, hi=64)
     threads: int = _f(0, "interpreter threads; 0 = one per CPU core, at most 4", lo=0, hi=8)
+    full_every: int = _f(3, "YuNet only, with classifier.attention: the people seen in the last frame are looked "
+                            "for in small windows around them (refine_crop px squares), and the whole frame is "
+                            "searched only every this many frames (and whenever nobody is followed): a newcomer "
+                            "is found within this many frames; 1 = the whole frame every frame "
+                            "(kiosk/attention.py)", lo=1, hi=30)
     overlap: bool = _f(True, "detect the next frame while this one is classified: the same decisions, one frame "
                              "later, more frames per second (docs/bench.md)")
 

@@ -56,7 +56,7 @@ def build_analyzer(cfg: Config) -> FaceAnalyzer:
                          num_threads=auto_threads(cfg.classifier.threads))
     return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
                         cfg.detector.max_faces, nose, confirm_score=cfg.detector.confirm_score,
-                        mask_threshold=cfg.decision.mask_threshold)
+                        mask_threshold=cfg.decision.mask_threshold, full_every=cfg.detector.full_every)
 
 
 @dataclass

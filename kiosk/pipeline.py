@@ -275,6 +275,7 @@ class Kiosk(Closing):
         decisions = self.decider.update(at, faces, self._frame_size)
         if self.attention is not None:
             self.attention.settled = self.decider.settled(at + SETTLED_MARGIN_S)
+            self.attention.follow = self.decider.seen()
         t2 = time.perf_counter()
         self.stats.add("decide", (t2 - t1) * 1000)
         self.stats.frame(now)  # the frame rate stays a wall-clock figure
@@ -455,7 +456,7 @@ class Kiosk(Closing):
             self.gate.close()
             self.decider.reset()
             if self.attention is not None:
-                self.attention.settled = []  # nobody is known to stand there after the gap
+                self.attention.settled, self.attention.follow = [], []  # nobody is known to stand there after the gap
             self.stats.counters["camera_failures"] += 1
             self.summary.camera_failures += 1
             self._set_fault("camera", self.supervisor.fault or "")

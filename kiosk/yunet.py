@@ -31,7 +31,7 @@ import numpy as np
 
 from .detector import Detection, FaceDetector, check_settings
 from .errors import KioskError
-from .refine import MATCH_IOU, SecondLook, iou_rows
+from .refine import MATCH_IOU, SecondLook, crop_transform, iou_rows, to_frame
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
 # faces both found on validation-real's scenes, YuNet on the full frame; the ratios hold within a few
@@ -114,7 +114,11 @@ class YuNetDetector:
         except cv2.error as e:
             raise KioskError(f"{self.model_path}: not a YuNet face detector ({_first_line(e)})") from None
         self._sizes: dict[int, tuple[int, int]] = {}
+        self._window_side = int(refine_crop) if refine_crop >= 32 and refine_crop % 32 == 0 else 128
+        self._window_net = None  # made on the first follow(): only the daemon follows tracks
+        self.pixels = 0  # pixels run through YuNet since start (kiosk/pi_estimate.py counts them per frame)
         self._check(self.model_path)
+        self.pixels = 0
 
     def _create(self, score: float, size: tuple[int, int]):
         return cv2.FaceDetectorYN.create(str(self.model_path), "", size, score, self.iou_threshold, 5000)
@@ -131,6 +135,7 @@ class YuNetDetector:
         which is what kiosk/pi_estimate.py times."""
         net = self._net if net is None else net
         h, w = image.shape[:2]
+        self.pixels += w * h
         if self._sizes.get(id(net)) != (w, h):
             net.setInputSize((w, h))
             self._sizes[id(net)] = (w, h)
@@ -185,6 +190,43 @@ class YuNetDetector:
             if d is not None:
                 out.append(d)
         return out
+
+
+    def follow(self, frame_bgr: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[Detection] | None:
+        """The faces of tracked people, each looked for only in a window around the box it had a frame or
+        two ago (kiosk/refine.py's crop: `CONTEXT` x the box, scaled to a `refine_crop` square), instead of
+        the whole frame; None when the windows together would cost as much as a whole-frame pass (then
+        detect() instead). A window gives the face whose centre is nearest the old box's, within one face
+        width of it (a walker moves less than that in a frame or two); a person it misses is missed for this
+        frame, as the whole-frame pass can miss them too."""
+        h, w = frame_bgr.shape[:2]
+        iw, ih = self.input_size(w, h)
+        side = self._window_side
+        if not boxes or len(boxes) * side * side >= iw * ih:
+            return None
+        if self._window_net is None:
+            self._window_net = self._create(self.score_threshold, (side, side))
+        found: list[np.ndarray] = []
+        for box in boxes:
+            old = _to_row(Detection(tuple(box), 1.0))
+            m, s, x0, y0 = crop_transform(old, side)
+            window = cv2.warpAffine(frame_bgr, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            reach = max(old[2], old[3])
+            near = [(_centre_gap(r, old), r) for r in to_frame(self._run(window, self._window_net), s, x0, y0)]
+            best = min(((g, r) for g, r in near if g < reach), key=lambda gr: gr[0], default=(0.0, None))[1]
+            if best is not None and all(iou_rows(best, f) < MATCH_IOU for f in found):
+                found.append(best)
+        out = []
+        for row in sorted(found, key=lambda r: -float(r[14]))[: self.max_faces]:
+            d = _to_detection(row, 1.0, 1.0, w, h)
+            if d is not None:
+                out.append(d)
+        return out
+
+
+def _centre_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance between two YuNet rows' box centres, pixels."""
+    return float(np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2))
 
 
 def _to_detection(row: np.ndarray, sx: float, sy: float, w: int, h: int) -> Detection | None:

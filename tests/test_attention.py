@@ -40,6 +40,7 @@ def test_bystanders_need_no_verdict_only_under_the_ignore_policy():
 def replay(factory, tmp_path, source, fps, attention: bool, **zone):
     cfg = recorded_config(tmp_path, source, fps)
     cfg.classifier.attention = attention
+    cfg.detector.full_every = 1  # the whole frame every frame, as without attention (tests/test_follow.py: windows)
     for key, value in zone.items():
         setattr(cfg.zone, key, value)
     with Kiosk(cfg, pin_factory=factory) as kiosk:

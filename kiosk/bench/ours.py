@@ -116,7 +116,7 @@ class OurPipeline:
             self.overlap.flush()
         self.decider = self._new_decider()
         if self.attention is not None:
-            self.attention.settled = []
+            self.attention.settled, self.attention.follow = [], []
         self._n = 0
 
     def settle(self) -> int | None:
@@ -135,7 +135,7 @@ class OurPipeline:
             self._last_jpeg = jpeg
             self.decider.reset()
             if self.attention is not None:
-                self.attention.settled = []
+                self.attention.settled, self.attention.follow = [], []
         now = self._n * self._dt
         self._n += 1
         size = (frame.shape[1], frame.shape[0])
@@ -153,6 +153,7 @@ class OurPipeline:
         decisions = self.decider.update(now, faces, size)
         if self.attention is not None:
             self.attention.settled = self.decider.settled(now + self._margin)
+            self.attention.follow = self.decider.seen()
         t3 = perf()
         for decision in decisions:
             event = self._build_event(decision, self.cfg.kiosk.id, self.model_info, (t3 - t0) * 1000)
