@@ -21,6 +21,11 @@ hands over raw frames) is timed here as the analyser's time minus the time insid
 and scaled by the Pi's per-core slowdown at one thread: between the int8 reference's (SIMD integer
 work) and the float reference's (SIMD float work) ratios.
 
+The rows above count every face classified and the whole frame searched on every frame: a stream of new
+people. `threads_4_overlap_daemon` counts what a frame really gets as the daemon runs on the same frames,
+each held as a new group walks in (`daemon_rates`: people followed in windows, the decided not classified
+again; the non-model time is kept whole).
+
 YuNet (an OpenCV DNN model, not LiteRT) has published Pi 4 times of its own, so it is not scaled
 from a reference: 21 ms (the figure issue 18 quotes) to 25 ms (OpenCV Zoo's table: 6.22 ms at 160x120,
 times 4 for the pixels) at 320x240 with 4 threads, scaled by the pixels of the input the kiosk gives it
@@ -192,6 +197,40 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
     }
 
 
+def daemon_rates(analyzer: Any, cfg: Any, frames: list[np.ndarray], hold: int, fps: float) -> dict[str, float]:
+    """How much work a frame really gets as the daemon runs (kiosk/attention.py: people followed in
+    windows, decided people not classified again), on `frames` each held `hold` frames as a new group
+    of people: YuNet pixels per frame and faces classified per frame. The analyser is left as found."""
+    from .attention import Attention
+    from .decision import Policy
+    from .pipeline import SETTLED_MARGIN_S
+    from .tracking import PersonDecider, Zone
+
+    d, z = cfg.decision, cfg.zone
+    det = analyzer.detector
+    att = Attention(Zone.of(z), z.outside) if cfg.classifier.attention else None
+    old = analyzer.attention
+    analyzer.attention = att
+    px0, runs0, n = getattr(det, "pixels", 0), analyzer.classified, 0
+    try:
+        for frame in frames:
+            decider = PersonDecider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames),
+                                    Zone.of(z), z.outside)
+            if att is not None:
+                att.frame_size, att.settled, att.follow = (frame.shape[1], frame.shape[0]), [], []
+            for _ in range(hold):
+                faces, _ = analyzer.analyse(frame)
+                now = n / fps
+                n += 1
+                decider.update(now, faces, (frame.shape[1], frame.shape[0]))
+                if att is not None:
+                    att.settled, att.follow = decider.settled(now + SETTLED_MARGIN_S), decider.seen()
+    finally:
+        analyzer.attention = old
+    return {"detector_px_per_frame": round((getattr(det, "pixels", 0) - px0) / max(n, 1)),
+            "faces_classified_per_frame": round((analyzer.classified - runs0) / max(n, 1), 3)}
+
+
 def fastest_yunet_ms(detector: Any, width: int, height: int, runs: int = 40) -> float:
     """Fastest of `runs` YuNet model calls at the input a width x height frame gets (for the report and
     the bench; the estimate uses the published Pi times)."""
@@ -245,6 +284,14 @@ def estimate(here: dict[str, Any], detector_compute: str, classifier_compute: st
         "threads_4_overlap": lambda k, s: max(det4 * t2 * dk(k) + nm["detector_side"] * s,
                                               clf4 * t2 * k + nm["classifier_side"] * s),
     }
+    rates = here.get("daemon")
+    if rates and detector_compute == YUNET_COMPUTE:
+        # as the daemon runs (kiosk/attention.py): the YuNet pixels and classifier runs a frame really got
+        px_scale = rates["detector_px_per_frame"] / max(1, here["detector_input"][0] * here["detector_input"][1]
+                                                         + here.get("detector_crop_px", 0))
+        clf_scale = rates["faces_classified_per_frame"] / max(faces, 1)
+        configs["threads_4_overlap_daemon"] = lambda k, s: max(
+            det4 * px_scale * t2 * dk(k) + nm["detector_side"] * s, clf4 * clf_scale * t2 * k + nm["classifier_side"] * s)
     for name, frame_ms in configs.items():
         fast, slow = frame_ms(1.0, slowdown[0]), frame_ms(PI4_SLOW_FACTOR, slowdown[1])
         # The published Pi speed, non-model work at the geometric middle of its range.

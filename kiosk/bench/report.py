@@ -11,7 +11,7 @@ from typing import Any
 
 from .measure import STAGES, percentile
 from .peer import Side
-from .scenarios import JPEG_QUALITY, PROJECT_ROOT, SCENARIOS
+from .scenarios import HOLD_FRAMES, JPEG_QUALITY, PROJECT_ROOT, SCENARIOS
 
 REPORT_SCHEMA = "maskgate.bench-report/1"
 # Targets from issue 5: ours/peer ratios.
@@ -196,11 +196,19 @@ def format_table(report: dict[str, Any]) -> str:
     if "threads_4" in pe:
         lines.append(f"== Raspberry Pi 4 estimate, {pe['faces']} faces (fast bound .. slow bound; kiosk/pi_estimate.py)")
         for name, label in (("threads_1", "1 thread per model"), ("threads_4", "4 threads, one model after the other"),
-                            ("threads_4_overlap", "4 threads, overlap (the default)")):
+                            ("threads_4_overlap", "4 threads, overlap (the default)"),
+                            ("threads_4_overlap_daemon", "the same, as the daemon runs")):
+            if name not in pe:
+                continue
             e = pe[name]
             lines.append(f"{label:<40} {e['ms_per_frame'][0]:>6.1f} .. {e['ms_per_frame'][1]:>6.1f} ms"
                          f"  {e['fps'][0]:>5.1f} .. {e['fps'][1]:>5.1f} fps (central {e['central_fps']:.1f})"
                          f"  {pe['fps_target']:g} fps: {e['keeps_up']}")
+        rates = pe.get("here_1_thread", {}).get("daemon")
+        if rates:
+            lines.append(f"  as the daemon runs: {rates['detector_px_per_frame']} YuNet pixels and "
+                         f"{rates['faces_classified_per_frame']} faces classified per frame (each frame held "
+                         f"{HOLD_FRAMES} frames as a new group: people followed, the decided not classified again)")
     else:
         lines.append(f"Raspberry Pi 4 estimate: {pe.get('note', 'none')}")
     return "\n".join(lines)
@@ -284,4 +292,5 @@ def _pi4_estimate(reference: str | None, config: str | None, model: str | None, 
     nose = cfg.resolve(cfg.classifier.nose_model) if cfg.classifier.nose_model else None
     here = pi_estimate.measure_here(reference, cfg.resolve(cfg.detector.model), cfg.resolve(cfg.classifier.model),
                                     analyzer, decoded, faces, nose)
+    here["daemon"] = pi_estimate.daemon_rates(analyzer, cfg, decoded, HOLD_FRAMES, cfg.camera.fps)
     return pi_estimate.estimate(here, macs["detector"]["compute"], macs["classifier"]["compute"], faces)
