@@ -102,20 +102,22 @@ class YuNetDetector:
         # threshold is kept only if the crop pass confirms it.
         first = float(refine_low) if refine_low else self.score_threshold
         self.second_look: SecondLook | None = None
+        # follow()'s windows share the second look's net (same square size): one model instance less in memory
+        self._window_net = None
         self.proposer = proposer  # another detector whose faces this one missed get the second look
         self.propose_max = int(propose_max)
         try:
             self._net = self._create(first, (320, 240))
             if refine_low or proposer is not None:
                 # its own net, so neither pass re-sizes the other's (OpenCV rebuilds its priors then)
-                crop_net = self._create(min(float(refine_confirm), self.score_threshold), (refine_crop, refine_crop))
+                crop_net = self._window_net = self._create(min(float(refine_confirm), self.score_threshold),
+                                                           (refine_crop, refine_crop))
                 self.second_look = SecondLook(lambda img: self._run(img, crop_net), refine_low, refine_confirm,
                                               refine_crop, refine_max)
         except cv2.error as e:
             raise KioskError(f"{self.model_path}: not a YuNet face detector ({_first_line(e)})") from None
         self._sizes: dict[int, tuple[int, int]] = {}
         self._window_side = int(refine_crop) if refine_crop >= 32 and refine_crop % 32 == 0 else 128
-        self._window_net = None  # made on the first follow(): only the daemon follows tracks
         self.pixels = 0  # pixels run through YuNet since start (kiosk/pi_estimate.py counts them per frame)
         self._check(self.model_path)
         self.pixels = 0
@@ -212,7 +214,8 @@ class YuNetDetector:
             m, s, x0, y0 = crop_transform(old, side)
             window = cv2.warpAffine(frame_bgr, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             reach = max(old[2], old[3])
-            near = [(_centre_gap(r, old), r) for r in to_frame(self._run(window, self._window_net), s, x0, y0)]
+            near = [(_centre_gap(r, old), r) for r in to_frame(self._run(window, self._window_net), s, x0, y0)
+                    if r[14] >= self.score_threshold]
             best = min(((g, r) for g, r in near if g < reach), key=lambda gr: gr[0], default=(0.0, None))[1]
             if best is not None and all(iou_rows(best, f) < MATCH_IOU for f in found):
                 found.append(best)
