@@ -123,3 +123,17 @@ def test_refusals_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
         eval_crops.run(lambda: eval_crops.main([str(tmp_path), "--model", str(tmp_path / "no.tflite")]))
     assert done.value.code == 2 and "model file not found" in capsys.readouterr().err
+
+
+def test_time_to_decision_counts_the_frames_a_visitor_waits_at_the_gate(tmp_path, capsys):
+    from tools.demo import make_bystander_clip as clip
+    from tools.eval import time_to_decision
+
+    assert clip.main(["-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert time_to_decision.main([str(tmp_path / "bystander.avi"), "--fps", str(clip.FPS), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    [first, *_] = out["decisions"]
+    assert (first["decision"], first["reason"]) == ("open", "mask")
+    assert first["frames_at_gate"] == 3  # k of n: three frames at the gate, not one more
+    assert out["work"]["frames"] == clip.FRAMES and 0 < out["work"]["whole_frame_searches"] < clip.FRAMES
