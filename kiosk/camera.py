@@ -257,6 +257,17 @@ class CameraSupervisor(Closing):
         log.warning("camera: %s; retrying in %.1f s", why, self._backoff)
         self._backoff = min(self._backoff * 2, self.cfg.reopen_max_s)
 
+    def _open(self) -> bool:
+        """Open the camera; a failure is reported as a fault (with back-off) and gives False."""
+        try:
+            self.camera.open()
+        except CameraError as exc:
+            self._fail(str(exc))
+            return False
+        self._is_open = True
+        self._since_open = 0
+        return True
+
     def read(self) -> np.ndarray | None:
         """The next valid frame, or None at once while the camera is down (see `fault`). Raises
         EndOfStream at the end of a recording when camera.on_end is 'exit'."""
@@ -265,14 +276,9 @@ class CameraSupervisor(Closing):
         if not self._is_open:
             if self._clock() < self._retry_at:
                 return None
-            try:
-                self.camera.open()
-            except CameraError as exc:
-                self._fail(str(exc))
+            if not self._open():
                 return None
-            self._is_open = True
             self._next_frame_at = None
-            self._since_open = 0
             log.info("camera: %s open", self.camera.name)
         t0 = time.perf_counter()
         frame = self.camera.read()
@@ -312,13 +318,8 @@ class CameraSupervisor(Closing):
             return None
         self.camera.close()
         self._is_open = False
-        try:
-            self.camera.open()
-        except CameraError as exc:
-            self._fail(str(exc))
+        if not self._open():
             return None
-        self._is_open = True
-        self._since_open = 0
         self.loops += 1
         log.debug("camera: %s ended; playing it again (pass %d)", self.camera.name, self.loops + 1)
         frame = self.camera.read()

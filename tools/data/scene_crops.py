@@ -33,22 +33,6 @@ sys.path.insert(0, str(ROOT))
 from tools.cli import CliError, run  # noqa: E402
 
 
-def read_series(path: Path) -> dict[str, tuple[str, str]]:
-    """scene -> (series, split) from tools/data/scene_series.py's file."""
-    from tools.data.scene_series import HEADER
-
-    if not path.is_file():
-        raise CliError(f"series file not found: {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if not lines or lines[0] != HEADER:
-        raise CliError(f"{path}: expected the header {HEADER!r}")
-    out = {}
-    for line in lines[1:]:
-        scene, series, split = line.split("\t")
-        out[scene] = (series, split)
-    return out
-
-
 def parse_copies(text: str) -> dict[str, int]:
     """`--copies`: one count for every label, or LABEL=K items (labels not named get 1)."""
     labels = ("mask", "no_mask", "incorrect")
@@ -104,6 +88,7 @@ def main(argv=None) -> int:
     from kiosk.images import read_image
     from kiosk.pipeline import build_detector
     from kiosk.preprocess import crop, square_crop_box
+    from tools.data.scene_series import read_series
     from tools.eval.eval_scenes import overlapping, read_boxes
 
     from kiosk.nose import DOWN, SIDE, nose_patch

@@ -35,8 +35,8 @@ HEADER = "scene\tseries\tsplit"
 SEVERITY = ("mask", "no_mask", "incorrect")
 
 
-def read_split(path: Path) -> dict[str, str]:
-    """scene -> split (train | test) from a file this tool wrote."""
+def read_series(path: Path) -> dict[str, tuple[str, str]]:
+    """scene -> (series, split) from a file this tool wrote."""
     if not path.is_file():
         raise CliError(f"series file not found: {path}")
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -47,8 +47,13 @@ def read_split(path: Path) -> dict[str, str]:
         cols = line.split("\t")
         if len(cols) != 3 or cols[2] not in ("train", "test"):
             raise CliError(f"{path}:{n}: expected `scene series train|test`")
-        out[cols[0]] = cols[2]
+        out[cols[0]] = (cols[1], cols[2])
     return out
+
+
+def read_split(path: Path) -> dict[str, str]:
+    """scene -> split (train | test) from a file this tool wrote."""
+    return {scene: split for scene, (_, split) in read_series(path).items()}
 
 
 def assign(series: dict[str, list[str]], stratum: dict[str, str], test_share: float) -> dict[str, str]:
