@@ -137,3 +137,21 @@ def test_time_to_decision_counts_the_frames_a_visitor_waits_at_the_gate(tmp_path
     assert (first["decision"], first["reason"]) == ("open", "mask")
     assert first["frames_at_gate"] == 3  # k of n: three frames at the gate, not one more
     assert out["work"]["frames"] == clip.FRAMES and 0 < out["work"]["whole_frame_searches"] < clip.FRAMES
+
+
+def test_scene_speed_lays_out_real_scenes_as_the_bench_workers_read_frames(tmp_path):
+    from kiosk.bench import load_frames
+    from tools.cli import CliError
+    from tools.eval import scene_speed
+
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    for name in ("b.jpg", "a.jpg"):
+        cv2.imwrite(str(folder / name), np.full((60, 80, 3), 128, np.uint8))
+    scene_speed.write_frames(folder, ["a.jpg", "b.jpg"], tmp_path / "frames")
+    manifest, by_scenario = load_frames(tmp_path / "frames")
+    assert [f["source"] for f in manifest["frames"]] == ["a.jpg", "b.jpg"]
+    assert [name for name, _ in by_scenario[scene_speed.SCENARIO]] == ["scene-000.jpg", "scene-001.jpg"]
+    assert (tmp_path / "frames" / "faces1-0.jpg").read_bytes() == (folder / "a.jpg").read_bytes()
+    with pytest.raises(CliError, match="peer interpreter"):
+        scene_speed.main([str(folder), "--peer-python", str(tmp_path / "none"), "--out", str(tmp_path / "o")])

@@ -127,7 +127,7 @@ def serve(pipeline_factory: Callable[[], tuple[float, Any]], first_frame: bytes,
     """The worker protocol, shared in shape with tools/eval/peer_worker.py:
 
     -> {"event": "ready", t_main, t_imported, t_loaded, t_first (time.monotonic), info, rss}
-    <- {"cmd": "run", "scenario": S, "seconds": X}  -> {"event": "result", ...measure()}
+    <- {"cmd": "run", "scenario": S, "seconds": X[, "hold": H]}  -> {"event": "result", ...measure()}
     <- {"cmd": "quit"}                               -> {"event": "bye", "peak_rss_kb"}
     """
     proto = _Protocol()
@@ -157,8 +157,9 @@ def _command_loop(proto: _Protocol, pipeline: Any) -> int:
             return 0
         if cmd.get("cmd") == "run":
             pipeline.reset()
+            hold = max(1, min(int(cmd.get("hold", HOLD_FRAMES)), 100))  # 1: every frame once (real scenes)
             result = measure(pipeline.process, pipeline.reset, frames[cmd["scenario"]], float(cmd["seconds"]),
-                             settle=getattr(pipeline, "settle", None))
+                             hold=hold, settle=getattr(pipeline, "settle", None))
             result.update(event="result", scenario=cmd["scenario"])
             proto.send(result)
         elif cmd.get("cmd") == "profile":
