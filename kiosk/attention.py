@@ -18,7 +18,8 @@ It also names the people to **follow**: the boxes of the people seen in the last
 (kiosk/yunet.py's `follow`) and runs over the whole frame only every `full_every`-th frame, when nobody is
 followed, or when the windows come back empty: a newcomer is found at the next whole-frame pass.
 
-Pure code; the pipeline updates `settled` and `follow` after every decision step.
+Pure code; after every decision step the frame loop calls `observe` (the daemon, the bench, the Pi 4
+estimate's `daemon_rates`), and `forget` when nobody can be known to stand there any more.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ from .decision import FaceVerdict
 from .tracking import Zone, iou
 
 SAME_PLACE = 0.5  # IoU with the decided face's last box: still the same person standing there
+# A decided person's verdict stands in for new ones only while their cooldown has at least this long to run,
+# seconds: the frame classified next may be a frame or two later than the one last decided (kiosk/overlap.py).
+SETTLED_MARGIN_S = 0.5
+
+
+def attention_for(cfg) -> "Attention | None":
+    """The attention a config asks for (`classifier.attention`), None when it is off."""
+    return Attention(Zone.of(cfg.zone), cfg.zone.outside) if cfg.classifier.attention else None
 
 
 @dataclass
@@ -41,6 +50,16 @@ class Attention:
     frame_size: tuple[int, int] | None = None
     settled: list[FaceVerdict] = field(default_factory=list)
     follow: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def observe(self, decider, now: float) -> None:
+        """After `decider` (kiosk/tracking.py's PersonDecider) took the frame decided at `now`: who is
+        settled, who is to be followed."""
+        self.settled = decider.settled(now + SETTLED_MARGIN_S)
+        self.follow = decider.seen()
+
+    def forget(self) -> None:
+        """Nobody is known to stand there (a camera gap, a new group of people)."""
+        self.settled, self.follow = [], []
 
     def reuse(self, box: tuple[int, int, int, int]) -> FaceVerdict | None:
         """The settled verdict of the person still standing at `box`, moved to it; None: classify it."""

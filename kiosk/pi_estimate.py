@@ -201,30 +201,28 @@ def daemon_rates(analyzer: Any, cfg: Any, frames: list[np.ndarray], hold: int, f
     """How much work a frame really gets as the daemon runs (kiosk/attention.py: people followed in
     windows, decided people not classified again), on `frames` each held `hold` frames as a new group
     of people: YuNet pixels per frame and faces classified per frame. The analyser is left as found."""
-    from .attention import Attention
-    from .decision import Policy
-    from .pipeline import SETTLED_MARGIN_S
-    from .tracking import PersonDecider, Zone
+    from .attention import attention_for
+    from .tracking import PersonDecider
 
-    d, z = cfg.decision, cfg.zone
     det = analyzer.detector
-    att = Attention(Zone.of(z), z.outside) if cfg.classifier.attention else None
+    att = attention_for(cfg)
     old = analyzer.attention
     analyzer.attention = att
     px0, runs0, n = getattr(det, "pixels", 0), analyzer.classified, 0
     try:
         for frame in frames:
-            decider = PersonDecider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames),
-                                    Zone.of(z), z.outside)
+            decider = PersonDecider.of(cfg)  # a new group walks in
+            size = (frame.shape[1], frame.shape[0])
             if att is not None:
-                att.frame_size, att.settled, att.follow = (frame.shape[1], frame.shape[0]), [], []
+                att.frame_size = size
+                att.forget()
             for _ in range(hold):
                 faces, _ = analyzer.analyse(frame)
                 now = n / fps
                 n += 1
-                decider.update(now, faces, (frame.shape[1], frame.shape[0]))
+                decider.update(now, faces, size)
                 if att is not None:
-                    att.settled, att.follow = decider.settled(now + SETTLED_MARGIN_S), decider.seen()
+                    att.observe(decider, now)
     finally:
         analyzer.attention = old
     return {"detector_px_per_frame": round((getattr(det, "pixels", 0) - px0) / max(n, 1)),

@@ -25,11 +25,11 @@ import cv2
 import numpy as np
 
 from .analysis import FaceAnalyzer
-from .attention import Attention
+from .attention import attention_for
 from .camera import CameraSupervisor, EndOfStream
 from .closing import Closing
 from .config import Config
-from .decision import Decision, Outcome, Policy, Reason
+from .decision import Decision, Outcome, Reason
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
 from .commands import Mode, RateLimit, Verdict
@@ -40,7 +40,7 @@ from .outputs import Publisher
 from .overlap import OverlappedAnalyzer
 from .parts import Parts, build_analyzer, build_detector, build_parts  # noqa: F401 - the builders: imported from here by tools
 from .stats import Stats
-from .tracking import PersonDecider, Zone
+from .tracking import PersonDecider
 
 log = logging.getLogger("kiosk")
 
@@ -48,9 +48,6 @@ log = logging.getLogger("kiosk")
 READY_TIMEOUT_S = 10.0
 # The summary keeps this many recent events (the demo lists them); a daemon runs for months.
 RECENT_DECISIONS = 100
-# A decided person's verdict stands in for new ones (kiosk/attention.py) only while their cooldown has at
-# least this long to run, seconds: the frame classified next may be a frame or two later than the last decided.
-SETTLED_MARGIN_S = 0.5
 # How often the frame loop checks the outputs' health (the MQTT client's), seconds.
 HEALTH_CHECK_S = 1.0
 # Refused commands beyond this rate are counted but neither logged nor answered: a flood of them
@@ -114,15 +111,12 @@ class Kiosk(Closing):
         self.notifier = notifier or Notifier()
         self.stats = Stats()
         self.summary = Summary()
-        d = cfg.decision
-        z = cfg.zone
-        # one k-of-n decider per person (track), only people in the gate zone decide (kiosk/tracking.py)
-        self.decider = PersonDecider(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames),
-                                     Zone.of(z), z.outside)
+        # one k-of-n decider per person (track), only people at the gate decide (kiosk/tracking.py)
+        self.decider = PersonDecider.of(cfg)
         self._frame_size: tuple[int, int] | None = None
         self.analyzer = parts.analyzer
         # faces whose verdict cannot matter are not classified (kiosk/attention.py)
-        self.attention = Attention(Zone.of(z), z.outside) if cfg.classifier.attention else None
+        self.attention = attention_for(cfg)
         self.analyzer.attention = self.attention
         self.model_info = parts.model_info
         self.gate, self.indicator, self.button = parts.gate, parts.indicator, parts.button
@@ -274,8 +268,7 @@ class Kiosk(Closing):
         t1 = time.perf_counter()
         decisions = self.decider.update(at, faces, self._frame_size)
         if self.attention is not None:
-            self.attention.settled = self.decider.settled(at + SETTLED_MARGIN_S)
-            self.attention.follow = self.decider.seen()
+            self.attention.observe(self.decider, at)
         t2 = time.perf_counter()
         self.stats.add("decide", (t2 - t1) * 1000)
         self.stats.frame(now)  # the frame rate stays a wall-clock figure
@@ -456,7 +449,7 @@ class Kiosk(Closing):
             self.gate.close()
             self.decider.reset()
             if self.attention is not None:
-                self.attention.settled, self.attention.follow = [], []  # nobody is known to stand there after the gap
+                self.attention.forget()
             self.stats.counters["camera_failures"] += 1
             self.summary.camera_failures += 1
             self._set_fault("camera", self.supervisor.fault or "")

@@ -210,6 +210,12 @@ class PersonDecider:
         self.outside = outside
         self.tracker = Tracker(max_missed=policy.absent_frames)
 
+    @classmethod
+    def of(cls, cfg) -> "PersonDecider":
+        """The decider a config's [decision] and [zone] sections describe (kiosk.config.Config)."""
+        d, z = cfg.decision, cfg.zone
+        return cls(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames), Zone.of(z), z.outside)
+
     @property
     def present(self) -> bool:
         """Someone is at the gate (a live track in the zone)."""
@@ -233,13 +239,12 @@ class PersonDecider:
                frame_size: tuple[int, int] | None = None) -> list[Decision]:
         seen = self.tracker.update(list(faces), lambda: Decider(self.policy))
         roles = dict(zip((t.id for t, _ in seen), self.zone.roles([t.box for t, _ in seen], frame_size)))
-        at_gate = {tid: gate for tid, (gate, _) in roles.items()}
         # A bad face holds the gate for everyone else while its track lives: with the front person
         # always, as a bystander under the `hold` policy.
         holding = [t.id for t, _ in seen if t.bad and (roles[t.id][1] or self.outside == "hold")]
         decisions: list[Decision] = []
         for t, f in seen:
-            if not at_gate[t.id]:
+            if not roles[t.id][0]:  # not at the gate
                 if t.decider.present:
                     t.decider.reset()  # left the gate (or fell behind the front person): its evidence no longer counts
                 continue

@@ -118,9 +118,9 @@ class YuNetDetector:
             raise KioskError(f"{self.model_path}: not a YuNet face detector ({_first_line(e)})") from None
         self._sizes: dict[int, tuple[int, int]] = {}
         self._window_side = int(refine_crop) if refine_crop >= 32 and refine_crop % 32 == 0 else 128
-        self.pixels = 0  # pixels run through YuNet since start (kiosk/pi_estimate.py counts them per frame)
-        self._check(self.model_path)
         self.pixels = 0
+        self._check(self.model_path)
+        self.pixels = 0  # pixels run through YuNet since start, the start-up check not counted (kiosk/pi_estimate.py)
 
     def _create(self, score: float, size: tuple[int, int]):
         return cv2.FaceDetectorYN.create(str(self.model_path), "", size, score, self.iou_threshold, 5000)
@@ -192,7 +192,6 @@ class YuNetDetector:
             if d is not None:
                 out.append(d)
         return out
-
 
     def follow(self, frame_bgr: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[Detection] | None:
         """The faces of tracked people, each looked for only in a window around the box it had a frame or

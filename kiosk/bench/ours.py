@@ -41,13 +41,12 @@ class OurPipeline:
                  overlap: bool | None = None) -> None:
         import cv2
 
-        from ..attention import Attention
+        from ..attention import attention_for
         from ..config import Config, load
-        from ..decision import Policy
         from ..events import build_event
         from ..overlap import OverlappedAnalyzer
-        from ..pipeline import SETTLED_MARGIN_S, build_analyzer
-        from ..tracking import PersonDecider, Zone
+        from ..pipeline import build_analyzer
+        from ..tracking import PersonDecider
 
         cfg = load(config) if config else Config()
         if model:
@@ -62,14 +61,10 @@ class OurPipeline:
         self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
         clf = self.analyzer.classifier
         self.model_info = {"name": clf.meta.name, "sha256": clf.sha256}
-        d = cfg.decision
-        self._policy = Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames)
-        z = cfg.zone
-        self._new_decider = lambda: PersonDecider(self._policy, Zone.of(z), z.outside)
+        self._new_decider = lambda: PersonDecider.of(cfg)
         self.decider = self._new_decider()
-        self.attention = Attention(Zone.of(z), z.outside) if cfg.classifier.attention else None
+        self.attention = attention_for(cfg)
         self.analyzer.attention = self.attention
-        self._margin = SETTLED_MARGIN_S
         self._last_jpeg: bytes | None = None
         self._build_event = build_event
         self._imdecode, self._flag = cv2.imdecode, cv2.IMREAD_COLOR
@@ -116,7 +111,7 @@ class OurPipeline:
             self.overlap.flush()
         self.decider = self._new_decider()
         if self.attention is not None:
-            self.attention.settled, self.attention.follow = [], []
+            self.attention.forget()
         self._n = 0
 
     def settle(self) -> int | None:
@@ -135,7 +130,7 @@ class OurPipeline:
             self._last_jpeg = jpeg
             self.decider.reset()
             if self.attention is not None:
-                self.attention.settled, self.attention.follow = [], []
+                self.attention.forget()
         now = self._n * self._dt
         self._n += 1
         size = (frame.shape[1], frame.shape[0])
@@ -152,8 +147,7 @@ class OurPipeline:
         t2 = perf()
         decisions = self.decider.update(now, faces, size)
         if self.attention is not None:
-            self.attention.settled = self.decider.settled(now + self._margin)
-            self.attention.follow = self.decider.seen()
+            self.attention.observe(self.decider, now)
         t3 = perf()
         for decision in decisions:
             event = self._build_event(decision, self.cfg.kiosk.id, self.model_info, (t3 - t0) * 1000)

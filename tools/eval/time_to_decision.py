@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tools.cli import CliError, run  # noqa: E402
-from tools.eval.kiosk_options import _with_overrides  # noqa: E402
+from tools.eval.kiosk_options import add_kiosk_options, kiosk_config  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     p.add_argument("--fps", type=float, default=15.0, help="the clip's frame rate (camera.fps; default 15)")
     p.add_argument("--at-fps", type=float, nargs="*", default=[15.0, 25.0],
                    help="frame rates to express the waits in seconds at (default 15 25)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="a config key")
+    add_kiosk_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     args = p.parse_args(argv)
     if not args.clip.exists():
@@ -42,11 +42,10 @@ def main(argv=None) -> int:
 
     from gpiozero.pins.mock import MockFactory
 
-    from kiosk.config import Config
     from kiosk.pipeline import Kiosk
 
     with tempfile.TemporaryDirectory() as state:
-        cfg = Config()
+        cfg = kiosk_config(args)
         cfg.kiosk.state_dir = state
         cfg.camera.source = str(args.clip)
         cfg.camera.fps = args.fps
@@ -55,7 +54,6 @@ def main(argv=None) -> int:
         cfg.mqtt.enabled = False
         cfg.web.enabled = False
         cfg.sound.enabled = False
-        cfg = _with_overrides(cfg, args.set)
         first_at_gate: dict[int, int] = {}
         waits: list[dict] = []
         with Kiosk(cfg, pin_factory=MockFactory()) as kiosk:
