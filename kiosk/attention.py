@@ -7,7 +7,9 @@ Two kinds of face need no verdict of their own:
   box overlaps the old one by `SAME_PLACE`). Only for the cooldown: evidence for a decision is always
   fresh, one classification per frame, so k of n frames still means k classifications.
 - **A bystander under `zone.outside = "ignore"`**: a face outside the zone's region, or narrower than
-  `zone.near` x the person in front (kiosk/tracking.py), can neither open nor shut the gate. Which faces
+  `zone.near` x the person in front (kiosk/tracking.py), can neither open nor shut the gate. Only while
+  someone is at the gate: with nobody there every face is classified, since the visitor screen says
+  "Please step closer" for faces seen but too far (kiosk/web/presence.py) and must not be told of a poster. Which faces
   those are depends only on the boxes, so it is known before classifying; but the person in front may
   turn out to be a detector mistake (`not_face`, a weak box), and then the next widest face leads. So
   the analyser asks again with what is left and classifies whoever has become relevant
@@ -72,4 +74,7 @@ class Attention:
         """Per box of one frame: can its verdict matter to the gate? (Everyone can under `hold`.)"""
         if self.outside != "ignore":
             return [True] * len(boxes)
-        return [gate or near for gate, near in self.zone.roles(boxes, self.frame_size)]
+        roles = self.zone.roles(boxes, self.frame_size)
+        if not any(gate for gate, _ in roles):
+            return [True] * len(boxes)  # nobody at the gate: the screen still needs to know who is in view
+        return [gate or near for gate, near in roles]

@@ -34,7 +34,8 @@ def test_bystanders_need_no_verdict_only_under_the_ignore_policy():
     boxes = [(260, 170, 120, 120), (20, 60, 60, 60), (450, 150, 90, 90)]  # front, far behind, close
     assert Attention(Zone(min_face_px=40, near=0.6), "ignore", FRAME).needed(boxes) == [True, False, True]
     assert Attention(Zone(min_face_px=40, near=0.6), "hold", FRAME).needed(boxes) == [True] * 3
-    assert Attention(Zone(min_face_px=40), "ignore", FRAME).needed([(0, 0, 36, 36)]) == [False]
+    assert Attention(Zone(min_face_px=40), "ignore", FRAME).needed([(0, 0, 36, 36)]) == [True]  # nobody at the gate
+    assert Attention(Zone(min_face_px=40), "ignore", FRAME).needed([(0, 0, 36, 36), (300, 100, 90, 90)]) == [False, True]
 
 
 def replay(factory, tmp_path, source, fps, attention: bool, **zone):
@@ -96,3 +97,10 @@ def test_when_the_front_box_is_a_detector_mistake_the_next_face_is_classified_af
     analyzer.attention = Attention(Zone(min_face_px=40, near=0.6), "ignore", (frame.shape[1], frame.shape[0]))
     lean, _ = analyzer.classify(frame, [wall, face])
     assert lean == everything and analyzer.skipped == 0
+
+
+def test_with_nobody_at_the_gate_the_faces_in_view_are_still_seen(factory, tmp_path, bystander_clip):
+    # nobody is wide enough to be at the gate: no face decides, but the screen must still learn that
+    # someone is there ("Please step closer", kiosk/web/presence.py), so their verdicts are not skipped
+    _, lean = replay(factory, tmp_path, bystander_clip, clip.FPS, attention=True, min_face_px=400)
+    assert lean.classified > clip.FRAMES and lean.skipped == 0
