@@ -13,7 +13,7 @@ import pytest
 from kiosk.web import WebOutput
 from kiosk.web import guard
 from tests.test_web import MODEL, TOKEN, web_cfg
-from tests.webclient import get, raw, status_of, wait_until
+from tests.webclient import get, raw, read_all, status_of, wait_until
 
 HALF_REQUEST = b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "  # and never the blank line
 
@@ -35,16 +35,6 @@ def half_open(port: int, n: int, data: bytes = HALF_REQUEST) -> list[socket.sock
         s.sendall(data)
         socks.append(s)
     return socks
-
-
-def read_all(s: socket.socket) -> bytes:
-    out = b""
-    try:
-        while chunk := s.recv(65536):
-            out += chunk
-    except (ConnectionResetError, TimeoutError):
-        pass
-    return out
 
 
 def test_forty_half_sent_requests_do_not_block_healthz_or_status(server):

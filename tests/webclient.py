@@ -33,13 +33,18 @@ def raw(port: int, data: bytes, timeout: float = 10.0) -> bytes:
             s.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server may close on us mid-send (too large); read what it said
-        out = b""
-        try:
-            while chunk := s.recv(65536):
-                out += chunk
-        except (ConnectionResetError, TimeoutError):
-            pass
-        return out
+        return read_all(s)
+
+
+def read_all(s: socket.socket) -> bytes:
+    """Everything the server sends on `s` until it closes (or resets, or the socket's timeout passes)."""
+    out = b""
+    try:
+        while chunk := s.recv(65536):
+            out += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return out
 
 
 def status_of(answer: bytes) -> int:
