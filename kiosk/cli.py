@@ -69,7 +69,7 @@ def _emit(obj: dict) -> None:
 
 def _images(paths: list[str], failed: list[str]):
     """Yield (path, image) for each readable path; report the others as JSON error lines."""
-    from .images import ImageError, read_image
+    from .capture.images import ImageError, read_image
 
     for path in paths:
         try:
@@ -82,7 +82,7 @@ def _images(paths: list[str], failed: list[str]):
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from .classifier import Classifier
+    from .vision.classifier import Classifier
 
     clf = Classifier(args.model or DEFAULT_MODEL, num_threads=1)
     failed: list[str] = []
@@ -97,7 +97,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from .pipeline import build_analyzer
-    from .tracking import Zone, zoned_frame_decision
+    from .vision.tracking import Zone, zoned_frame_decision
 
     cfg = _config(args.config)
     analyzer = build_analyzer(cfg)

@@ -59,7 +59,7 @@ class DetectorSection:
                           lo=64, hi=4096)
     refine_low: float = _f(0.1, "YuNet (.onnx) only: a box scoring from this up to score_threshold gets a second look, "
                                 "YuNet again on an enlarged crop of the full-size frame, and is kept only if that "
-                                "confirms it (kiosk/refine.py; finds the small masked faces the shrink loses); 0 (or >= score_threshold) = off",
+                                "confirms it (kiosk/vision/refine.py; finds the small masked faces the shrink loses); 0 (or >= score_threshold) = off",
                            lo=0.0, hi=0.95)
     refine_confirm: float = _f(0.3, "YuNet only: the second look's score that confirms a box", lo=0.05, hi=0.99)
     refine_crop: int = _f(128, "YuNet only: the second look's crop, a square of this many pixels (a multiple of 32; "
@@ -90,7 +90,7 @@ class DetectorSection:
                             "for in small windows around them (refine_crop px squares), and the whole frame is "
                             "searched only every this many frames (and whenever nobody is followed): a newcomer "
                             "is found within this many frames; 1 = the whole frame every frame "
-                            "(kiosk/attention.py)", lo=1, hi=30)
+                            "(kiosk/vision/attention.py)", lo=1, hi=30)
     overlap: bool = _f(True, "detect the next frame while this one is classified: the same decisions, one frame "
                              "later, more frames per second (docs/bench.md)")
 
@@ -100,12 +100,12 @@ class ClassifierSection:
     model: str = _f("models/mask_classifier.tflite", "int8 mask classifier; its .json sidecar must sit beside it")
     threads: int = _f(0, "interpreter threads; 0 = one per CPU core, at most 4", lo=0, hi=8)
     nose_model: str = _f("models/nose_check.tflite", "second look at faces called `mask`: is the nose bare? "
-                                                    "(kiosk/nose.py); empty = off")
+                                                    "(kiosk/vision/nose.py); empty = off")
     nose_threshold: float = _f(0.3, "P(nose bare) from which a `mask` face becomes `incorrect` (0.3: chosen with "
                                     "the YuNet detector on validation-real, models/MODEL_CARD.md)", lo=0.05, hi=0.99)
     attention: bool = _f(True, "classify only faces whose verdict can matter: a person decided and in their "
                                "cooldown keeps their last verdict, a bystander under zone.outside = ignore gets "
-                               "none (kiosk/attention.py; the same decisions for less work)")
+                               "none (kiosk/vision/attention.py; the same decisions for less work)")
 
 
 @dataclass
@@ -123,7 +123,7 @@ class DecisionSection:
 @dataclass
 class ZoneSection:
     x0: float = _f(0.0, "gate zone, left edge as a fraction of the frame's width: only a face whose box centre is "
-                        "inside the zone (and at least min_face_px wide) can open the gate (kiosk/tracking.py)",
+                        "inside the zone (and at least min_face_px wide) can open the gate (kiosk/vision/tracking.py)",
                    lo=0.0, hi=1.0)
     y0: float = _f(0.0, "gate zone, top edge, fraction of the frame's height", lo=0.0, hi=1.0)
     x1: float = _f(1.0, "gate zone, right edge, fraction of the frame's width", lo=0.0, hi=1.0)
@@ -244,7 +244,7 @@ class WebSection:
 
 @dataclass
 class SoundSection:
-    enabled: bool = _f(False, "play a prompt per outcome through a WAV player (kiosk/sound.py); off: no process "
+    enabled: bool = _f(False, "play a prompt per outcome through a WAV player (kiosk/door/sound.py); off: no process "
                               "is ever started")
     player: str = _f("aplay -q", "command that plays one WAV file, given as its last argument; started in the "
                                  "background, one prompt at a time (a new one stops the last); e.g. 'aplay -q -D "
@@ -478,11 +478,11 @@ def to_toml(cfg: Config) -> str:
 
 _HEADINGS = {
     "kiosk": "Identity and logging", "camera": "Camera source", "detector": "Face detector",
-    "classifier": "Mask classifier", "decision": "Decision policy (see kiosk/decision.py)",
-    "zone": "Gate zone: where a person is at the gate (see kiosk/tracking.py)",
+    "classifier": "Mask classifier", "decision": "Decision policy (see kiosk/door/decision.py)",
+    "zone": "Gate zone: where a person is at the gate (see kiosk/vision/tracking.py)",
     "gpio": "Gate relay, status light, buzzer, staff button (BCM pin numbers)",
     "mqtt": "MQTT: topics under <prefix>/<kiosk id>/ (README: MQTT reference)",
-    "commands": "Remote commands (signed; see kiosk/commands.py)",
+    "commands": "Remote commands (signed; see kiosk/messages/commands.py)",
     "snapshots": "Face snapshots (personal data; off unless you need them)",
     "web": "Web: the visitor screen, status, metrics, event log and live view (README: Kiosk screen)",
     "sound": "Sound: a prompt per outcome, played in the background (README: Sound prompts)",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from .decision import Decision, FaceVerdict, Outcome, Reason
+from .door.decision import Decision, FaceVerdict, Outcome, Reason
 
 DECISIONS = tuple(Outcome)
 REASONS = tuple(Reason)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol
 
 # A remote command as it arrived: (payload bytes, retained flag), and `channel="home_assistant"` for one
-# from the broker-guarded Home Assistant topic (kiosk/homeassistant.py). Called from the output's own
-# thread; the kiosk verifies the payload (kiosk/commands.py) before it acts on it.
+# from the broker-guarded Home Assistant topic (kiosk/messages/homeassistant.py). Called from the output's own
+# thread; the kiosk verifies the payload (kiosk/messages/commands.py) before it acts on it.
 CommandHandler = Callable[..., None]
 
 

@@ -6,24 +6,24 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from .analysis import FaceAnalyzer
-from .camera import CameraSupervisor, make_camera
-from .classifier import Classifier
-from .commands import CommandVerifier
+from .vision.analysis import FaceAnalyzer
+from .capture.camera import CameraSupervisor, make_camera
+from .vision.classifier import Classifier
+from .messages.commands import CommandVerifier
 from .config import Config, auto_threads
-from .detector import BlazeFaceDetector, FaceDetector
+from .vision.detector import BlazeFaceDetector, FaceDetector
 from .errors import KioskError
-from .gate import Gate, StaffButton, make_pin_factory
-from .ha_migration import FILE_NAME as MIGRATION_FILE
-from .ha_migration import MigrationRecord
-from .lights import Indicator
-from .mqtt import MqttPublisher, read_secret
-from .nose import NoseCheck
-from .outbox import Outbox
+from .door.gate import Gate, StaffButton, make_pin_factory
+from .messages.ha_migration import FILE_NAME as MIGRATION_FILE
+from .messages.ha_migration import MigrationRecord
+from .door.lights import Indicator
+from .messages.mqtt import MqttPublisher, read_secret
+from .vision.nose import NoseCheck
+from .messages.outbox import Outbox
 from .outputs import Publisher
-from .sound import SoundOutput
+from .door.sound import SoundOutput
 from .web import WebOutput
-from .yunet import YuNetDetector
+from .vision.yunet import YuNetDetector
 
 
 def build_detector(cfg: Config) -> FaceDetector:

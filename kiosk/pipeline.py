@@ -24,23 +24,23 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .analysis import FaceAnalyzer
-from .attention import attention_for
-from .camera import CameraSupervisor, EndOfStream
+from .vision.analysis import FaceAnalyzer
+from .vision.attention import attention_for
+from .capture.camera import CameraSupervisor, EndOfStream
 from .closing import Closing
 from .config import Config
-from .decision import Decision, Outcome, Reason
+from .door.decision import Decision, Outcome, Reason
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
-from .commands import Mode, RateLimit, Verdict
-from .homeassistant import parse_command as ha_parse_command
-from .lights import Pattern
-from .notify import Notifier
+from .messages.commands import Mode, RateLimit, Verdict
+from .messages.homeassistant import parse_command as ha_parse_command
+from .door.lights import Pattern
+from .messages.notify import Notifier
 from .outputs import Publisher
-from .overlap import OverlappedAnalyzer
+from .vision.overlap import OverlappedAnalyzer
 from .parts import Parts, build_analyzer, build_detector, build_parts  # noqa: F401 - the builders: imported from here by tools
 from .stats import Stats
-from .tracking import PersonDecider
+from .vision.tracking import PersonDecider
 
 log = logging.getLogger("kiosk")
 
@@ -111,11 +111,11 @@ class Kiosk(Closing):
         self.notifier = notifier or Notifier()
         self.stats = Stats()
         self.summary = Summary()
-        # one k-of-n decider per person (track), only people at the gate decide (kiosk/tracking.py)
+        # one k-of-n decider per person (track), only people at the gate decide (kiosk/vision/tracking.py)
         self.decider = PersonDecider.of(cfg)
         self._frame_size: tuple[int, int] | None = None
         self.analyzer = parts.analyzer
-        # faces whose verdict cannot matter are not classified (kiosk/attention.py)
+        # faces whose verdict cannot matter are not classified (kiosk/vision/attention.py)
         self.attention = attention_for(cfg)
         self.analyzer.attention = self.attention
         self.model_info = parts.model_info
@@ -127,7 +127,7 @@ class Kiosk(Closing):
         self.verifier = parts.verifier
         self._lock = threading.RLock()
         self.mode = Mode.AUTO
-        # Detect the next frame while this one is classified (kiosk/overlap.py); None: one at a time.
+        # Detect the next frame while this one is classified (kiosk/vision/overlap.py); None: one at a time.
         self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
         self.faults: set[str] = set()
         self.output_faults: dict[str, str] = {}  # an output's name -> why it does not work
@@ -327,7 +327,7 @@ class Kiosk(Closing):
     def _on_command(self, payload: bytes, retained: bool = False, channel: str = "signed") -> None:
         """A remote command (paho's thread): verified, then acted on; every outcome is published, but
         refusals only up to REFUSALS_PER_S (all are counted in stats). `channel` "home_assistant": from
-        the broker-guarded topic (kiosk/homeassistant.py), else signed; a channel that is off is ignored."""
+        the broker-guarded topic (kiosk/messages/homeassistant.py), else signed; a channel that is off is ignored."""
         if channel == "home_assistant":
             if not self.cfg.commands.home_assistant:
                 return

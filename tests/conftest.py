@@ -12,7 +12,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from kiosk.broker import Mosquitto
+from kiosk.messages.broker import Mosquitto
 from kiosk.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]

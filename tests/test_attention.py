@@ -1,4 +1,4 @@
-"""Pay for each person once (kiosk/attention.py): the same decisions with fewer classifier runs.
+"""Pay for each person once (kiosk/vision/attention.py): the same decisions with fewer classifier runs.
 Real models, the demo and bystander clips, MockFactory pins."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from kiosk.attention import Attention
+from kiosk.vision.attention import Attention
 from kiosk.config import Config
-from kiosk.decision import FaceVerdict
-from kiosk.detector import Detection
+from kiosk.door.decision import FaceVerdict
+from kiosk.vision.detector import Detection
 from kiosk.pipeline import Kiosk, build_analyzer
-from kiosk.tracking import Zone
+from kiosk.vision.tracking import Zone
 from tests.conftest import DEMO_CLIP, recorded_config
 from tools.demo import make_bystander_clip as clip
 

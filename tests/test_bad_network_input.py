@@ -7,7 +7,7 @@ the second lists behaviours that the tests named in it check against a running k
 from __future__ import annotations
 
 from tests.test_commands import SECRET, body, signed_text, verifier
-from kiosk.commands import MAX_COMMAND_BYTES, sign
+from kiosk.messages.commands import MAX_COMMAND_BYTES, sign
 
 DOC_HEADING = "## Network input (MQTT)"
 NONCE = '"nonce":"nonce-0001","kiosk_id":"it"}'

@@ -10,7 +10,7 @@ import threading
 import cv2
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from kiosk.camera import CameraSupervisor, FolderCamera
+from kiosk.capture.camera import CameraSupervisor, FolderCamera
 from kiosk.config import Config
 from kiosk.demo import demo_config
 from kiosk.pipeline import Kiosk

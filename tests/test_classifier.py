@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from kiosk import LABELS
-from kiosk.classifier import Classifier, read_meta, sha256_file
+from kiosk.vision.classifier import Classifier, read_meta, sha256_file
 from kiosk.errors import KioskError
-from kiosk.preprocess import dequantize, quantize, resize_face, square_crop_box
+from kiosk.vision.preprocess import dequantize, quantize, resize_face, square_crop_box
 from tests.conftest import CLASSIFIER
 
 

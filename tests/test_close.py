@@ -10,12 +10,12 @@ import threading
 import pytest
 from gpiozero import OutputDevice
 
-from kiosk.camera import CameraSupervisor, OpenCVCamera
+from kiosk.capture.camera import CameraSupervisor, OpenCVCamera
 from kiosk.config import Config
-from kiosk.gate import StaffButton
-from kiosk.lights import Indicator
-from kiosk.mqtt import MqttPublisher
-from kiosk.outbox import Outbox
+from kiosk.door.gate import StaffButton
+from kiosk.door.lights import Indicator
+from kiosk.messages.mqtt import MqttPublisher
+from kiosk.messages.outbox import Outbox
 from tests.conftest import DEMO_CLIP
 from tests.test_mqtt import MODEL, make_cfg
 from tests.test_parts import open_files_under
@@ -103,6 +103,6 @@ def test_kiosk_closes_twice(factory, tmp_path, twice):
     kiosk = Kiosk(demo_cfg(None, tmp_path), pin_factory=factory)
     with kiosk:
         assert not kiosk.closed
-    assert kiosk.closed and kiosk.supervisor.closed and kiosk.indicator.closed and kiosk.gate.released
+    assert kiosk.closed and kiosk.supervisor.closed and kiosk.indicator.closed and kiosk.door.gate.released
     getattr(kiosk, twice)()  # shutdown: the older name (tools/eval/soak.py)
     assert kiosk.closed

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kiosk.commands import CommandVerifier, RateLimit, sign
+from kiosk.messages.commands import CommandVerifier, RateLimit, sign
 from kiosk.pipeline import Kiosk
 from tests.conftest import ROOT
 from tests.test_pipeline import demo_cfg

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kiosk.analysis import FaceAnalyzer
+from kiosk.vision.analysis import FaceAnalyzer
 from kiosk.config import Config
 from kiosk.pipeline import build_analyzer
 from tests.test_nose import FixedNose

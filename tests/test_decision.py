@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.decision import BAD, NONE, OK, UNSURE, Decider, FaceVerdict, Policy, frame_verdict, single_frame_decision
+from kiosk.door.decision import BAD, NONE, OK, UNSURE, Decider, FaceVerdict, Policy, frame_verdict, single_frame_decision
 
 BOX = (10, 10, 80, 80)
 

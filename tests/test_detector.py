@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from kiosk.detector import (
+from kiosk.vision.detector import (
     BlazeFaceDetector,
     Detection,
     FaceDetector,

@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("skimage.data")
 pytest.importorskip("matplotlib")
 
-from kiosk.detector import BlazeFaceDetector, Detection  # noqa: E402
+from kiosk.vision.detector import BlazeFaceDetector, Detection  # noqa: E402
 from kiosk.errors import KioskError  # noqa: E402
 from tools.eval import eval_kiosk_detect as ev  # noqa: E402
 from tools.eval import kiosk_detect_score as sc  # noqa: E402

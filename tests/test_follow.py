@@ -1,5 +1,5 @@
 """Following tracked people in windows instead of searching the whole frame every frame
-(detector.full_every, kiosk/yunet.py's follow, kiosk/analysis.py). Real YuNet, the demo clip."""
+(detector.full_every, kiosk/vision/yunet.py's follow, kiosk/vision/analysis.py). Real YuNet, the demo clip."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from kiosk.gate import Gate, StaffButton
-from kiosk.lights import Indicator
+from kiosk.door.gate import Gate, StaffButton
+from kiosk.door.lights import Indicator
 
 
 def levels(pin) -> list[int]:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage import data
 
-from kiosk.images import ImageError, read_image
+from kiosk.capture.images import ImageError, read_image
 
 _, PNG = cv2.imencode(".png", cv2.cvtColor(data.astronaut()[::4, ::4], cv2.COLOR_RGB2BGR))
 _, JPG = cv2.imencode(".jpg", cv2.cvtColor(data.astronaut()[::4, ::4], cv2.COLOR_RGB2BGR))

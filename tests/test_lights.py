@@ -8,7 +8,7 @@ import pytest
 from gpiozero import OutputDevice
 
 from kiosk.errors import KioskError
-from kiosk.lights import Beeper, Indicator, PairLight, Pattern, RGBLight
+from kiosk.door.lights import Beeper, Indicator, PairLight, Pattern, RGBLight
 from tests.test_gate import levels
 
 

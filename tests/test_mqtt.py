@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from kiosk.broker import free_port
+from kiosk.messages.broker import free_port
 from kiosk.config import Config
 from kiosk.errors import KioskError
-from kiosk.mqtt import MqttPublisher, read_secret
+from kiosk.messages.mqtt import MqttPublisher, read_secret
 from tests.conftest import new_broker
 
 MODEL = {"name": "test-model", "sha256": "ab" * 32}
@@ -58,7 +58,7 @@ def test_last_will_marks_a_killed_kiosk_offline(broker, subscriber_factory, tmp_
     script.write_text(
         "import sys, time\n"
         "from kiosk.config import Config\n"
-        "from kiosk.mqtt import MqttPublisher\n"
+        "from kiosk.messages.mqtt import MqttPublisher\n"
         "cfg = Config(); cfg.kiosk.id = 'willy'; cfg.mqtt.port = int(sys.argv[1])\n"
         "p = MqttPublisher(cfg, {'name': 'm', 'sha256': 'x'}); p.start(); p.connected.wait(10)\n"
         "print('up', flush=True); time.sleep(60)\n")
@@ -204,7 +204,7 @@ def test_a_broker_outage_is_a_warning_not_an_error(tmp_path, caplog):
 
 
 def test_paho_lines_demoted_only_when_they_say_the_connection_is_down(caplog):
-    from kiosk.mqtt_client import PahoLog, new_client
+    from kiosk.messages.mqtt_client import PahoLog, new_client
 
     caplog.set_level(logging.DEBUG, logger="kiosk.paho")
     client = new_client(make_cfg(1), "never-connected")

@@ -17,9 +17,9 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk.commands import BadJson, load_json, sign
-from kiosk.discovery import discovery_messages, migration_keys
-from kiosk.outbox import Outbox
+from kiosk.messages.commands import BadJson, load_json, sign
+from kiosk.messages.discovery import discovery_messages, migration_keys
+from kiosk.messages.outbox import Outbox
 from kiosk.pipeline import REFUSALS_BURST, REFUSALS_PER_S, Kiosk
 from tests.test_commands import SECRET, body, signed_text, verifier
 from tests.test_pipeline import demo_cfg

@@ -13,12 +13,12 @@ import time
 import pytest
 
 from kiosk import cli
-from kiosk.acl_probe import CLOSED, OPEN, UNKNOWN, probe_command_topic
-from kiosk.broker import free_port
+from kiosk.messages.acl_probe import CLOSED, OPEN, UNKNOWN, probe_command_topic
+from kiosk.messages.broker import free_port
 from kiosk.config import from_dict
-from kiosk.discovery import command_topic
+from kiosk.messages.discovery import command_topic
 from kiosk.errors import KioskError
-from kiosk.mqtt import MqttPublisher
+from kiosk.messages.mqtt import MqttPublisher
 from tests.conftest import DEMO_CLIP, Subscriber, new_broker
 from tests.test_mqtt import MODEL, make_cfg
 from tests.test_mqtt_homeassistant import AuthClient

@@ -15,11 +15,11 @@ from contextlib import ExitStack
 import paho.mqtt.client as mqtt
 import pytest
 
-from kiosk import discovery
-from kiosk.discovery import (DECISIONS, MIGRATE, RETIRED, device_payload, device_topic, legacy_topics,
+from kiosk.messages import discovery
+from kiosk.messages.discovery import (DECISIONS, MIGRATE, RETIRED, device_payload, device_topic, legacy_topics,
                              migration_keys)
-from kiosk.ha_migration import FILE_NAME, MigrationRecord
-from kiosk.mqtt import MqttPublisher
+from kiosk.messages.ha_migration import FILE_NAME, MigrationRecord
+from kiosk.messages.mqtt import MqttPublisher
 from kiosk.parts import build_outputs
 from kiosk.pipeline import Kiosk
 from kiosk.stats import Stats, cpu_temperature

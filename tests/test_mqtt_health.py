@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from kiosk.commands import sign
+from kiosk.messages.commands import sign
 from kiosk.errors import RuntimeFault
-from kiosk.mqtt import MqttPublisher
-from kiosk.outbox import Outbox
+from kiosk.messages.mqtt import MqttPublisher
+from kiosk.messages.outbox import Outbox
 from kiosk.pipeline import Kiosk
 from tests.test_commands import SECRET, body
 from tests.test_mqtt import MODEL, make_cfg, wait_connected

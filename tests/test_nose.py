@@ -1,4 +1,4 @@
-"""The nose check (kiosk/nose.py): patch geometry, model refusals, and how it changes a `mask` verdict."""
+"""The nose check (kiosk/vision/nose.py): patch geometry, model refusals, and how it changes a `mask` verdict."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.analysis import FaceAnalyzer
+from kiosk.vision.analysis import FaceAnalyzer
 from kiosk.config import Config
-from kiosk.detector import Detection
+from kiosk.vision.detector import Detection
 from kiosk.errors import KioskError
-from kiosk.nose import NoseCheck, nose_patch
+from kiosk.vision.nose import NoseCheck, nose_patch
 from kiosk.pipeline import build_analyzer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def face():
     from kiosk.config import Config
-    from kiosk.nose import nose_patch
+    from kiosk.vision.nose import nose_patch
     from kiosk.pipeline import build_detector
 
     from tools.training import dataset as D
@@ -33,7 +33,7 @@ def face():
 
 def test_patch_points_are_where_nose_patch_puts_the_eyes_and_the_tip(face):
     frame, det, _, (eye_y, tip_y) = face
-    from kiosk.nose import nose_patch
+    from kiosk.vision.nose import nose_patch
 
     # paint a dot on the nose tip in the frame: it must show up at tip_y in the patch
     marked = frame.copy()

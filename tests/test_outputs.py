@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from kiosk.commands import sign
+from kiosk.messages.commands import sign
 from kiosk.pipeline import Kiosk
 from tests.conftest import RecordingOutput
 from tests.test_commands import SECRET, body

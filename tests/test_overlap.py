@@ -10,7 +10,7 @@ from kiosk import config as C
 from kiosk.bench.scenarios import _read_clip_frames
 from kiosk.config import Config
 from kiosk.errors import KioskError
-from kiosk.overlap import OverlappedAnalyzer
+from kiosk.vision.overlap import OverlappedAnalyzer
 from kiosk.pipeline import Kiosk, build_analyzer
 from tests.test_failclosed import levels
 from tests.test_pipeline import demo_cfg
@@ -80,7 +80,7 @@ def run_demo(factory, tmp_path, overlap: bool):
     cfg = demo_cfg(None, tmp_path)
     cfg.detector.overlap = overlap
     kiosk = Kiosk(cfg, pin_factory=factory)
-    assert (kiosk.overlap is not None) == overlap
+    assert (kiosk.vision.overlap is not None) == overlap
     summary = kiosk.run(max_seconds=60)
     relay = levels(factory.pin(cfg.gpio.relay_pin))
     return summary, relay

@@ -1,11 +1,11 @@
-"""The Raspberry Pi 4 estimate's arithmetic (kiosk/pi_estimate.py) on hand-made measurements.
+"""The Raspberry Pi 4 estimate's arithmetic (kiosk/bench/pi_estimate.py) on hand-made measurements.
 Its measurement part, with real reference models, is tests/host/test_reference_models.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from kiosk import pi_estimate as P
+from kiosk.bench import pi_estimate as P
 from kiosk.cli import main
 
 HERE = {"reference_ms": {"int8": 10.0, "float32": 8.0}, "detector_ms": 4.0, "classifier_ms": 10.0,

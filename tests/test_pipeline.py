@@ -6,10 +6,10 @@ import json
 import time
 
 
-from kiosk.broker import free_port
+from kiosk.messages.broker import free_port
 from kiosk.config import Config
 from kiosk.events import check_event
-from kiosk.classifier import sha256_file
+from kiosk.vision.classifier import sha256_file
 from kiosk.pipeline import Kiosk
 from tests.conftest import CLASSIFIER, DEMO_CLIP
 

@@ -15,8 +15,8 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from kiosk.broker import free_port
-from kiosk.outbox import Outbox
+from kiosk.messages.broker import free_port
+from kiosk.messages.outbox import Outbox
 from kiosk.pipeline import Kiosk
 from tests.conftest import DEMO_CLIP, ROOT, new_broker
 from tests.test_pipeline import demo_cfg

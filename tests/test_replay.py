@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from kiosk.camera import OpenCVCamera, CameraSupervisor
+from kiosk.capture.camera import OpenCVCamera, CameraSupervisor
 from kiosk.pipeline import Kiosk
 from tests.conftest import DEMO_CLIP
 from tests.test_failclosed import levels
@@ -63,7 +63,7 @@ def test_slow_replay_gives_the_same_decisions_and_relay_timeline(factory, tmp_pa
 
 def test_live_sources_give_no_media_time(tmp_path):
     """USB index, stream URL and picamera2 are live: no media time, decided on the wall clock."""
-    from kiosk.camera import FolderCamera, Picamera2Camera, make_camera
+    from kiosk.capture.camera import FolderCamera, Picamera2Camera, make_camera
     from kiosk.config import Config
 
     cfg = Config().camera
@@ -92,7 +92,7 @@ def test_folder_media_time_keeps_counting_across_reopens(tmp_path):
     import cv2
     import numpy as np
 
-    from kiosk.camera import FolderCamera
+    from kiosk.capture.camera import FolderCamera
 
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((32, 32, 3), 40 * i, np.uint8))

@@ -1,4 +1,4 @@
-"""The sound output (kiosk/sound.py, issue 13): the bundled prompts as tools/demo/make_sounds.py makes them,
+"""The sound output (kiosk/door/sound.py, issue 13): the bundled prompts as tools/demo/make_sounds.py makes them,
 played on a real ALSA null device (alsa-utils' aplay; .ci/run installs it), the player's command line per
 outcome, a slow player that never blocks the frame loop and never plays two at once, a broken player
 logged once and never fatal, and the daemon on the demo clip with sound on."""
@@ -22,11 +22,11 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from kiosk.config import Config, from_dict
-import kiosk.sound as kiosk_sound
+import kiosk.door.sound as kiosk_sound
 from kiosk.errors import KioskError
 from kiosk.parts import build_outputs
 from kiosk.pipeline import Kiosk
-from kiosk.sound import BUNDLED, OUTCOMES, SoundOutput
+from kiosk.door.sound import BUNDLED, OUTCOMES, SoundOutput
 from kiosk.web.screen import decision_view
 from tests.conftest import DEMO_CLIP, recorded_config
 from tests.webclient import wait_until

@@ -1,11 +1,11 @@
-"""Per-person decisions (kiosk/tracking.py): tracks across frames, the gate zone and its policy."""
+"""Per-person decisions (kiosk/vision/tracking.py): tracks across frames, the gate zone and its policy."""
 
 from __future__ import annotations
 
 import pytest
 
-from kiosk.decision import FaceVerdict, Policy
-from kiosk.tracking import PersonDecider, Tracker, Zone, zoned_frame_decision
+from kiosk.door.decision import FaceVerdict, Policy
+from kiosk.vision.tracking import PersonDecider, Tracker, Zone, zoned_frame_decision
 
 FRAME = (640, 480)
 POLICY = Policy(mask_threshold=0.7, k=3, n=5, cooldown_seconds=3.0, absent_frames=5)

@@ -17,7 +17,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 import kiosk.web.live as live_mod
 from kiosk.config import from_dict
-from kiosk.decision import FaceVerdict
+from kiosk.door.decision import FaceVerdict
 from kiosk.errors import KioskError
 from kiosk.pipeline import Kiosk
 from kiosk.web import WebOutput

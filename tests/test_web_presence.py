@@ -11,10 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from kiosk.decision import FaceVerdict
+from kiosk.door.decision import FaceVerdict
 from kiosk.web import WebOutput
 from kiosk.web.presence import SETTLE_S, Presence, presence_view
-from kiosk.tracking import Zone
+from kiosk.vision.tracking import Zone
 from tests.test_web import MODEL, event, web_cfg
 from tests.webclient import Stream
 

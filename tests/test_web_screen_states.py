@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from kiosk.broker import free_port
+from kiosk.messages.broker import free_port
 from kiosk.web import WebOutput, screen
 from kiosk.web.screen import TEXTS
 from tests.browser import Browser, chromium_path

@@ -1,4 +1,4 @@
-"""YuNet detector (kiosk/yunet.py) on real photos: boxes in BlazeFace's geometry, keypoints, refusals."""
+"""YuNet detector (kiosk/vision/yunet.py) on real photos: boxes in BlazeFace's geometry, keypoints, refusals."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import pytest
 from skimage import data
 
 from kiosk.config import Config
-from kiosk.detector import BlazeFaceDetector
+from kiosk.vision.detector import BlazeFaceDetector
 from kiosk.errors import KioskError
-from kiosk.nose import DOWN, SIDE, NoseCheck, patch_geometry
+from kiosk.vision.nose import DOWN, SIDE, NoseCheck, patch_geometry
 from kiosk.pipeline import build_detector
-from kiosk.tracking import iou
-from kiosk.yunet import YuNetDetector
+from kiosk.vision.tracking import iou
+from kiosk.vision.yunet import YuNetDetector
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -132,7 +132,7 @@ def test_nose_model_geometry_comes_from_its_sidecar(tmp_path):
         assert "\n" not in str(e.value)
 
 
-# --- the second look (kiosk/refine.py) ----------------------------------------------------------------
+# --- the second look (kiosk/vision/refine.py) ----------------------------------------------------------------
 
 def _small(frame: np.ndarray, k: float) -> np.ndarray:
     """The astronaut frame shrunk by k onto a grey 640x480 frame (her face then ~94 k px wide)."""
@@ -235,7 +235,7 @@ def test_proposal_settings_come_from_the_config_and_bad_ones_are_one_line_errors
 def test_the_detector_input_is_shrunk_smoothly_to_its_size(size, target):
     # a fine stripe pattern: plain bilinear sampling straight from a big frame would alias it into
     # coarse bands; halving by area first averages it to flat grey, as the whole shrink must
-    from kiosk.yunet import shrink
+    from kiosk.vision.yunet import shrink
 
     h, w = size
     stripes = np.zeros((h, w, 3), np.uint8)

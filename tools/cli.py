@@ -20,7 +20,7 @@ class CliError(Exception):
 
 def user_errors() -> tuple[type, ...]:
     from kiosk.errors import KioskError
-    from kiosk.images import ImageError
+    from kiosk.capture.images import ImageError
 
     from .training.dataset import DataError
     from .training.torch_weights import TorchReadError

@@ -8,7 +8,7 @@ Calibrates on a stratified set of real training images (>= 200), then checks flo
 int8 model on the held-out test split (content-hash split, same rule as tools/train.py) and refuses
 (exit 1, nothing written) when int8 accuracy falls more than --max-drop points below float or when
 either model answers one class for everything. The written pair is loaded with
-kiosk.classifier.Classifier to prove the daemon accepts it.
+kiosk.vision.classifier.Classifier to prove the daemon accepts it.
 Data roots, labels and input size come from NAME.train.json next to the .keras file (or --data).
 """
 
@@ -114,7 +114,7 @@ def to_tflite_float(model, size: int) -> bytes:
 
 
 def tensor_details(tfl_path: Path):
-    from kiosk.runtime import load_interpreter
+    from kiosk.vision.runtime import load_interpreter
 
     it = load_interpreter(tfl_path)
     i, o = it.get_input_details()[0], it.get_output_details()[0]
@@ -139,7 +139,7 @@ def degenerate(pred: np.ndarray, y: np.ndarray) -> bool:
 
 
 def latency_ms(tfl_path: Path, threads: int, runs: int = 200) -> float:
-    from kiosk.runtime import load_interpreter
+    from kiosk.vision.runtime import load_interpreter
 
     it = load_interpreter(tfl_path, num_threads=threads)
     d = it.get_input_details()[0]
@@ -211,7 +211,7 @@ def main(argv=None) -> int:
     tfl = to_tflite(model, size, rep, args.io_type)
     print(f"converted in {time.time() - t0:.0f}s: {len(tfl):,} bytes")
 
-    from kiosk.classifier import SCHEMA, Classifier, sha256_file
+    from kiosk.vision.classifier import SCHEMA, Classifier, sha256_file
 
     name = args.name or out.stem
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,7 +279,7 @@ def main(argv=None) -> int:
     label, p, _ = clf.classify(np.ascontiguousarray(xte[0][:, :, ::-1]))
     print(f"latency (LiteRT, this machine): {lat['1_thread']:.2f} ms 1 thread, {lat['2_thread']:.2f} ms 2 threads")
     print(f"wrote {out} ({out.stat().st_size:,} bytes) and {out.with_suffix('.json')}; "
-          f"kiosk.classifier.Classifier loads it (first test image -> {label} {p:.2f})")
+          f"kiosk.vision.classifier.Classifier loads it (first test image -> {label} {p:.2f})")
     return 0
 
 

@@ -6,7 +6,7 @@
 
 Writes OUT/NAME.keras, OUT/NAME.train.json (options, split sizes, labels, history, test metrics),
 OUT/NAME_metrics.json, OUT/NAME_curves.png and OUT/NAME_confusion.png (held-out test split).
-The model takes raw RGB 0..255 (Rescaling folded in), input from kiosk.preprocess.resize_face.
+The model takes raw RGB 0..255 (Rescaling folded in), input from kiosk.vision.preprocess.resize_face.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def predict_probs(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 def shrink_faces(x: np.ndarray, px: int) -> np.ndarray:
     """Simulate a face seen at `px` pixels: shrink through resize_face, then back up the way the kiosk does."""
-    from kiosk.preprocess import resize_face
+    from kiosk.vision.preprocess import resize_face
 
     size = x.shape[1]
     return np.stack([resize_face(resize_face(im, (px, px)), (size, size)) for im in x]) if len(x) else x
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
                     out += [s for s in ss if s.label == l][: args.max_per_class]
                 return out
             train_s, val_s, test_s = cap(train_s), cap(val_s), cap(test_s)
-        print(f"decoding and resizing images to {args.size}x{args.size} through kiosk.preprocess.resize_face ...")
+        print(f"decoding and resizing images to {args.size}x{args.size} through kiosk.vision.preprocess.resize_face ...")
         xtr, ytr, _ = D.load_arrays(ds, train_s, args.size)
         xva, yva, _ = D.load_arrays(ds, val_s, args.size)
         xte, yte, _ = D.load_arrays(ds, test_s, args.size)

@@ -6,7 +6,7 @@ Per frame the worker times: decode (cv2.imdecode), detect, preprocess (crop + re
 classify (the faces that need it), decide (the daemon's per-person PersonDecider with the config's zone)
 and publish (build_event + json.dumps, only on frames that produced a decision: MQTT itself is network,
 not pipeline). As in the daemon, with `classifier.attention` a person decided and in their cooldown keeps
-their verdict and a bystander is not classified (kiosk/attention.py). Each new frame of a scenario is a new
+their verdict and a bystander is not classified (kiosk/vision/attention.py). Each new frame of a scenario is a new
 group of people (the bench holds each frame HOLD_FRAMES times, as people stay in view for a moment): the
 tracks start over, so every group is classified until it is decided, never recognised from an earlier cycle.
 """
@@ -41,12 +41,12 @@ class OurPipeline:
                  overlap: bool | None = None) -> None:
         import cv2
 
-        from ..attention import attention_for
+        from ..vision.attention import attention_for
         from ..config import Config, load
         from ..events import build_event
-        from ..overlap import OverlappedAnalyzer
+        from ..vision.overlap import OverlappedAnalyzer
         from ..pipeline import build_analyzer
-        from ..tracking import PersonDecider
+        from ..vision.tracking import PersonDecider
 
         cfg = load(config) if config else Config()
         if model:
@@ -75,7 +75,7 @@ class OurPipeline:
 
     def info(self) -> dict[str, Any]:
         """What the report says about this side: runtime and versions, threads, models, bare invoke times."""
-        from ..runtime import interpreter_class
+        from ..vision.runtime import interpreter_class
 
         import cv2
         import numpy as np
@@ -88,7 +88,7 @@ class OurPipeline:
         except Exception:  # noqa: BLE001 - informational only
             runtime_version = "?"
         c = self.analyzer.classifier
-        from ..pi_estimate import fastest_yunet_ms
+        from .pi_estimate import fastest_yunet_ms
 
         det = self.analyzer.detector
         cam = self.cfg.camera

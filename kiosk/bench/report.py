@@ -194,7 +194,7 @@ def format_table(report: dict[str, Any]) -> str:
     pe = report.get("pi4_estimate") or {}
     lines.append("")
     if "threads_4" in pe:
-        lines.append(f"== Raspberry Pi 4 estimate, {pe['faces']} faces (fast bound .. slow bound; kiosk/pi_estimate.py)")
+        lines.append(f"== Raspberry Pi 4 estimate, {pe['faces']} faces (fast bound .. slow bound; kiosk/bench/pi_estimate.py)")
         for name, label in (("threads_1", "1 thread per model"), ("threads_4", "4 threads, one model after the other"),
                             ("threads_4_overlap", "4 threads, overlap (the default)"),
                             ("threads_4_overlap_daemon", "the same, as the daemon runs")):
@@ -234,10 +234,10 @@ def model_macs(path: str | Path) -> dict[str, Any]:
     conv, fully connected; element-wise ops are not MACs), and the graph's compute type."""
     if Path(path).suffix.lower() == ".onnx":
         # YuNet runs in OpenCV's DNN, not LiteRT: no graph to count here; its Pi time is published
-        from ..pi_estimate import YUNET_COMPUTE
+        from .pi_estimate import YUNET_COMPUTE
 
         return {"macs": None, "compute": YUNET_COMPUTE}
-    from ..runtime import interpreter_class
+    from ..vision.runtime import interpreter_class
 
     cls, _ = interpreter_class()
     kwargs: dict[str, Any] = {}
@@ -272,14 +272,14 @@ def model_macs(path: str | Path) -> dict[str, Any]:
 
 def _pi4_estimate(reference: str | None, config: str | None, model: str | None, frames: list[tuple[str, bytes]],
                   macs: dict[str, dict[str, Any]], faces: int = 3) -> dict[str, Any]:
-    """kiosk/pi_estimate.py's estimate for `faces` faces, timed in this (parent) process at 1 thread
+    """kiosk/bench/pi_estimate.py's estimate for `faces` faces, timed in this (parent) process at 1 thread
     once the workers are done, so nothing else of ours runs meanwhile."""
     if not reference:
         return {"note": "no estimate: pass --pi-reference with the folder tools/training/reference_models.py writes"}
     import cv2
     import numpy as np
 
-    from .. import pi_estimate
+    from . import pi_estimate
     from ..config import Config, load
     from ..pipeline import build_analyzer
 

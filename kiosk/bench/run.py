@@ -63,7 +63,7 @@ def run_bench(args: argparse.Namespace) -> int:
         return 2
     pi_reference = getattr(args, "pi_reference", None)
     if pi_reference:
-        from ..pi_estimate import missing_reference
+        from .pi_estimate import missing_reference
 
         missing = missing_reference(pi_reference)
         if missing:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..config import Config
-from ..tracking import Zone
+from ..vision.tracking import Zone
 
 BOUNDARY = "maskgate-live-frame"
 WAIT_S = 1.0  # how often a viewer without a new frame checks whether it has gone or the server closes

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..decision import FaceVerdict
-from ..tracking import Zone
+from ..door.decision import FaceVerdict
+from ..vision.tracking import Zone
 
 PRESENCE_VIEWS = ("idle", "closer", "checking")
 SETTLE_S = 0.3

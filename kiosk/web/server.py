@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..config import Config, is_loopback
 from ..errors import KioskError
-from ..tracking import Zone
+from ..vision.tracking import Zone
 from . import live, metrics, presence, screen, statuspage
 from .eventlog import EventLog
 from .guard import MAX_REQUEST, SOCKET_TIMEOUT_S, Capped, GuardedServer, TooLarge
@@ -34,7 +34,7 @@ from .guard import MAX_REQUEST, SOCKET_TIMEOUT_S, Capped, GuardedServer, TooLarg
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..decision import FaceVerdict
+    from ..door.decision import FaceVerdict
 
 log = logging.getLogger("kiosk.web")
 

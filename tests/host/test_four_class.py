@@ -41,7 +41,7 @@ def test_four_class_model_through_the_kiosk(tmp_path):
     meta = json.loads(tfl.with_suffix(".json").read_text())
     assert set(meta["labels"]) == {"mask", "no_mask", "incorrect", "not_face"}
 
-    from kiosk.classifier import Classifier
+    from kiosk.vision.classifier import Classifier
 
     clf = Classifier(tfl)
     assert set(clf.labels) == {"mask", "no_mask", "incorrect", "not_face"}
@@ -53,7 +53,7 @@ def test_four_class_model_through_the_kiosk(tmp_path):
         assert set(o["scores"]) == {"mask", "no_mask", "incorrect", "not_face"}
         assert o["label"] in o["scores"]
 
-    from kiosk.decision import Decider, FaceVerdict, Policy
+    from kiosk.door.decision import Decider, FaceVerdict, Policy
     from kiosk.events import build_event, check_event
 
     d = Decider(Policy(k=2, n=3))

@@ -40,7 +40,7 @@ def test_checkpoint_read_without_torch(state):
 
 
 def test_imagenet_top5_on_real_photos(state):
-    from kiosk.preprocess import resize_face
+    from kiosk.vision.preprocess import resize_face
     from tools.training.mobilenet import build_imagenet_classifier
 
     model = build_imagenet_classifier(224, state)

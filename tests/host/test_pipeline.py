@@ -99,7 +99,7 @@ def test_split_is_stable_and_by_content(trained, tmp_path):
 
 
 def test_sidecar_matches_contract_and_classifier_runs(trained):
-    from kiosk.classifier import SCHEMA, Classifier, sha256_file
+    from kiosk.vision.classifier import SCHEMA, Classifier, sha256_file
 
     tfl = trained["tflite"]
     meta = json.loads(tfl.with_suffix(".json").read_text())
@@ -123,7 +123,7 @@ def test_sidecar_matches_contract_and_classifier_runs(trained):
 
 
 def test_int8_is_fully_quantised(trained):
-    from kiosk.runtime import load_interpreter
+    from kiosk.vision.runtime import load_interpreter
 
     it = load_interpreter(trained["tflite"])
     types = {np.dtype(d["dtype"]).name for d in it.get_tensor_details()}
@@ -171,7 +171,7 @@ def test_convert_refuses_too_few_calibration_images(trained, tmp_path):
 def test_metadata_not_matching_model_is_refused(trained, tmp_path, edit, expect):
     import shutil
 
-    from kiosk.classifier import Classifier
+    from kiosk.vision.classifier import Classifier
     from kiosk.errors import KioskError
 
     tfl = tmp_path / trained["tflite"].name

@@ -22,8 +22,8 @@ def test_reference_models_and_the_pi4_estimate(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     sys.path.insert(0, str(ROOT))
-    from kiosk.pi_estimate import REFERENCE_FILES
-    from kiosk.runtime import load_interpreter
+    from kiosk.bench.pi_estimate import REFERENCE_FILES
+    from kiosk.vision.runtime import load_interpreter
 
     for precision, name in REFERENCE_FILES.items():
         interp = load_interpreter(ref / name)

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kiosk.detector import Detection
-from kiosk.runtime import load_interpreter
+from kiosk.vision.detector import Detection
+from kiosk.vision.runtime import load_interpreter
 
 DEFAULT_MESH_MODEL = Path(__file__).resolve().parents[2] / "models" / "face_landmark.tflite"
 

@@ -8,7 +8,7 @@ the gate the classifier only ever sees the square `FaceAnalyzer` cuts around the
 turned head that square sits differently on the face than a hand-cut crop does. Each image (through
 tools/training/dataset.scan, so tools/training/relabel.tsv applies) is padded like a camera frame, run
 through the kiosk's default detector, and the crop of its best detection, cut by
-`kiosk.preprocess.square_crop_box` with the config's margin, is written as PNG to OUT/<label>/. Images
+`kiosk.vision.preprocess.square_crop_box` with the config's margin, is written as PNG to OUT/<label>/. Images
 where no face is found are left out (counted). OUT/manifest.tsv names each crop's source photo hash, so
 tools/training/dataset.py keeps a crop in the split of the photo it came from.
 """
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
 
     from kiosk.config import Config
     from kiosk.pipeline import build_detector
-    from kiosk.preprocess import crop, square_crop_box
+    from kiosk.vision.preprocess import crop, square_crop_box
 
     cfg = Config()
     detector = build_detector(cfg)

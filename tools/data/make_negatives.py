@@ -15,7 +15,7 @@ Sources (all without people, none downloaded):
 
 From every source, 640x480 frames are made (letterboxed, filled, mirrored, zoomed windows); the
 kiosk's default detector runs on them at a LOW threshold, and each box is cropped with the kiosk's
-crop rule (kiosk.preprocess.square_crop_box). Random face-sized windows are added so the class is not
+crop rule (kiosk.vision.preprocess.square_crop_box). Random face-sized windows are added so the class is not
 only "what this detector likes". Output: OUT/not_face/*.jpg and OUT/manifest.tsv, whose
 `source_sha256` makes tools/training/dataset.py keep every crop of one source in the same split.
 
@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kiosk.detector import BlazeFaceDetector  # noqa: E402
-from kiosk.preprocess import crop, square_crop_box  # noqa: E402
+from kiosk.vision.detector import BlazeFaceDetector  # noqa: E402
+from kiosk.vision.preprocess import crop, square_crop_box  # noqa: E402
 
 FRAME_W, FRAME_H = 640, 480
 # scikit-image's bundled photos that show no person ("astronaut" and "camera" do; "text" is held out)

@@ -6,7 +6,7 @@
 Why: the nose check learnt "covered" from real masked photos and "bare" from real unmasked ones, so a
 patch that holds any real mask fabric looks covered to it, even with the nose out above the fabric (the
 masks worn below the nose that it lets through). Here every unmasked face of ROOT is cut into the
-kiosk's own nose patch (kiosk.nose.nose_patch, the default detector's keypoints) and gets, twice, the
+kiosk's own nose patch (kiosk.vision.nose.nose_patch, the default detector's keypoints) and gets, twice, the
 same band of real mask fabric (cut from the patch of a properly masked face of ROOT's training split,
 below its covered nose tip): once with its top edge over the nose bridge (with_mask: nose covered) and
 once with its top edge below the nose tip (without_mask: nose bare). Same face, same fabric, same edge
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.cli import CliError, run  # noqa: E402
 from tools.training import dataset as D  # noqa: E402
-from kiosk.nose import DOWN, SIDE, patch_axes  # noqa: E402
+from kiosk.vision.nose import DOWN, SIDE, patch_axes  # noqa: E402
 from tools.data.nose_patches import NOSE_PATCH_FILE  # noqa: E402
 
 FABRIC_TOP = 0.70  # fabric strips are cut from this height of a masked patch down (below its covered tip)
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         raise CliError(f"--variants {args.variants}: must be 1..10")
 
     from kiosk.config import Config
-    from kiosk.nose import nose_patch
+    from kiosk.vision.nose import nose_patch
     from kiosk.pipeline import build_detector
 
     rng = np.random.default_rng(args.seed)

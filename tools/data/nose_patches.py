@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Training data for the nose check (kiosk/nose.py): the kiosk's own nose patch of every face in a dataset.
+"""Training data for the nose check (kiosk/vision/nose.py): the kiosk's own nose patch of every face in a dataset.
 
     .venv/bin/python tools/data/nose_patches.py ../shared/datasets/masks-real build/pairs -o build/nose
 
 Each image (through tools/training/dataset.scan, so tools/training/relabel.tsv applies) is padded, run through the kiosk's
-default face detector, and the patch kiosk.nose.nose_patch cuts around the best detection's nose is
+default face detector, and the patch kiosk.vision.nose.nose_patch cuts around the best detection's nose is
 written as PNG to OUT/with_mask (nose covered: the face was `mask`) or OUT/without_mask (nose bare: the
 face was `no_mask` or `incorrect`). `covered` and `not_face` images are left out. OUT/manifest.tsv names
 each patch's source photo hash, so tools/training/dataset.py keeps a patch in the split of the photo it came from,
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.cli import CliError, run  # noqa: E402
 from tools.training import dataset as D  # noqa: E402
-from kiosk.nose import DOWN, SIDE  # noqa: E402
+from kiosk.vision.nose import DOWN, SIDE  # noqa: E402
 
 NOSE_PATCH_FILE = "nose_patch.json"
 FOLDER = {"mask": "with_mask", "no_mask": "without_mask", "incorrect": "without_mask"}
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         raise CliError(f"--relabelled-copies {args.relabelled_copies}: must be 0..100")
 
     from kiosk.config import Config
-    from kiosk.nose import nose_patch
+    from kiosk.vision.nose import nose_patch
     from kiosk.pipeline import build_detector
 
     cfg = Config()
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         cfg.detector.score_threshold = args.score
     detector = build_detector(cfg)
     ds = D.scan(args.roots)
-    # the geometry travels with the data into the model's sidecar (tools/convert_tflite.py, kiosk/nose.py)
+    # the geometry travels with the data into the model's sidecar (tools/convert_tflite.py, kiosk/vision/nose.py)
     geometry = {"side": args.side, "down": args.down, "detector": Path(cfg.detector.model).name}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / NOSE_PATCH_FILE).write_text(json.dumps(geometry) + "\n", encoding="utf-8")

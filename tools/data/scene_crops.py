@@ -8,13 +8,13 @@ A scene is what the camera sees: faces of 20-150 px, turned, lit from one side, 
 Each photo of the chosen part of a series split (tools/data/scene_series.py; never the held-out part) goes
 through the kiosk's default detector as a camera frame; every labelled face (`boxes.tsv`: mask, no_mask,
 incorrect) that a detection overlaps (IoU >= 0.3, the evaluation's rule) gives one crop: the square
-`kiosk.preprocess.square_crop_box` cuts around the DETECTION's box with the config's margin, so the
+`kiosk.vision.preprocess.square_crop_box` cuts around the DETECTION's box with the config's margin, so the
 classifier learns from exactly the framing it will be shown. Labelled faces the detector misses, and
 detections that match no labelled face, give nothing (an unlabelled detection may still be a real face).
 
 Writes OUT/<label>/*.png and OUT/manifest.tsv in the format tools/training/dataset.py reads; a crop's
 split group is its SERIES, so the classifier's own validation split never holds a sister shot of a
-training photo. `--nose` writes the nose check's data instead: the patch kiosk/nose.py cuts around the
+training photo. `--nose` writes the nose check's data instead: the patch kiosk/vision/nose.py cuts around the
 detection's keypoints (as tools/data/nose_patches.py does for photo folders), in OUT/with_mask (nose
 covered: `mask`) and OUT/without_mask (nose bare: `no_mask`, `incorrect`), with nose_patch.json.
 """
@@ -85,13 +85,13 @@ def main(argv=None) -> int:
     import numpy as np
 
     from kiosk.config import Config
-    from kiosk.images import read_image
+    from kiosk.capture.images import read_image
     from kiosk.pipeline import build_detector
-    from kiosk.preprocess import crop, square_crop_box
+    from kiosk.vision.preprocess import crop, square_crop_box
     from tools.data.scene_series import read_series
     from tools.eval.eval_scenes import overlapping, read_boxes
 
-    from kiosk.nose import DOWN, SIDE, nose_patch
+    from kiosk.vision.nose import DOWN, SIDE, nose_patch
     from tools.data.nose_patches import FOLDER, NOSE_PATCH_FILE
 
     folder_of = FOLDER if args.nose else {label: label for label in ("mask", "no_mask", "incorrect")}

@@ -83,12 +83,12 @@ def roi_from_landmarks(pts: np.ndarray) -> Roi:
 
 
 def _detector_rois(image_bgr: np.ndarray, detector_model: Path | None) -> list[Roi]:
-    """Candidate face regions: BlazeFace when kiosk.detector and its model exist, else Haar."""
+    """Candidate face regions: BlazeFace when kiosk.vision.detector and its model exist, else Haar."""
     rois: list[Roi] = []
     model = detector_model or DEFAULT_DETECTOR_MODEL
     if model.is_file():
         try:
-            from kiosk.detector import BlazeFaceDetector  # written in parallel; optional here
+            from kiosk.vision.detector import BlazeFaceDetector  # written in parallel; optional here
 
             for d in BlazeFaceDetector(model, score_threshold=0.5).detect(image_bgr):
                 rois.append(roi_for_detection(d))

@@ -156,7 +156,7 @@ def main(argv=None) -> int:
                 continue
             yield path, sha, img, pts
 
-    from kiosk.classifier import Classifier
+    from kiosk.vision.classifier import Classifier
 
     # only clear, frontal, properly worn masks lend their fabric: the shipped classifier must be sure
     clf = Classifier(ROOT / "models" / "mask_classifier.tflite")

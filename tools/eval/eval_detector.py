@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from kiosk.detector import (  # noqa: E402
+from kiosk.vision.detector import (  # noqa: E402
     BlazeFaceDetector,
     Detection,
     FaceDetector,

@@ -5,7 +5,7 @@
 
 Every `mask` and `incorrect` image of the roots (tools/training/dataset.scan, so tools/training/relabel.tsv applies) is padded
 as a camera frame holds a face, the kiosk's default detector finds it, and each nose model gives P(bare) for
-the best detection (the same patch the daemon cuts: kiosk.nose). Reported per model: the AUC of P(bare)
+the best detection (the same patch the daemon cuts: kiosk.vision.nose). Reported per model: the AUC of P(bare)
 between `incorrect` and `mask` (1.0: every below-the-nose mask scores above every proper one), and at each
 threshold the share of below-the-nose masks caught and of proper masks flagged. Images without a face found
 are counted, not scored. Writes OUT/nose.json.
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         raise CliError(f"--thresholds {args.thresholds!r}: expected numbers separated by commas") from None
 
     from kiosk.config import Config
-    from kiosk.nose import NoseCheck
+    from kiosk.vision.nose import NoseCheck
     from kiosk.pipeline import build_detector
 
     detector = build_detector(Config())

@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from kiosk.classifier import Classifier  # noqa: E402
+from kiosk.vision.classifier import Classifier  # noqa: E402
 from kiosk.config import Config  # noqa: E402
-from kiosk.detector import BlazeFaceDetector  # noqa: E402
-from kiosk.preprocess import crop, square_crop_box  # noqa: E402
+from kiosk.vision.detector import BlazeFaceDetector  # noqa: E402
+from kiosk.vision.preprocess import crop, square_crop_box  # noqa: E402
 from tools.training import dataset as D  # noqa: E402
 from tools.eval import eval_detector as E  # noqa: E402
 from tools.data import make_negatives as N  # noqa: E402
@@ -41,7 +41,7 @@ FRACS = (0.25, 0.4)
 
 
 def classify_boxes(frame, boxes, clf: Classifier, margin: float) -> list[tuple[str, float]]:
-    """(label, mask probability) for each box, cropped exactly as kiosk.analysis does."""
+    """(label, mask probability) for each box, cropped exactly as kiosk.vision.analysis does."""
     h, w = frame.shape[:2]
     out = []
     for box in boxes:

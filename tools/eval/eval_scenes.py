@@ -102,7 +102,7 @@ def cause(decision: str, worst: str, faces, faces_gt, zone, frame_size) -> str:
 
 def perfect_faces(detections, faces, faces_gt, unlabelled: bool) -> list:
     """This frame's faces as a perfect classifier would call them (see `ceiling` in the module docstring)."""
-    from kiosk.decision import FaceVerdict
+    from kiosk.door.decision import FaceVerdict
 
     out = []
     for d in detections:
@@ -157,9 +157,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     old = read_decisions(args.compare) if args.compare is not None else None
 
-    from kiosk.images import read_image
+    from kiosk.capture.images import read_image
     from kiosk.pipeline import build_analyzer
-    from kiosk.tracking import Zone, zoned_frame_decision
+    from kiosk.vision.tracking import Zone, zoned_frame_decision
 
     boxes = read_boxes(args.folder / "boxes.tsv")
     if args.series is not None:

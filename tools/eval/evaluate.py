@@ -5,7 +5,7 @@
         --split test --out build/eval
 
 Every image is decoded to RGB the same way as in training. A .tflite model runs through
-kiosk.classifier.Classifier (its sidecar, its resize_face), i.e. exactly as the kiosk runs it; a .keras
+kiosk.vision.classifier.Classifier (its sidecar, its resize_face), i.e. exactly as the kiosk runs it; a .keras
 model gets the same resize_face input. --face-px N first shrinks each image to N px (a face that small
 in the camera frame). Writes OUT/metrics.json, OUT/confusion.png and OUT/predictions.csv.
 --split all (default) uses every image; train/val/test use the content-hash split of tools/train.py.
@@ -53,7 +53,7 @@ class Model:
             raise CliError(f"model file not found: {path}")
         self.path = path
         if path.suffix == ".tflite":
-            from kiosk.classifier import Classifier
+            from kiosk.vision.classifier import Classifier
 
             self.clf = Classifier(path, num_threads=threads)
             self.labels = list(self.clf.labels)
@@ -79,7 +79,7 @@ class Model:
             raise CliError(f"{path}: expected a .keras or .tflite file")
 
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
-        from kiosk.preprocess import resize_face
+        from kiosk.vision.preprocess import resize_face
 
         if self.clf is not None:
             out = np.zeros((len(images), len(self.labels)), np.float32)
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     samples = ds.of(args.split)
     if args.max_per_class:
         samples = [s for l in ds.labels for s in [t for t in samples if t.label == l][: args.max_per_class]]
-    from kiosk.preprocess import resize_face
+    from kiosk.vision.preprocess import resize_face
 
     images, kept = [], []
     for s in samples:

@@ -15,7 +15,7 @@ Per image, exactly the package's own code path for one face:
      128). This venv has no Pillow, so `decode_rgb_cv2` below does the same with OpenCV (the test split
      holds only RGB/RGBA JPEG/PNG without EXIF rotation; `--decode imread` instead uses plain
      cv2.imread, as the package's own image CLI does, which drops alpha without compositing);
-  2. `--face-px N`: shrink to N x N with kiosk.preprocess.resize_face (the same as tools/eval/evaluate.py);
+  2. `--face-px N`: shrink to N x N with kiosk.vision.preprocess.resize_face (the same as tools/eval/evaluate.py);
   3. RGB -> BGR (the package expects an OpenCV BGR frame);
   4. face_mask_detector.lib._process_region_of_interest: cvtColor BGR2RGB, cv2.resize to 224x224
      (default INTER_LINEAR), img_to_array, mobilenet_v2.preprocess_input (x / 127.5 - 1);
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
     from importlib.metadata import version
     from face_mask_detector import lib
-    from kiosk.preprocess import resize_face
+    from kiosk.vision.preprocess import resize_face
 
     ds = D.scan(args.roots, args.val, args.test, only=["mask", "no_mask"])
     samples = ds.of(args.split)

@@ -1,4 +1,4 @@
-"""Make a signed remote command for a kiosk (see kiosk/commands.py).
+"""Make a signed remote command for a kiosk (see kiosk/messages/commands.py).
 
     python tools/ops/sign_command.py --secret-file secret --kiosk-id entrance-1 open
     python tools/ops/sign_command.py --secret-file secret --kiosk-id entrance-1 mode locked \\
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kiosk.commands import MODES, sign  # noqa: E402
+from kiosk.messages.commands import MODES, sign  # noqa: E402
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from kiosk import LABELS  # noqa: E402
-from kiosk.preprocess import resize_face  # noqa: E402
+from kiosk.vision.preprocess import resize_face  # noqa: E402
 
 ALIASES = {
     "with_mask": "mask",

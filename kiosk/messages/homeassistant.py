@@ -1,6 +1,6 @@
 """What the kiosk says to Home Assistant's entities and what it accepts from them (beside discovery).
 
-Events: each decision fires the `decision` event entity with one `event_type` (kiosk/discovery.py's
+Events: each decision fires the `decision` event entity with one `event_type` (kiosk/messages/discovery.py's
 EVENT_TYPES) and the decision's id, time, track, faces (label, score, box) and model as attributes.
 
 Commands: Home Assistant cannot sign our HMAC commands, so with `commands.home_assistant = true` its
@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .commands import Mode, Verdict
-from .decision import Outcome, Reason
+from ..door.decision import Outcome, Reason
 
 # The longest valid payload is "locked"; more than this is not worth looking at.
 MAX_HA_COMMAND_BYTES = 64

@@ -22,9 +22,9 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from .config import PROJECT_ROOT, Config
-from .errors import KioskError
-from .web.screen import base_view, decision_view
+from ..config import PROJECT_ROOT, Config
+from ..errors import KioskError
+from ..web.screen import base_view, decision_view
 
 log = logging.getLogger("kiosk.sound")
 

@@ -12,7 +12,7 @@ Kiosks before this version announced one retained message per entity on
 device message, keeping their entity ids and history, when each old topic first receives
 `{"migrate_discovery": true}`; afterwards the old topics are emptied. Components that a later version
 dropped (RETIRED) are removed the same way as the optional ones. Both are needed once: the keys of
-`migration_keys` name each step, kiosk/ha_migration.py remembers those done, and `discovery_messages`
+`migration_keys` name each step, kiosk/messages/ha_migration.py remembers those done, and `discovery_messages`
 builds the sequence for the steps still pending, in the order it must be published.
 
 Technical entities (model, frame rate, latency, outbox, CPU temperature, fault) are `diagnostic`: Home
@@ -26,13 +26,13 @@ import json
 import math
 from typing import Any, Collection
 
-from . import __version__
-from .config import Config
-from .stats import DECISION_STAGES, cpu_temperature
+from .. import __version__
+from ..config import Config
+from ..stats import DECISION_STAGES, cpu_temperature
 
 # The counters of the state payload that become total_increasing sensors.
 COUNTERS = ("opened", "denied", "denied_incorrect", "denied_covered", "manual")
-# What the `decision` event entity can fire (kiosk/homeassistant.py maps each event to one).
+# What the `decision` event entity can fire (kiosk/messages/homeassistant.py maps each event to one).
 EVENT_TYPES = ("open", "no_mask", "incorrect", "covered", "manual", "remote", "locked")
 MIGRATE = {"migrate_discovery": True}
 # The per-entity topics of earlier versions: (component, object id), all in one node maskgate_<id>.

@@ -2,22 +2,22 @@
 
 Two kinds of face need no verdict of their own:
 - **A person already decided, in their cooldown.** The decider takes no evidence from a person for
-  `decision.cooldown_seconds` after deciding (kiosk/decision.py), so classifying them on every one of those
+  `decision.cooldown_seconds` after deciding (kiosk/door/decision.py), so classifying them on every one of those
   frames buys nothing: their last verdict stands in for as long as the face stays where it was (the new
   box overlaps the old one by `SAME_PLACE`). Only for the cooldown: evidence for a decision is always
   fresh, one classification per frame, so k of n frames still means k classifications.
 - **A bystander under `zone.outside = "ignore"`**: a face outside the zone's region, or narrower than
-  `zone.near` x the person in front (kiosk/tracking.py), can neither open nor shut the gate. Only while
+  `zone.near` x the person in front (kiosk/vision/tracking.py), can neither open nor shut the gate. Only while
   someone is at the gate: with nobody there every face is classified, since the visitor screen says
   "Please step closer" for faces seen but too far (kiosk/web/presence.py) and must not be told of a poster. Which faces
   those are depends only on the boxes, so it is known before classifying; but the person in front may
   turn out to be a detector mistake (`not_face`, a weak box), and then the next widest face leads. So
   the analyser asks again with what is left and classifies whoever has become relevant
-  (kiosk/analysis.py): the verdicts are those of classifying everyone, less the bystanders'.
+  (kiosk/vision/analysis.py): the verdicts are those of classifying everyone, less the bystanders'.
 
 It also names the people to **follow**: the boxes of the people seen in the last frame. With
 `detector.full_every` > 1 the detector looks for them in small windows around those boxes
-(kiosk/yunet.py's `follow`) and runs over the whole frame only every `full_every`-th frame, when nobody is
+(kiosk/vision/yunet.py's `follow`) and runs over the whole frame only every `full_every`-th frame, when nobody is
 followed, or when the windows come back empty: a newcomer is found at the next whole-frame pass.
 
 Pure code; after every decision step the frame loop calls `observe` (the daemon, the bench, the Pi 4
@@ -28,12 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .decision import FaceVerdict
+from ..door.decision import FaceVerdict
 from .tracking import Zone, iou
 
 SAME_PLACE = 0.5  # IoU with the decided face's last box: still the same person standing there
 # A decided person's verdict stands in for new ones only while their cooldown has at least this long to run,
-# seconds: the frame classified next may be a frame or two later than the one last decided (kiosk/overlap.py).
+# seconds: the frame classified next may be a frame or two later than the one last decided (kiosk/vision/overlap.py).
 SETTLED_MARGIN_S = 0.5
 
 
@@ -54,7 +54,7 @@ class Attention:
     follow: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def observe(self, decider, now: float) -> None:
-        """After `decider` (kiosk/tracking.py's PersonDecider) took the frame decided at `now`: who is
+        """After `decider` (kiosk/vision/tracking.py's PersonDecider) took the frame decided at `now`: who is
         settled, who is to be followed."""
         self.settled = decider.settled(now + SETTLED_MARGIN_S)
         self.follow = decider.seen()

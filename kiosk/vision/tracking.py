@@ -3,7 +3,7 @@
 Why: with one decider for the whole frame, a bystander walking past the gate resets or steals the
 evidence of the person standing at it, and a face the detector drops for a frame or two starts over.
 Here every face gets a track (matched frame to frame by box overlap, or by centre distance when it moves
-fast), each track keeps its own window of evidence (kiosk/decision.py's Decider), and only a track at the
+fast), each track keeps its own window of evidence (kiosk/door/decision.py's Decider), and only a track at the
 gate can open the gate or be denied.
 
 Who is at the gate: the gate serves one person at a time, the one in front. A face is *at the gate* when
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .decision import Decider, Decision, FaceVerdict, Outcome, Policy, single_frame_decision
+from ..door.decision import Decider, Decision, FaceVerdict, Outcome, Policy, single_frame_decision
 
 OUTSIDE_POLICIES = ("hold", "ignore")
 
@@ -231,7 +231,7 @@ class PersonDecider:
     def settled(self, now: float) -> list[FaceVerdict]:
         """The latest faces of the people decided and still in their cooldown at `now`, seen in the last
         frame: their deciders take no evidence, so the analyser may let these verdicts stand in
-        (kiosk/attention.py)."""
+        (kiosk/vision/attention.py)."""
         return [t.last for t in self.tracker.tracks
                 if t.last is not None and t.missed == 0 and t.decider.cooling(now)]
 

@@ -1,6 +1,6 @@
 """Which one-time changes to Home Assistant's discovery this kiosk has made, kept in its state folder.
 
-The move from the per-entity topics and the removal of retired components (kiosk/discovery.py) are
+The move from the per-entity topics and the removal of retired components (kiosk/messages/discovery.py) are
 needed once. Sent at every connection, each migration message reached a Home Assistant that had moved
 the entity long ago, and it logged a "conflicting discovery" line for each (16 per reconnect). So a
 step counts as done only when the broker has acknowledged the last message of its sequence (QoS 1
@@ -31,7 +31,7 @@ MAX_KEY_CHARS = 300
 
 
 class MigrationRecord:
-    """The keys (kiosk/discovery.py, migration_keys) of the steps done. With `path` None it lives in
+    """The keys (kiosk/messages/discovery.py, migration_keys) of the steps done. With `path` None it lives in
     memory only: reconnects are covered, restarts are not (tests and tools that keep no state)."""
 
     def __init__(self, path: Path | None) -> None:

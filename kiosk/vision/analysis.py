@@ -3,11 +3,11 @@
 Shared by the daemon, `scan` and the benchmark, so all three make the same per-face calls.
 A crop the classifier calls `not_face` (a model trained with that class) is a detector mistake: it is
 dropped here, before the decision ever sees it, and counted in `rejected`. A face called `mask` gets a
-second look from the nose check when one is configured (kiosk/nose.py): a bare nose makes it `incorrect`.
+second look from the nose check when one is configured (kiosk/vision/nose.py): a bare nose makes it `incorrect`.
 With `confirm_score` set, a weak detection (score below it) is kept only when it is a sure mask: on real
 scenes the detector's weak boxes are mostly ears, arms and heads seen from behind, whose unsure verdicts
 would otherwise keep a group's gate shut, while real unmasked and wrongly masked faces score high.
-With an `attention` (kiosk/attention.py), faces whose verdict cannot matter are not classified: people
+With an `attention` (kiosk/vision/attention.py), faces whose verdict cannot matter are not classified: people
 in their cooldown keep their last verdict, bystanders under the ignore policy get none.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from .attention import Attention
 from .classifier import Classifier
-from .decision import FaceVerdict
+from ..door.decision import FaceVerdict
 from .detector import Detection
 from .nose import NoseCheck
 from .preprocess import crop, square_crop_box
@@ -69,7 +69,7 @@ class FaceAnalyzer:
         return detections[: self.max_faces]
 
     def _follow(self, frame: np.ndarray) -> list[Detection] | None:
-        """The followed people's faces (kiosk/attention.py), found in windows around them; None when this
+        """The followed people's faces (kiosk/vision/attention.py), found in windows around them; None when this
         frame needs a whole-frame pass: nobody to follow, every `full_every`-th frame (someone new may
         have come), or the windows found nobody (they left)."""
         follow = getattr(self.detector, "follow", None)
@@ -77,7 +77,7 @@ class FaceAnalyzer:
         if follow is None or att is None or self.full_every <= 1:
             return None
         self._since_full += 1
-        boxes = att.follow  # one read: the frame loop may replace the list meanwhile (kiosk/overlap.py)
+        boxes = att.follow  # one read: the frame loop may replace the list meanwhile (kiosk/vision/overlap.py)
         if not boxes or self._since_full >= self.full_every:
             return None
         return follow(frame, boxes) or None
@@ -85,7 +85,7 @@ class FaceAnalyzer:
     def classify(self, frame: np.ndarray, detections: list[Detection],
                  timing: Callable[[str, float], None] | None = None) -> tuple[list[FaceVerdict], list[np.ndarray]]:
         """Crop and classify `detections` (from `detect` on this very frame); with an attention, only the
-        faces whose verdict can matter, until no skipped face has become one (kiosk/attention.py)."""
+        faces whose verdict can matter, until no skipped face has become one (kiosk/vision/attention.py)."""
         att = self.attention
         results: dict[int, tuple[FaceVerdict, np.ndarray] | None] = {}  # index -> (verdict, crop); None: dropped
         stand_in = {}

@@ -17,7 +17,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .errors import KioskError
+from ..errors import KioskError
 from .runtime import load_interpreter
 
 

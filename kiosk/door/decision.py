@@ -65,7 +65,7 @@ class Decision:
     decision: Outcome
     reason: str  # a Reason: for the Decider's decisions the faces' label (mask, no_mask, incorrect, covered)
     faces: tuple[FaceVerdict, ...]
-    track: int | None = None  # the person's track (kiosk/tracking.py); None: decided on whole frames
+    track: int | None = None  # the person's track (kiosk/vision/tracking.py); None: decided on whole frames
 
 
 @dataclass(frozen=True)

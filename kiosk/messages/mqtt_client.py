@@ -1,7 +1,7 @@
 """A paho client made from the config: credentials, TLS, and what paho's log lines are worth.
 
-Shared by the kiosk's own client (kiosk/mqtt.py) and the start-up check of Home Assistant's command
-topic (kiosk/acl_probe.py), which must reach the broker exactly as the kiosk does, and once more as a
+Shared by the kiosk's own client (kiosk/messages/mqtt.py) and the start-up check of Home Assistant's command
+topic (kiosk/messages/acl_probe.py), which must reach the broker exactly as the kiosk does, and once more as a
 stranger would (no user name, no client certificate).
 """
 
@@ -16,14 +16,14 @@ from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 
-from .config import Config
-from .errors import KioskError
+from ..config import Config
+from ..errors import KioskError
 
 log = logging.getLogger("kiosk.mqtt")
 
 # paho logs these at ERROR although each only says that the connection is down: its loop runs once more
 # after a clean disconnect ("Client is not connected"), and again at every reconnect attempt while the
-# broker is away. The kiosk says so itself, once, as a warning (kiosk/mqtt.py, _on_disconnect); these
+# broker is away. The kiosk says so itself, once, as a warning (kiosk/messages/mqtt.py, _on_disconnect); these
 # keep their text at a level that does not claim an error.
 _DEMOTED = (("Client is not connected", logging.DEBUG),
             ("failed to receive on socket", logging.INFO),

@@ -13,7 +13,7 @@ with fewer false boxes than a plain threshold of 0.2 that finds about as many (0
 face-free frame, 0.033 against 0.040 of them >= 40 px; 0.033 and 0.027 without either). Most of what is still missed is not in YuNet's output at all.
 
 Cost: one YuNet call per candidate on `refine_crop`^2 pixels (128x128 is 0.21 of 320x240), at most
-`detector.refine_max` per frame; kiosk/pi_estimate.py counts them.
+`detector.refine_max` per frame; kiosk/bench/pi_estimate.py counts them.
 """
 
 from __future__ import annotations

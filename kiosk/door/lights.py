@@ -13,8 +13,8 @@ from enum import StrEnum
 
 from gpiozero import LED, RGBLED, Buzzer
 
-from .closing import Closing
-from .errors import KioskError
+from ..closing import Closing
+from ..errors import KioskError
 
 log = logging.getLogger("kiosk.gpio")
 

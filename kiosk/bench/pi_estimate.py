@@ -30,7 +30,7 @@ YuNet (an OpenCV DNN model, not LiteRT) has published Pi 4 times of its own, so 
 from a reference: 21 ms (the figure issue 18 quotes) to 25 ms (OpenCV Zoo's table: 6.22 ms at 160x120,
 times 4 for the pixels) at 320x240 with 4 threads, scaled by the pixels of the input the kiosk gives it
 (`detector.input_width`), and by XNNPACK's thread ratios for fewer threads. The second look
-(kiosk/refine.py) adds its crops' pixels: `detector.refine_max` crops of `refine_crop`^2 on every
+(kiosk/vision/refine.py) adds its crops' pixels: `detector.refine_max` crops of `refine_crop`^2 on every
 frame (the worst case, `detector_crop_px`; how many a frame really gets is counted on the bench's
 frames, `detector_crops_per_frame`, for the report). A proposing BlazeFace (`detector.propose_model`)
 adds its own time, scaled as a LiteRT float model, and `detector.propose_max` more crops.
@@ -67,7 +67,7 @@ def missing_reference(folder: str | Path) -> list[str]:
 
 def _loaded(path: str | Path, batch: int = 1) -> Any:
     """An interpreter at 1 thread with a deterministic random input set."""
-    from .runtime import load_interpreter
+    from ..vision.runtime import load_interpreter
 
     interp = load_interpreter(path, num_threads=1)
     d = interp.get_input_details()[0]
@@ -198,11 +198,11 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
 
 
 def daemon_rates(analyzer: Any, cfg: Any, frames: list[np.ndarray], hold: int, fps: float) -> dict[str, float]:
-    """How much work a frame really gets as the daemon runs (kiosk/attention.py: people followed in
+    """How much work a frame really gets as the daemon runs (kiosk/vision/attention.py: people followed in
     windows, decided people not classified again), on `frames` each held `hold` frames as a new group
     of people: YuNet pixels per frame and faces classified per frame. The analyser is left as found."""
-    from .attention import attention_for
-    from .tracking import PersonDecider
+    from ..vision.attention import attention_for
+    from ..vision.tracking import PersonDecider
 
     det = analyzer.detector
     att = attention_for(cfg)
@@ -245,7 +245,7 @@ def fastest_yunet_ms(detector: Any, width: int, height: int, runs: int = 40) -> 
 def estimate(here: dict[str, Any], detector_compute: str, classifier_compute: str, faces: int,
              fps_target: float = 15.0) -> dict[str, Any]:
     """Pi 4 frame time, fast and slow bound, for: one thread per model, 4 threads one model after the
-    other, and 4 threads with overlap (kiosk/overlap.py). Pure arithmetic on `measure_here`'s dict."""
+    other, and 4 threads with overlap (kiosk/vision/overlap.py). Pure arithmetic on `measure_here`'s dict."""
     ref, nm = here["reference_ms"], here["non_model_ms"]
     t2, t1 = PI4_THREADS_MS[2] / PI4_THREADS_MS[4], PI4_THREADS_MS[1] / PI4_THREADS_MS[4]
     # One Pi core against one core here, at one thread; non-model work lies between the two precisions.
@@ -284,7 +284,7 @@ def estimate(here: dict[str, Any], detector_compute: str, classifier_compute: st
     }
     rates = here.get("daemon")
     if rates and detector_compute == YUNET_COMPUTE:
-        # as the daemon runs (kiosk/attention.py): the YuNet pixels and classifier runs a frame really got
+        # as the daemon runs (kiosk/vision/attention.py): the YuNet pixels and classifier runs a frame really got
         px_scale = rates["detector_px_per_frame"] / max(1, here["detector_input"][0] * here["detector_input"][1]
                                                          + here.get("detector_crop_px", 0))
         clf_scale = rates["faces_classified_per_frame"] / max(faces, 1)

@@ -10,13 +10,13 @@ Two things keep everything downstream unchanged:
   around BlazeFace boxes, so each YuNet box is mapped onto the BlazeFace box the same face gets (the
   median ratios over 550 faces both found, `BOX_*` below), and the crop rule stays as it is.
 - **Keypoints in BlazeFace's order.** YuNet gives right eye, left eye, nose tip and the two mouth
-  corners; the kiosk reads right eye, left eye, nose tip, mouth (kiosk/nose.py uses the first three).
+  corners; the kiosk reads right eye, left eye, nose tip, mouth (kiosk/vision/nose.py uses the first three).
 
 The frame is shrunk so its width is at most `input_width` before detection: a Raspberry Pi 4 runs
 YuNet at 320x240 in about 21 ms but at 640x480 in about 81 ms (OpenCV Zoo's published times), and the
 kiosk only classifies faces >= `detector.min_face_px` (40 px of a 640 px frame, 20 px at 320).
 Part of what the shrink costs (faces 40-79 px come out unsure) is won back by a second look at the
-unsure boxes on an enlarged crop of the full-size frame (`refine_low` > 0; kiosk/refine.py). Another
+unsure boxes on an enlarged crop of the full-size frame (`refine_low` > 0; kiosk/vision/refine.py). Another
 detector may propose faces too (`detector.propose_model`, a BlazeFace model, off by default): those this
 one did not keep get the same second look, and only what YuNet confirms on the crop is kept. BlazeFace
 finds some masked faces YuNet misses; its time on every frame is what a Pi 4 cannot spare.
@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from .detector import Detection, FaceDetector, check_settings
-from .errors import KioskError
+from ..errors import KioskError
 from .refine import MATCH_IOU, SecondLook, crop_transform, iou_rows, to_frame
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
@@ -49,7 +49,7 @@ def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """`image` resized down to width x height for the detector: halved by area averaging while it is still
     at least twice as large (OpenCV's fast integer path; no aliasing on big frames), then the last step,
     less than 2x, bilinear. Why not INTER_AREA all the way: at a non-integer factor (640 -> 400) it costs
-    1.5 ms on the build machine against 0.2 ms bilinear, about 15 ms of a Pi 4's frame (kiosk/pi_estimate.py),
+    1.5 ms on the build machine against 0.2 ms bilinear, about 15 ms of a Pi 4's frame (kiosk/bench/pi_estimate.py),
     and finds the same faces (validation-real and scenes-cc0: masked faces >= 40 px found 201/241 and
     330/346 both ways; models/MODEL_CARD.md)."""
     while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
@@ -120,7 +120,7 @@ class YuNetDetector:
         self._window_side = int(refine_crop) if refine_crop >= 32 and refine_crop % 32 == 0 else 128
         self.pixels = 0
         self._check(self.model_path)
-        self.pixels = 0  # pixels run through YuNet since start, the start-up check not counted (kiosk/pi_estimate.py)
+        self.pixels = 0  # pixels run through YuNet since start, the start-up check not counted (kiosk/bench/pi_estimate.py)
 
     def _create(self, score: float, size: tuple[int, int]):
         return cv2.FaceDetectorYN.create(str(self.model_path), "", size, score, self.iou_threshold, 5000)
@@ -134,7 +134,7 @@ class YuNetDetector:
 
     def _run(self, image: np.ndarray, net=None) -> np.ndarray:
         """YuNet's rows on `image` (the first pass's net, or `net`): every model call goes through here,
-        which is what kiosk/pi_estimate.py times."""
+        which is what kiosk/bench/pi_estimate.py times."""
         net = self._net if net is None else net
         h, w = image.shape[:2]
         self.pixels += w * h
@@ -195,7 +195,7 @@ class YuNetDetector:
 
     def follow(self, frame_bgr: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[Detection] | None:
         """The faces of tracked people, each looked for only in a window around the box it had a frame or
-        two ago (kiosk/refine.py's crop: `CONTEXT` x the box, scaled to a `refine_crop` square), instead of
+        two ago (kiosk/vision/refine.py's crop: `CONTEXT` x the box, scaled to a `refine_crop` square), instead of
         the whole frame; None when the windows together would cost as much as a whole-frame pass (then
         detect() instead). A window gives the face whose centre is nearest the old box's, within one face
         width of it (a walker moves less than that in a frame or two); a person it misses is missed for this

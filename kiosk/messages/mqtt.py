@@ -6,9 +6,9 @@ Topics, under <prefix>/<kiosk id>/:
   events        one JSON per decision, QoS 1
   stats         JSON every stats_interval, QoS 0
   ha_image      with discovery and snapshots: the deciding face's crop (JPEG), not retained
-  ha_event      with discovery: one Home Assistant event per decision (kiosk/homeassistant.py), QoS 1,
+  ha_event      with discovery: one Home Assistant event per decision (kiosk/messages/homeassistant.py), QoS 1,
                 not retained, only while connected (an automation must not fire on an old refusal)
-  command       signed commands in (kiosk/commands.py); command_result: every answer
+  command       signed commands in (kiosk/messages/commands.py); command_result: every answer
   ha_command    with commands.home_assistant: Home Assistant's button and select, trusted because the
                 broker's ACL lets only Home Assistant write it
 
@@ -36,17 +36,17 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from .acl_probe import CommandTopicGuard
-from .closing import Closing
-from .config import Config
+from ..closing import Closing
+from ..config import Config
 from .discovery import command_topic, discovery_messages, event_topic, image_topic, legacy_topics, migration_keys
-from .errors import KioskError, RuntimeFault
-from .events import utc_now_iso
+from ..errors import KioskError, RuntimeFault
+from ..events import utc_now_iso
 from .ha_migration import MigrationRecord
 from .homeassistant import event_payload
 from .mqtt_client import callback as _callback
 from .mqtt_client import clip, new_client, read_secret  # noqa: F401 - read_secret: imported from here by others
 from .outbox import Outbox, Row
-from .outputs import CommandHandler
+from ..outputs import CommandHandler
 
 log = logging.getLogger("kiosk.mqtt")
 
@@ -78,7 +78,7 @@ class MqttPublisher(Closing):
     """The MQTT output (kiosk/outputs.py): the topics above, with paho-mqtt's own network thread.
 
     `outbox` (owned from here on: `close()` closes it too) keeps every event until the broker has
-    acknowledged it; `migrations` remembers the one-time discovery steps done (kiosk/ha_migration.py;
+    acknowledged it; `migrations` remembers the one-time discovery steps done (kiosk/messages/ha_migration.py;
     None: in memory only). Building it checks the TLS and password files; nothing connects before
     `start()`.
     """
@@ -484,7 +484,7 @@ class MqttPublisher(Closing):
 
     def _publish_discovery(self, legacy: bool) -> None:
         """The device message, retained, after and before the one-time steps still pending
-        (kiosk/discovery.py; the migration of the old topics only with `legacy`: on a new connection,
+        (kiosk/messages/discovery.py; the migration of the old topics only with `legacy`: on a new connection,
         not when Home Assistant merely came back). QoS 1 from one client: the broker keeps the order, so
         the acknowledgement of the last message means the steps are done, and they are not sent again."""
         keys = migration_keys(self.cfg)

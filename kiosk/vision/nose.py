@@ -6,7 +6,7 @@ plentiful: unmasked faces (nose visible) and properly masked faces (nose covered
 finds the nose tip and the eyes, so the check looks only at the nose: a square patch, upright along the
 eye line, from just under the eyes to just under the nose tip.
 
-The model is an ordinary classifier pair (`.tflite` + sidecar, kiosk/classifier.py) whose labels are
+The model is an ordinary classifier pair (`.tflite` + sidecar, kiosk/vision/classifier.py) whose labels are
 `mask` (nose covered by the mask) and `no_mask` (nose bare). A face the classifier calls `mask` whose
 nose the check finds bare with p >= threshold becomes `incorrect`. Faces called anything else are not
 looked at: the check can only turn an opening into a deny, never the other way.
@@ -22,7 +22,7 @@ import numpy as np
 
 from .classifier import Classifier
 from .detector import Detection
-from .errors import KioskError
+from ..errors import KioskError
 
 # Patch geometry, in units of the distance between the eye centres (keypoints 0 and 1). A nose model
 # names the geometry it was trained on in its sidecar (`nose_patch`); these are for one that does not

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .analysis import FaceAnalyzer
-from .decision import FaceVerdict
+from ..door.decision import FaceVerdict
 from .detector import Detection
 
 Timing = Callable[[str, float], None]

@@ -29,8 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import LABELS
-from .errors import KioskError
+from .. import LABELS
+from ..errors import KioskError
 from .preprocess import dequantize, quantize, resize_face
 from .runtime import load_interpreter
 

@@ -16,8 +16,8 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from .closing import Closing
-from .config import PROJECT_ROOT, CameraSection
+from ..closing import Closing
+from ..config import PROJECT_ROOT, CameraSection
 from .images import ImageError, read_image
 
 log = logging.getLogger("kiosk.camera")

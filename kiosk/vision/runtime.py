@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import KioskError
+from ..errors import KioskError
 
 
 def interpreter_class() -> tuple[type, str]:

@@ -1,4 +1,4 @@
-"""Gate relay and staff button, with gpiozero (the status light and buzzer: kiosk/lights.py).
+"""Gate relay and staff button, with gpiozero (the status light and buzzer: kiosk/door/lights.py).
 
 The relay is the one output that matters for safety: it starts de-energised, every opening is bounded
 by `max_open_seconds` through a timer that does not depend on the frame loop, and `close()` is called
@@ -15,8 +15,8 @@ from typing import Callable
 from gpiozero import Button, OutputDevice
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from .closing import Closing
-from .errors import KioskError
+from ..closing import Closing
+from ..errors import KioskError
 
 log = logging.getLogger("kiosk.gpio")
 

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .closing import Closing
-from .errors import KioskError
+from ..closing import Closing
+from ..errors import KioskError
 
 
 @dataclass(frozen=True)

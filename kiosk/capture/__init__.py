@@ -1,0 +1,1 @@
+"""Capture: where frames come from (picamera2, OpenCV sources, image folders) and how images are read."""
