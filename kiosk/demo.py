@@ -145,7 +145,7 @@ def run_demo(max_seconds: float | None = 120.0, use_broker: bool = True, loop: b
             web = next((o for o in kiosk.outputs if o.name == "web"), None)
             if web is not None:
                 print(f"demo: visitor screen at {web.url} (also /status, /healthz, /metrics, /events; the camera with what the kiosk sees: {web.url}live)", flush=True)
-            relay = kiosk.door.gate._relay.pin  # noqa: SLF001 - the demo shows the real pin timeline
+            relay = kiosk.gate._relay.pin  # noqa: SLF001 - the demo shows the real pin timeline
             summary = kiosk.run(max_seconds=max_seconds)
             if printer is not None:
                 threading.Event().wait(0.5)  # let the last messages arrive

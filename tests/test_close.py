@@ -103,6 +103,6 @@ def test_kiosk_closes_twice(factory, tmp_path, twice):
     kiosk = Kiosk(demo_cfg(None, tmp_path), pin_factory=factory)
     with kiosk:
         assert not kiosk.closed
-    assert kiosk.closed and kiosk.supervisor.closed and kiosk.indicator.closed and kiosk.door.gate.released
+    assert kiosk.closed and kiosk.supervisor.closed and kiosk.indicator.closed and kiosk.gate.released
     getattr(kiosk, twice)()  # shutdown: the older name (tools/eval/soak.py)
     assert kiosk.closed

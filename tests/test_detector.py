@@ -17,6 +17,7 @@ from kiosk.vision.detector import (
     TiledDetector,
 )
 from kiosk.errors import KioskError
+from kiosk.vision.boxes import iou
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,15 +45,6 @@ def short_detector() -> BlazeFaceDetector:
 @pytest.fixture(scope="module")
 def head_bgr() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut()[HEAD][:, :, ::-1])
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ax0, ay0, aw, ah = a
-    bx0, by0, bw, bh = b
-    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
-    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter)
 
 
 def place(

@@ -53,7 +53,7 @@ def run_with_signal(kiosk: Kiosk, sig: int) -> None:
 
     def send_when_open() -> None:
         deadline = time.monotonic() + 60
-        while not kiosk.door.gate.is_open and time.monotonic() < deadline:
+        while not kiosk.gate.is_open and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.2)
         os.kill(os.getpid(), sig)
@@ -94,7 +94,7 @@ def test_unhandled_model_error_closes_the_relay(factory, tmp_path, part, overlap
     real = getattr(owner, name)
 
     def failing(arg):
-        if kiosk.door.gate.is_open:  # the model breaks while the gate is open
+        if kiosk.gate.is_open:  # the model breaks while the gate is open
             raise RuntimeError("tensor arena corrupted")
         return real(arg)
 

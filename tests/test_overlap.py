@@ -80,7 +80,7 @@ def run_demo(factory, tmp_path, overlap: bool):
     cfg = demo_cfg(None, tmp_path)
     cfg.detector.overlap = overlap
     kiosk = Kiosk(cfg, pin_factory=factory)
-    assert (kiosk.vision.overlap is not None) == overlap
+    assert (kiosk.overlap is not None) == overlap
     summary = kiosk.run(max_seconds=60)
     relay = levels(factory.pin(cfg.gpio.relay_pin))
     return summary, relay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from kiosk.door.decision import FaceVerdict, Policy
@@ -209,3 +210,14 @@ def test_the_front_person_is_the_widest_face_at_the_gate_not_outside_the_zone():
 def test_bad_near_is_refused(near):
     with pytest.raises(ValueError, match="near"):
         Zone(near=near)
+
+
+def test_one_iou_for_boxes_and_rows():
+    from kiosk.vision.boxes import iou, iou_corners_many
+
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    row = np.array([0, 0, 10, 10, 0.9], np.float32)  # a YuNet row: box first
+    assert iou(row, (0, 0, 10, 10)) == pytest.approx(1.0)
+    many = iou_corners_many(np.array([0, 0, 10, 10.0]), np.array([[5, 0, 15, 10.0], [20, 20, 30, 30.0]]))
+    assert many.tolist() == pytest.approx([50 / 150, 0.0])

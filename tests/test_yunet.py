@@ -16,7 +16,7 @@ from kiosk.vision.detector import BlazeFaceDetector
 from kiosk.errors import KioskError
 from kiosk.vision.nose import DOWN, SIDE, NoseCheck, patch_geometry
 from kiosk.pipeline import build_detector
-from kiosk.vision.tracking import iou
+from kiosk.vision.boxes import iou
 from kiosk.vision.yunet import YuNetDetector
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,7 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..door.decision import FaceVerdict
-from .tracking import Zone, iou
+from .boxes import iou
+from .tracking import Zone
 
 SAME_PLACE = 0.5  # IoU with the decided face's last box: still the same person standing there
 # A decided person's verdict stands in for new ones only while their cooldown has at least this long to run,

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import KioskError
+from .boxes import iou_corners_many
 from .runtime import load_interpreter
 
 
@@ -76,19 +77,6 @@ def _anchor_centres(side: int, spec: _AnchorSpec) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
-def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (x0, y0, x1, y1) box with each row of `boxes`."""
-    ix0 = np.maximum(box[0], boxes[:, 0])
-    iy0 = np.maximum(box[1], boxes[:, 1])
-    ix1 = np.minimum(box[2], boxes[:, 2])
-    iy1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def weighted_nms(
     boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float, max_out: int
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -102,7 +90,7 @@ def weighted_nms(
     remaining = np.arange(len(scores))
     while remaining.size and len(out) < max_out:
         top = remaining[0]
-        iou = _iou_one_to_many(boxes[top], boxes[remaining])
+        iou = iou_corners_many(boxes[top], boxes[remaining])
         in_cluster = iou > iou_threshold
         if not in_cluster.any():  # degenerate (zero-area) top box: keep it alone
             in_cluster[0] = True

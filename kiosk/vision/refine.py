@@ -21,6 +21,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .boxes import iou
+
 CONTEXT = 2.5  # crop side / the candidate box's longer side: the face plus enough around it to be one
 MAX_UPSCALE = 3.0  # a tiny box is not blown up beyond this (its crop grows instead)
 MATCH_IOU = 0.3  # a second-pass face must overlap the candidate this much to confirm it
@@ -47,14 +49,6 @@ def to_frame(rows: np.ndarray, s: float, x0: float, y0: float) -> np.ndarray:
     out[:, _XS] += x0
     out[:, _YS] += y0
     return out
-
-
-def iou_rows(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two YuNet rows' boxes (x, y, w, h first)."""
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return float(inter / (a[2] * a[3] + b[2] * b[3] - inter)) if inter > 0 else 0.0
 
 
 def _centre_inside(a: np.ndarray, b: np.ndarray) -> bool:
@@ -86,7 +80,7 @@ class SecondLook:
         # the `limit` least unsure, then those on a face already kept are skipped (YuNet's NMS left
         # a weaker box beside it): the order the evaluation measured
         for row in sorted(unsure, key=lambda r: -float(r[14]))[:limit]:
-            if any(iou_rows(row, o) >= MATCH_IOU for o in out):
+            if any(iou(row, o) >= MATCH_IOU for o in out):
                 continue
             m, s, x0, y0 = crop_transform(row, self.side_px)
             crop = cv2.warpAffine(frame, m, (self.side_px, self.side_px), flags=cv2.INTER_LINEAR,
@@ -95,10 +89,10 @@ class SecondLook:
             rows = to_frame(self._run(crop), s, x0, y0)
             best = None
             for r in rows:
-                match = _centre_inside(r, row) if by_centre else iou_rows(r, row) >= MATCH_IOU
+                match = _centre_inside(r, row) if by_centre else iou(r, row) >= MATCH_IOU
                 if r[14] >= self.confirm and match and (best is None or r[14] > best[14]):
                     best = r
-            if best is not None and all(iou_rows(best, o) < MATCH_IOU for o in out):
+            if best is not None and all(iou(best, o) < MATCH_IOU for o in out):
                 # the candidate's score stays (a first-pass unsure row's, a proposed face's own): the face
                 # is still an unsure one, which is what detector.confirm_score acts on (such a box counts
                 # only as a sure mask: the second look is there to find masked faces, not to let a hair

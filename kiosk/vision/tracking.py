@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..door.decision import Decider, Decision, FaceVerdict, Outcome, Policy, single_frame_decision
+from .boxes import iou
 
 OUTSIDE_POLICIES = ("hold", "ignore")
 
@@ -83,16 +84,6 @@ class Zone:
         floor = self.near * front
         return [(g and b[2] >= floor, front > 0 and b[2] >= floor and self.inside(b, frame_size))
                 for b, g in zip(boxes, at_gate)]
-
-
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _centre_distance(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

@@ -31,7 +31,8 @@ import numpy as np
 
 from .detector import Detection, FaceDetector, check_settings
 from ..errors import KioskError
-from .refine import MATCH_IOU, SecondLook, crop_transform, iou_rows, to_frame
+from .boxes import iou
+from .refine import MATCH_IOU, SecondLook, crop_transform, to_frame
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
 # faces both found on validation-real's scenes, YuNet on the full frame; the ratios hold within a few
@@ -180,7 +181,7 @@ class YuNetDetector:
             if self.proposer is not None:
                 # only the faces this detector has not kept, so faces already found spend no look
                 proposed = [r for r in map(_to_row, self.proposer.detect(frame_bgr))
-                            if all(iou_rows(r, k) < MATCH_IOU for k in kept)]
+                            if all(iou(r, k) < MATCH_IOU for k in kept)]
                 kept = self.second_look.confirm_rows(frame_bgr, kept, proposed, self.propose_max, by_centre=True)
             if not kept:
                 return []
@@ -216,7 +217,7 @@ class YuNetDetector:
             near = [(_centre_gap(r, old), r) for r in to_frame(self._run(window, self._window_net), s, x0, y0)
                     if r[14] >= self.score_threshold]
             best = min(((g, r) for g, r in near if g < reach), key=lambda gr: gr[0], default=(0.0, None))[1]
-            if best is not None and all(iou_rows(best, f) < MATCH_IOU for f in found):
+            if best is not None and all(iou(best, f) < MATCH_IOU for f in found):
                 found.append(best)
         out = []
         for row in sorted(found, key=lambda r: -float(r[14]))[: self.max_faces]:

@@ -38,20 +38,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from kiosk.vision.boxes import iou  # noqa: E402
 from tools.cli import CliError, run  # noqa: E402
 from tools.eval.kiosk_options import add_kiosk_options, kiosk_config  # noqa: E402
 from tools.eval.shares import flips_p, wilson  # noqa: E402
 
 SEVERITY = ("mask", "no_mask", "incorrect")  # a scene's worst label: any incorrect, else any no_mask
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
 
 
 def read_boxes(path: Path) -> dict[str, list[tuple[str, tuple[int, int, int, int]]]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from kiosk.vision.boxes import iou
 from tools.eval.kiosk_faces import CLASSES
 from tools.eval.kiosk_scenes import Face, Frame, Person, SceneMaker
 from tools.eval.shares import wilson
@@ -40,13 +41,6 @@ def on_face(box: tuple, rect: tuple) -> bool:
     return iw * ih >= 0.5 * w * h
 
 
-def _iou(a: tuple, b: tuple) -> float:
-    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
-
-
 def match(boxes: list[tuple], faces: list[Face]) -> tuple[list[bool], list[tuple]]:
     """(hit per face, false boxes). Each detection goes to the face it lies on best (by IoU with the face box)."""
     hit = [False] * len(faces)
@@ -56,7 +50,7 @@ def match(boxes: list[tuple], faces: list[Face]) -> tuple[list[bool], list[tuple
         if not cands:
             false.append(b)
             continue
-        best = max(cands, key=lambda i: _iou(b, faces[i].box))
+        best = max(cands, key=lambda i: iou(b, faces[i].box))
         if faces[best].counted:
             hit[best] = True
     return hit, false
