@@ -13,10 +13,11 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .config import PROJECT_ROOT, Config, load, to_toml
+from .assets import MODELS_DIR
+from .config import Config, load, to_toml
 from .errors import KioskError
 
-DEFAULT_MODEL = PROJECT_ROOT / "models" / "mask_classifier.tflite"
+DEFAULT_MODEL = MODELS_DIR / "mask_classifier.tflite"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,12 +97,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from .pipeline import build_analyzer
+    from .vision.analysis import build_analyzer
     from .vision.tracking import Zone, zoned_frame_decision
 
     cfg = _config(args.config)
     analyzer = build_analyzer(cfg)
-    zone = Zone.of(cfg.zone)
+    zone = Zone.of(cfg)
     failed: list[str] = []
     for path, image in _images(args.paths, failed):
         before = analyzer.rejected

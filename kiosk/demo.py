@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import paho.mqtt.client as mqtt
 
-from .messages.broker import Mosquitto
 from .capture.camera import DEMO_CLIP
 from .config import Config
 from .errors import KioskError
+from .messages.broker import Mosquitto
 
 log = logging.getLogger("kiosk.demo")
 

@@ -6,57 +6,20 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from .vision.analysis import FaceAnalyzer
 from .capture.camera import CameraSupervisor, make_camera
-from .vision.classifier import Classifier
-from .messages.commands import CommandVerifier
-from .config import Config, auto_threads
-from .vision.detector import BlazeFaceDetector, FaceDetector
-from .errors import KioskError
+from .config import Config
 from .door.gate import Gate, StaffButton, make_pin_factory
+from .door.lights import Indicator
+from .door.sound import SoundOutput
+from .errors import KioskError
+from .messages.commands import CommandVerifier
 from .messages.ha_migration import FILE_NAME as MIGRATION_FILE
 from .messages.ha_migration import MigrationRecord
-from .door.lights import Indicator
 from .messages.mqtt import MqttPublisher, read_secret
-from .vision.nose import NoseCheck
 from .messages.outbox import Outbox
 from .outputs import Publisher
-from .door.sound import SoundOutput
+from .vision.analysis import FaceAnalyzer, build_analyzer
 from .web import WebOutput
-from .vision.yunet import YuNetDetector
-
-
-def build_detector(cfg: Config) -> FaceDetector:
-    """The face detector `detector.model` names: YuNet for an .onnx file, BlazeFace for a .tflite."""
-    d = cfg.detector
-    path = cfg.resolve(d.model)
-    if path.suffix.lower() == ".onnx":
-        proposer = None
-        if d.propose_model:
-            pp = cfg.resolve(d.propose_model)
-            if pp.suffix.lower() != ".tflite":
-                raise KioskError(f"config key 'detector.propose_model': expected a BlazeFace .tflite, got {pp}")
-            proposer = BlazeFaceDetector(pp, score_threshold=d.propose_score, num_threads=auto_threads(d.threads))
-        return YuNetDetector(path, score_threshold=d.score_threshold, input_width=d.input_width,
-                             refine_low=d.refine_low, refine_confirm=d.refine_confirm, refine_crop=d.refine_crop,
-                             refine_max=d.refine_max, proposer=proposer, propose_max=d.propose_max)
-    if d.propose_model:
-        raise KioskError(f"config key 'detector.propose_model': only YuNet (.onnx) takes proposals, "
-                         f"detector.model is {path.name}")
-    return BlazeFaceDetector(path, score_threshold=d.score_threshold, num_threads=auto_threads(d.threads))
-
-
-def build_analyzer(cfg: Config) -> FaceAnalyzer:
-    """Load both models (once); refuses missing or inconsistent models with a KioskError."""
-    classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=auto_threads(cfg.classifier.threads))
-    detector = build_detector(cfg)
-    nose = None
-    if cfg.classifier.nose_model:
-        nose = NoseCheck(cfg.resolve(cfg.classifier.nose_model), cfg.classifier.nose_threshold,
-                         num_threads=auto_threads(cfg.classifier.threads))
-    return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
-                        cfg.detector.max_faces, nose, confirm_score=cfg.detector.confirm_score,
-                        mask_threshold=cfg.decision.mask_threshold, full_every=cfg.detector.full_every)
 
 
 @dataclass

@@ -24,22 +24,26 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .vision.analysis import FaceAnalyzer
-from .vision.attention import attention_for
 from .capture.camera import CameraSupervisor, EndOfStream
 from .closing import Closing
 from .config import Config
 from .door.decision import Decision, Outcome, Reason
+from .door.lights import Pattern
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
 from .messages.commands import Mode, RateLimit, Verdict
 from .messages.homeassistant import parse_command as ha_parse_command
-from .door.lights import Pattern
 from .messages.notify import Notifier
 from .outputs import Publisher
-from .vision.overlap import OverlappedAnalyzer
-from .parts import Parts, build_analyzer, build_detector, build_parts  # noqa: F401 - the builders: imported from here by tools
+from .parts import Parts, build_parts
 from .stats import Stats
+from .vision.analysis import (
+    FaceAnalyzer,
+    build_analyzer,  # noqa: F401 - old home, tools still import it from here
+)
+from .vision.attention import attention_for
+from .vision.detectors import build_detector  # noqa: F401 - old home, tools still import it from here
+from .vision.overlap import OverlappedAnalyzer
 from .vision.tracking import PersonDecider
 
 log = logging.getLogger("kiosk")

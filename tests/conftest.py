@@ -12,8 +12,8 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from kiosk.messages.broker import Mosquitto
 from kiosk.config import Config
+from kiosk.messages.broker import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from kiosk.vision.attention import Attention
 from kiosk.config import Config
 from kiosk.door.decision import FaceVerdict
+from kiosk.pipeline import Kiosk
+from kiosk.vision.analysis import build_analyzer
+from kiosk.vision.attention import Attention
 from kiosk.vision.detector import Detection
-from kiosk.pipeline import Kiosk, build_analyzer
 from kiosk.vision.tracking import Zone
 from tests.conftest import DEMO_CLIP, recorded_config
 from tools.demo import make_bystander_clip as clip

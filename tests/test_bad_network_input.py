@@ -6,8 +6,8 @@ the second lists behaviours that the tests named in it check against a running k
 
 from __future__ import annotations
 
-from tests.test_commands import SECRET, body, signed_text, verifier
 from kiosk.messages.commands import MAX_COMMAND_BYTES, sign
+from tests.test_commands import SECRET, body, signed_text, verifier
 
 DOC_HEADING = "## Network input (MQTT)"
 NONCE = '"nonce":"nonce-0001","kiosk_id":"it"}'

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kiosk import LABELS
-from kiosk.vision.classifier import Classifier, read_meta, sha256_file
 from kiosk.errors import KioskError
+from kiosk.vision.classifier import Classifier, read_meta, sha256_file
 from kiosk.vision.preprocess import dequantize, quantize, resize_face, square_crop_box
 from tests.conftest import CLASSIFIER
 

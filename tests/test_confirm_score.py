@@ -10,9 +10,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kiosk.vision.analysis import FaceAnalyzer
 from kiosk.config import Config
-from kiosk.pipeline import build_analyzer
+from kiosk.vision.analysis import FaceAnalyzer, build_analyzer
 from tests.test_nose import FixedNose
 
 

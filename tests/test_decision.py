@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.door.decision import BAD, NONE, OK, UNSURE, Decider, FaceVerdict, Policy, frame_verdict, single_frame_decision
+from kiosk.door.decision import (
+    BAD,
+    NONE,
+    OK,
+    UNSURE,
+    Decider,
+    FaceVerdict,
+    Policy,
+    frame_verdict,
+    single_frame_decision,
+)
 
 BOX = (10, 10, 80, 80)
 

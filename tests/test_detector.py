@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from skimage import data
 
+from kiosk.errors import KioskError
+from kiosk.vision.boxes import iou
 from kiosk.vision.detector import (
     BlazeFaceDetector,
     Detection,
@@ -16,8 +18,6 @@ from kiosk.vision.detector import (
     HaarDetector,
     TiledDetector,
 )
-from kiosk.errors import KioskError
-from kiosk.vision.boxes import iou
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,15 +20,15 @@ import pytest
 pytest.importorskip("skimage.data")
 pytest.importorskip("matplotlib")
 
-from kiosk.vision.detector import BlazeFaceDetector, Detection  # noqa: E402
 from kiosk.errors import KioskError  # noqa: E402
+from kiosk.vision.detector import BlazeFaceDetector, Detection  # noqa: E402
+from tools.cli import CliError, run  # noqa: E402
+from tools.data import synth_masks as sm  # noqa: E402
+from tools.demo.make_demo_clip import load_sources  # noqa: E402
 from tools.eval import eval_kiosk_detect as ev  # noqa: E402
 from tools.eval import kiosk_detect_score as sc  # noqa: E402
 from tools.eval import kiosk_faces as kf  # noqa: E402
 from tools.eval import kiosk_scenes as ks  # noqa: E402
-from tools.data import synth_masks as sm  # noqa: E402
-from tools.cli import CliError, run  # noqa: E402
-from tools.demo.make_demo_clip import load_sources  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_RANGE = ROOT / "models" / "face_detection_full_range_sparse.tflite"

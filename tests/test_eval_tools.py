@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tools.eval import eval_crops, eval_scenes
 from tools.data import synth_masks as sm
+from tools.eval import eval_crops, eval_scenes
 from tools.eval.shares import flips_p
 
 skimage_data = pytest.importorskip("skimage.data")

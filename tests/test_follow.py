@@ -7,7 +7,8 @@ import cv2
 import pytest
 
 from kiosk.config import Config
-from kiosk.pipeline import Kiosk, build_analyzer
+from kiosk.pipeline import Kiosk
+from kiosk.vision.analysis import build_analyzer
 from tests.conftest import DEMO_CLIP, recorded_config
 
 

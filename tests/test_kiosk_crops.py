@@ -30,7 +30,7 @@ def test_the_crop_is_what_the_kiosk_classifies_in_the_photos_split(tmp_path, cap
     written = sorted((out / "no_mask").glob("*.png"))
     assert len(written) == 1 and not any((out / "mask").iterdir())
     from kiosk.config import Config
-    from kiosk.pipeline import build_analyzer
+    from kiosk.vision.analysis import build_analyzer
 
     cfg = Config()
     cfg.detector.min_face_px = 1

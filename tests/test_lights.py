@@ -7,8 +7,8 @@ import time
 import pytest
 from gpiozero import OutputDevice
 
-from kiosk.errors import KioskError
 from kiosk.door.lights import Beeper, Indicator, PairLight, Pattern, RGBLight
+from kiosk.errors import KioskError
 from tests.test_gate import levels
 
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from kiosk.messages.broker import free_port
 from kiosk.config import Config
 from kiosk.errors import KioskError
+from kiosk.messages.broker import free_port
 from kiosk.messages.mqtt import MqttPublisher, read_secret
 from tests.conftest import new_broker
 

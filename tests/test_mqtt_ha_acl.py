@@ -13,11 +13,11 @@ import time
 import pytest
 
 from kiosk import cli
+from kiosk.config import from_dict
+from kiosk.errors import KioskError
 from kiosk.messages.acl_probe import CLOSED, OPEN, UNKNOWN, probe_command_topic
 from kiosk.messages.broker import free_port
-from kiosk.config import from_dict
 from kiosk.messages.discovery import command_topic
-from kiosk.errors import KioskError
 from kiosk.messages.mqtt import MqttPublisher
 from tests.conftest import DEMO_CLIP, Subscriber, new_broker
 from tests.test_mqtt import MODEL, make_cfg

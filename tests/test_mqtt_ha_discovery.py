@@ -16,8 +16,15 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from kiosk.messages import discovery
-from kiosk.messages.discovery import (DECISIONS, MIGRATE, RETIRED, device_payload, device_topic, legacy_topics,
-                             migration_keys)
+from kiosk.messages.discovery import (
+    DECISIONS,
+    MIGRATE,
+    RETIRED,
+    device_payload,
+    device_topic,
+    legacy_topics,
+    migration_keys,
+)
 from kiosk.messages.ha_migration import FILE_NAME, MigrationRecord
 from kiosk.messages.mqtt import MqttPublisher
 from kiosk.parts import build_outputs

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from kiosk.messages.commands import sign
 from kiosk.errors import RuntimeFault
+from kiosk.messages.commands import sign
 from kiosk.messages.mqtt import MqttPublisher
 from kiosk.messages.outbox import Outbox
 from kiosk.pipeline import Kiosk

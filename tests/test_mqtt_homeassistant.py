@@ -22,10 +22,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.door.decision import Decision, FaceVerdict, Outcome, Reason
-from kiosk.messages.discovery import (EVENT_TYPES, MIGRATE, command_topic, device_payload, device_topic,
-                             discovery_messages, event_topic, legacy_topics, migration_keys)
 from kiosk.errors import KioskError
 from kiosk.events import build_event, manual_event
+from kiosk.messages.discovery import (
+    EVENT_TYPES,
+    MIGRATE,
+    command_topic,
+    device_payload,
+    device_topic,
+    discovery_messages,
+    event_topic,
+    legacy_topics,
+    migration_keys,
+)
 from kiosk.messages.homeassistant import event_type, parse_command
 from kiosk.messages.mqtt import DISCOVERY_RESEND_MIN_S, MqttPublisher
 from kiosk.pipeline import Kiosk

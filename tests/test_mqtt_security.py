@@ -11,10 +11,10 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from kiosk.messages.broker import Mosquitto
-from tests.conftest import new_broker
 from kiosk.config import Config
+from kiosk.messages.broker import Mosquitto
 from kiosk.messages.mqtt import MqttPublisher
+from tests.conftest import new_broker
 
 MODEL = {"name": "m", "sha256": "00" * 32}
 PASSWORD = "kiosk-Pa55-word"

@@ -8,12 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.vision.analysis import FaceAnalyzer
 from kiosk.config import Config
-from kiosk.vision.detector import Detection
 from kiosk.errors import KioskError
+from kiosk.vision.analysis import FaceAnalyzer, build_analyzer
+from kiosk.vision.detector import Detection
 from kiosk.vision.nose import NoseCheck, nose_patch
-from kiosk.pipeline import build_analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
 NOSE_MODEL = ROOT / "models" / "nose_check.tflite"

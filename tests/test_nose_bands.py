@@ -20,9 +20,8 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def face():
     from kiosk.config import Config
+    from kiosk.vision.detectors import build_detector
     from kiosk.vision.nose import nose_patch
-    from kiosk.pipeline import build_detector
-
     from tools.training import dataset as D
 
     rgb = D.load_image(HOPPER)

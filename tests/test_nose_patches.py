@@ -40,8 +40,8 @@ def test_the_patch_is_the_kiosks_nose_patch_in_the_photos_split(photos, tmp_path
     assert len(written) == 1 and not any((out / "with_mask").iterdir())
 
     from kiosk.config import Config
+    from kiosk.vision.detectors import build_detector
     from kiosk.vision.nose import nose_patch
-    from kiosk.pipeline import build_detector
 
     frame, best = D.best_face(build_detector(Config()), D.load_image(photos / "without_mask" / "hopper.png"))
     assert np.array_equal(cv2.imread(str(written[0])), nose_patch(frame, best.keypoints, 64))

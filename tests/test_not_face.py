@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from kiosk.config import Config
-from kiosk.pipeline import Kiosk, build_analyzer
+from kiosk.pipeline import Kiosk
+from kiosk.vision.analysis import build_analyzer
 from tests.conftest import ROOT, recorded_config
 from tools.data import make_negatives as mn
 
@@ -41,7 +42,7 @@ def analyzer():
     # BlazeFace full range at 0.3: the detector that fires on these frames often enough to put the veto
     # to work (the default YuNet makes a tenth as many false boxes: docs/detector-kiosk-eval.md)
     cfg = Config()
-    cfg.detector.model = "models/face_detection_full_range_sparse.tflite"
+    cfg.detector.backend = "blazeface"  # its bundled model: full range
     cfg.detector.score_threshold = 0.3
     a = build_analyzer(cfg)
     if "not_face" not in a.classifier.labels:

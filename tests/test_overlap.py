@@ -10,8 +10,9 @@ from kiosk import config as C
 from kiosk.bench.scenarios import _read_clip_frames
 from kiosk.config import Config
 from kiosk.errors import KioskError
+from kiosk.pipeline import Kiosk
+from kiosk.vision.analysis import build_analyzer
 from kiosk.vision.overlap import OverlappedAnalyzer
-from kiosk.pipeline import Kiosk, build_analyzer
 from tests.test_failclosed import levels
 from tests.test_pipeline import demo_cfg
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import time
 
-
-from kiosk.messages.broker import free_port
 from kiosk.config import Config
 from kiosk.events import check_event
-from kiosk.vision.classifier import sha256_file
+from kiosk.messages.broker import free_port
 from kiosk.pipeline import Kiosk
+from kiosk.vision.classifier import sha256_file
 from tests.conftest import CLASSIFIER, DEMO_CLIP
 
 FPS = 30.0  # the 10 fps clip played 3x faster: the same frames, in less test time

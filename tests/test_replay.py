@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from kiosk.capture.camera import OpenCVCamera, CameraSupervisor
+from kiosk.capture.camera import CameraSupervisor, OpenCVCamera
 from kiosk.pipeline import Kiosk
 from tests.conftest import DEMO_CLIP
 from tests.test_failclosed import levels

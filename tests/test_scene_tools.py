@@ -9,7 +9,7 @@ import cv2
 import pytest
 
 from kiosk.config import Config
-from kiosk.pipeline import build_detector
+from kiosk.vision.detectors import build_detector
 from tests.conftest import DEMO_CLIP
 from tools.cli import CliError
 from tools.data import scene_crops, scene_series

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from kiosk.config import Config, from_dict
 import kiosk.door.sound as kiosk_sound
+from kiosk.config import Config, from_dict
+from kiosk.door.sound import BUNDLED, OUTCOMES, SoundOutput
 from kiosk.errors import KioskError
 from kiosk.parts import build_outputs
 from kiosk.pipeline import Kiosk
-from kiosk.door.sound import BUNDLED, OUTCOMES, SoundOutput
 from kiosk.web.screen import decision_view
 from tests.conftest import DEMO_CLIP, recorded_config
 from tests.webclient import wait_until

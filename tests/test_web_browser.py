@@ -140,7 +140,9 @@ def test_the_screen_shows_the_verdicts_of_the_demo_as_they_are_decided(tmp_path)
 def test_the_screen_says_that_is_not_a_mask_for_a_covering(tmp_path):
     """A sheet of paper held over nose and mouth (real models, an image-folder camera at 10 fps)."""
     chromium_path()
-    from tests.test_occluders import write_covered_frames  # skips without scikit-image or matplotlib
+    from tests.test_occluders import (
+        write_covered_frames,  # skips without scikit-image or matplotlib
+    )
 
     cfg = web_cfg(tmp_path)
     cfg.camera.source = str(write_covered_frames(tmp_path / "frames", ("paper",)))

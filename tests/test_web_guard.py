@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from kiosk.web import WebOutput
-from kiosk.web import guard
+from kiosk.web import WebOutput, guard
 from tests.test_web import MODEL, TOKEN, web_cfg
 from tests.webclient import get, raw, read_all, status_of, wait_until
 

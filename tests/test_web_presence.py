@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from kiosk.door.decision import FaceVerdict
+from kiosk.vision.tracking import Zone
 from kiosk.web import WebOutput
 from kiosk.web.presence import SETTLE_S, Presence, presence_view
-from kiosk.vision.tracking import Zone
 from tests.test_web import MODEL, event, web_cfg
 from tests.webclient import Stream
 

@@ -23,7 +23,14 @@ from kiosk.web.screen import TEXTS
 from tests.browser import Browser, chromium_path
 from tests.conftest import DEMO_CLIP
 from tests.test_web import MODEL, event
-from tests.test_web_browser import ROOT, SIZE, assert_screenshot, shoot, shots_dir, shown
+from tests.test_web_browser import (
+    ROOT,
+    SIZE,
+    assert_screenshot,
+    shoot,
+    shots_dir,
+    shown,
+)
 from tests.test_web_presence import AT_GATE, FRAME, SMALL, zoned_cfg
 from tests.webclient import get, wait_until
 

@@ -12,11 +12,11 @@ import pytest
 from skimage import data
 
 from kiosk.config import Config
-from kiosk.vision.detector import BlazeFaceDetector
 from kiosk.errors import KioskError
-from kiosk.vision.nose import DOWN, SIDE, NoseCheck, patch_geometry
-from kiosk.pipeline import build_detector
 from kiosk.vision.boxes import iou
+from kiosk.vision.detector import BlazeFaceDetector
+from kiosk.vision.detectors import build_detector
+from kiosk.vision.nose import DOWN, SIDE, NoseCheck, patch_geometry
 from kiosk.vision.yunet import YuNetDetector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,14 +83,31 @@ def test_a_face_at_the_edge_is_clipped_to_the_frame(frame, yunet):
         assert x >= 0 and y >= 0 and x + w <= cut.shape[1] and y + h <= cut.shape[0] and w > 0 and h > 0
 
 
-def test_config_picks_the_detector_by_file_type():
+def test_config_picks_the_detector_by_name():
     cfg = Config()
-    cfg.detector.model = str(YUNET)
+    assert cfg.detector.backend == "yunet" and cfg.detector.model == ""  # the backend's bundled model
     cfg.detector.input_width = 400
     det = build_detector(cfg)
     assert isinstance(det, YuNetDetector) and det.input_width == 400
-    cfg.detector.model = str(BLAZE)
+    cfg.detector.backend = "blazeface"
     assert isinstance(build_detector(cfg), BlazeFaceDetector)
+    cfg.detector.model = str(YUNET)  # a model the backend does not run: refused by name, not guessed
+    with pytest.raises(KioskError, match="detector.model.*blazeface.*yunet") as e:
+        build_detector(cfg)
+    assert "\n" not in str(e.value)
+
+
+def test_the_config_offers_exactly_the_registered_backends():
+    import dataclasses
+
+    from kiosk.config import DetectorSection
+    from kiosk.vision.detectors import BACKENDS, backend_for
+
+    field = next(f for f in dataclasses.fields(DetectorSection) if f.name == "backend")
+    assert set(field.metadata["choices"]) == set(BACKENDS)
+    assert backend_for(BLAZE) == "blazeface" and backend_for(YUNET) == "yunet"
+    for b in BACKENDS.values():
+        assert (Config().resolve(b.model)).is_file(), b.model
 
 
 @pytest.mark.parametrize("bad", ["missing", "not_onnx", "threshold", "width"])
@@ -225,7 +242,7 @@ def test_proposal_settings_come_from_the_config_and_bad_ones_are_one_line_errors
     with pytest.raises(KioskError, match="detector.propose_model") as e:
         build_detector(cfg)
     assert "\n" not in str(e.value)
-    cfg.detector.propose_model, cfg.detector.model = str(BLAZE), str(BLAZE)  # BlazeFace takes no proposals
+    cfg.detector.propose_model, cfg.detector.backend = str(BLAZE), "blazeface"  # BlazeFace takes no proposals
     with pytest.raises(KioskError, match="detector.propose_model") as e:
         build_detector(cfg)
     assert "\n" not in str(e.value)

@@ -41,11 +41,11 @@ class OurPipeline:
                  overlap: bool | None = None) -> None:
         import cv2
 
-        from ..vision.attention import attention_for
         from ..config import Config, load
         from ..events import build_event
+        from ..vision.analysis import build_analyzer
+        from ..vision.attention import attention_for
         from ..vision.overlap import OverlappedAnalyzer
-        from ..pipeline import build_analyzer
         from ..vision.tracking import PersonDecider
 
         cfg = load(config) if config else Config()
@@ -75,10 +75,11 @@ class OurPipeline:
 
     def info(self) -> dict[str, Any]:
         """What the report says about this side: runtime and versions, threads, models, bare invoke times."""
-        from ..vision.runtime import interpreter_class
-
         import cv2
         import numpy as np
+
+        from ..vision.detectors import model_path
+        from ..vision.runtime import interpreter_class
 
         runtime = interpreter_class()[1]
         try:
@@ -101,7 +102,7 @@ class OurPipeline:
                 "overlap": self.overlap is not None,
                 "classifier": {"name": c.meta.name, "sha256": c.sha256, "input": [c.meta.width, c.meta.height],
                                "labels": list(c.labels)},
-                "detector": {"model": Path(self.cfg.detector.model).name,
+                "detector": {"backend": self.cfg.detector.backend, "model": model_path(self.cfg).name,
                              "score_threshold": self.cfg.detector.score_threshold},
                 "min_face_px": self.cfg.detector.min_face_px, "max_faces": self.cfg.detector.max_faces}
 

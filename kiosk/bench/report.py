@@ -218,7 +218,9 @@ def _our_models_macs(config: str | None, model: str | None) -> dict[str, dict[st
     from ..config import Config, load
 
     cfg = load(config) if config else Config()
-    paths = {"detector": cfg.resolve(cfg.detector.model),
+    from ..vision.detectors import model_path
+
+    paths = {"detector": model_path(cfg),
              "classifier": Path(model) if model else cfg.resolve(cfg.classifier.model)}
     out: dict[str, dict[str, Any]] = {}
     for key, path in paths.items():
@@ -279,9 +281,10 @@ def _pi4_estimate(reference: str | None, config: str | None, model: str | None, 
     import cv2
     import numpy as np
 
-    from . import pi_estimate
     from ..config import Config, load
-    from ..pipeline import build_analyzer
+    from ..vision.analysis import build_analyzer
+    from ..vision.detectors import model_path
+    from . import pi_estimate
 
     cfg = load(config) if config else Config()
     if model:
@@ -290,7 +293,7 @@ def _pi4_estimate(reference: str | None, config: str | None, model: str | None, 
     analyzer = build_analyzer(cfg)
     decoded = [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) for _, data in frames]
     nose = cfg.resolve(cfg.classifier.nose_model) if cfg.classifier.nose_model else None
-    here = pi_estimate.measure_here(reference, cfg.resolve(cfg.detector.model), cfg.resolve(cfg.classifier.model),
+    here = pi_estimate.measure_here(reference, model_path(cfg), cfg.resolve(cfg.classifier.model),
                                     analyzer, decoded, faces, nose)
     here["daemon"] = pi_estimate.daemon_rates(analyzer, cfg, decoded, HOLD_FRAMES, cfg.camera.fps)
     return pi_estimate.estimate(here, macs["detector"]["compute"], macs["classifier"]["compute"], faces)

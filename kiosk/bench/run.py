@@ -19,9 +19,24 @@ from typing import Any
 
 from .measure import STAGES
 from .peer import DEFAULT_PEER_PYTHON, PEER_WORKER, Side, Worker, WorkerError
-from .report import (REPORT_SCHEMA, _git_commit, _machine, _our_models_macs, _pi4_estimate, _ratios, _side_report,
-                     format_table)
-from .scenarios import FRAME_H, FRAME_W, JPEG_QUALITY, SCENARIOS, build_frames, load_frames
+from .report import (
+    REPORT_SCHEMA,
+    _git_commit,
+    _machine,
+    _our_models_macs,
+    _pi4_estimate,
+    _ratios,
+    _side_report,
+    format_table,
+)
+from .scenarios import (
+    FRAME_H,
+    FRAME_W,
+    JPEG_QUALITY,
+    SCENARIOS,
+    build_frames,
+    load_frames,
+)
 
 
 def _parse_threads(text: str | None) -> list[int | None]:
@@ -35,7 +50,7 @@ def what_runs(config: str | None) -> str:
     from ..config import Config, load
 
     cfg = load(config) if config else Config()
-    det = "YuNet (OpenCV)" if cfg.detector.model.lower().endswith(".onnx") else "BlazeFace (LiteRT)"
+    det = {"yunet": "YuNet (OpenCV)", "blazeface": "BlazeFace (LiteRT)"}[cfg.detector.backend]
     nose = " + nose check" if cfg.classifier.nose_model else ""
     return f"{det} + int8 classifier{nose} (LiteRT)"
 

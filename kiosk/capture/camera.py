@@ -16,14 +16,14 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from ..assets import DEMO_CLIP
 from ..closing import Closing
-from ..config import PROJECT_ROOT, CameraSection
+from ..config import CameraSection
 from .images import ImageError, read_image
 
 log = logging.getLogger("kiosk.camera")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-DEMO_CLIP = PROJECT_ROOT / "kiosk" / "demo" / "demo.mp4"
 
 
 class CameraError(Exception):

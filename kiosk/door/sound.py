@@ -22,13 +22,14 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from ..config import PROJECT_ROOT, Config
+from ..assets import SOUNDS_DIR
+from ..config import Config
 from ..errors import KioskError
 from ..web.screen import base_view, decision_view
 
 log = logging.getLogger("kiosk.sound")
 
-BUNDLED = PROJECT_ROOT / "kiosk" / "sounds"
+BUNDLED = SOUNDS_DIR
 OUTCOMES = ("open", "no_mask", "incorrect", "covered", "fault")
 STOP_WAIT_S = 0.5  # on close: how long a stopped player may take to exit before it is killed
 

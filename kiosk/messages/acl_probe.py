@@ -29,8 +29,8 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from ..config import Config
-from .discovery import command_topic
 from ..errors import KioskError
+from .discovery import command_topic
 from .mqtt_client import new_client
 
 log = logging.getLogger("kiosk.mqtt")

@@ -35,18 +35,25 @@ from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 
-from .acl_probe import CommandTopicGuard
 from ..closing import Closing
 from ..config import Config
-from .discovery import command_topic, discovery_messages, event_topic, image_topic, legacy_topics, migration_keys
 from ..errors import KioskError, RuntimeFault
 from ..events import utc_now_iso
+from ..outputs import CommandHandler
+from .acl_probe import CommandTopicGuard
+from .discovery import (
+    command_topic,
+    discovery_messages,
+    event_topic,
+    image_topic,
+    legacy_topics,
+    migration_keys,
+)
 from .ha_migration import MigrationRecord
 from .homeassistant import event_payload
 from .mqtt_client import callback as _callback
 from .mqtt_client import clip, new_client, read_secret  # noqa: F401 - read_secret: imported from here by others
 from .outbox import Outbox, Row
-from ..outputs import CommandHandler
 
 log = logging.getLogger("kiosk.mqtt")
 

@@ -18,10 +18,12 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import Config, auto_threads
+from ..door.decision import FaceVerdict
 from .attention import Attention
 from .classifier import Classifier
-from ..door.decision import FaceVerdict
 from .detector import Detection
+from .detectors import build_detector
 from .nose import NoseCheck
 from .preprocess import crop, square_crop_box
 
@@ -161,3 +163,16 @@ class FaceAnalyzer:
             out[j] = (FaceVerdict(label=label, score=score, mask_prob=mask_prob, box=tuple(det.box),
                                   det_score=float(det.score)), face)
         return out
+
+
+def build_analyzer(cfg: Config) -> FaceAnalyzer:
+    """Load both models (once); refuses missing or inconsistent models with a KioskError."""
+    classifier = Classifier(cfg.resolve(cfg.classifier.model), num_threads=auto_threads(cfg.classifier.threads))
+    detector = build_detector(cfg)  # by name: kiosk/vision/detectors.py
+    nose = None
+    if cfg.classifier.nose_model:
+        nose = NoseCheck(cfg.resolve(cfg.classifier.nose_model), cfg.classifier.nose_threshold,
+                         num_threads=auto_threads(cfg.classifier.threads))
+    return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
+                        cfg.detector.max_faces, nose, confirm_score=cfg.detector.confirm_score,
+                        mask_threshold=cfg.decision.mask_threshold, full_every=cfg.detector.full_every)

@@ -40,7 +40,7 @@ SETTLED_MARGIN_S = 0.5
 
 def attention_for(cfg) -> "Attention | None":
     """The attention a config asks for (`classifier.attention`), None when it is off."""
-    return Attention(Zone.of(cfg.zone), cfg.zone.outside) if cfg.classifier.attention else None
+    return Attention(Zone.of(cfg), cfg.zone.outside) if cfg.classifier.attention else None
 
 
 @dataclass

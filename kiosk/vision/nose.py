@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import KioskError
 from .classifier import Classifier
 from .detector import Detection
-from ..errors import KioskError
 
 # Patch geometry, in units of the distance between the eye centres (keypoints 0 and 1). A nose model
 # names the geometry it was trained on in its sidecar (`nose_patch`); these are for one that does not

@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .analysis import FaceAnalyzer
 from ..door.decision import FaceVerdict
+from .analysis import FaceAnalyzer
 from .detector import Detection
 
 Timing = Callable[[str, float], None]

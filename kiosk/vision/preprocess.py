@@ -6,8 +6,8 @@ faces the way the kiosk will feed them (same interpolation, same colour handling
 
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 
 
 def square_crop_box(

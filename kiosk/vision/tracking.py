@@ -27,10 +27,20 @@ tracks, but `zoned_frame_decision` applies the same zone and policy to one frame
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ..door.decision import Decider, Decision, FaceVerdict, Outcome, Policy, single_frame_decision
+from ..door.decision import (
+    Decider,
+    Decision,
+    FaceVerdict,
+    Outcome,
+    Policy,
+    single_frame_decision,
+)
 from .boxes import iou
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 OUTSIDE_POLICIES = ("hold", "ignore")
 
@@ -57,9 +67,11 @@ class Zone:
             raise ValueError(f"zone near must be 0..1, got {self.near}")
 
     @classmethod
-    def of(cls, section) -> "Zone":
-        """The zone of a config's [zone] section (kiosk.config.ZoneSection)."""
-        return cls(section.x0, section.y0, section.x1, section.y1, section.min_face_px, section.near)
+    def of(cls, cfg: "Config") -> "Zone":
+        """The config's zone. It owns the smallest face that can be at the gate: zone.min_face_px, and never
+        less than detector.min_face_px (narrower faces are dropped before they reach the zone)."""
+        z = cfg.zone
+        return cls(z.x0, z.y0, z.x1, z.y1, max(z.min_face_px, cfg.detector.min_face_px), z.near)
 
     def inside(self, box: tuple[int, int, int, int], frame_size: tuple[int, int] | None) -> bool:
         """The box centre lies in the zone's region (any size)."""
@@ -205,7 +217,7 @@ class PersonDecider:
     def of(cls, cfg) -> "PersonDecider":
         """The decider a config's [decision] and [zone] sections describe (kiosk.config.Config)."""
         d, z = cfg.decision, cfg.zone
-        return cls(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames), Zone.of(z), z.outside)
+        return cls(Policy(d.mask_threshold, d.k, d.n, d.cooldown_seconds, d.absent_frames), Zone.of(cfg), z.outside)
 
     @property
     def present(self) -> bool:

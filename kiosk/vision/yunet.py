@@ -29,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detector import Detection, FaceDetector, check_settings
 from ..errors import KioskError
 from .boxes import iou
+from .detector import Detection, FaceDetector, check_settings
 from .refine import MATCH_IOU, SecondLook, crop_transform, to_frame
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550

@@ -13,9 +13,9 @@ when the last viewer leaves, and is never written to disk.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 import time
-import socket
 from typing import Any, Callable, Sequence
 
 import cv2
@@ -43,9 +43,7 @@ class LiveView:
         self.max_clients = w.live_max_clients
         self.fps = w.live_fps
         self.quality = w.live_quality
-        self.zone = Zone.of(cfg.zone)
-        # The smallest face that can be at the gate: the detector drops narrower ones before the zone.
-        self.min_face_px = max(cfg.detector.min_face_px, cfg.zone.min_face_px)
+        self.zone = Zone.of(cfg)
         self.watchers = 0  # read by on_frame without the lock: a stale read only skips or keeps one frame
         self.encoded = 0  # frames encoded since start (tests: no viewer, no encoding)
         self._lock = threading.Lock()
@@ -115,7 +113,7 @@ class LiveView:
         x1, y1 = min(w - 1, int(round(z.x1 * w)) - 1), min(h - 1, int(round(z.y1 * h)) - 1)
         cv2.rectangle(img, (x0, y0), (x1, y1), ZONE_BGR, ZONE_THICKNESS)
         _text(img, "gate zone", (x0 + 6, y0 + 18), ZONE_BGR)
-        m = self.min_face_px
+        m = self.zone.min_face_px
         cv2.rectangle(img, (6, h - 7 - m), (6 + m, h - 7), MIN_FACE_BGR, 1)
         _text(img, f"min face {m} px", (12 + m, h - 10), MIN_FACE_BGR)
         for f in faces:

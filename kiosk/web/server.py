@@ -175,7 +175,7 @@ class WebOutput:
         self._seq = 0
         self._last_decision: tuple[float, dict[str, Any]] | None = None  # monotonic time, message
         self._loop_seen: float | None = None
-        self._presence = presence.Presence(Zone.of(cfg.zone))  # the frame loop's alone
+        self._presence = presence.Presence(Zone.of(cfg))  # the frame loop's alone
         self._clients = 0
         self._counts: dict[str, int] = {"requests": 0, "bad_requests": 0, "unauthorized": 0, "errors": 0,
                                         "refused_connections": 0, "refused_streams": 0, "refused_live": 0,

@@ -178,7 +178,6 @@ def test_packed_splits_are_the_folder_splits(tmp_path):
 
 def test_packed_file_refusals(tmp_path):
     import pytest
-
     from synth import make_dataset
 
     data = make_dataset(tmp_path / "data", n_per_class=6, size=40, seed=4)

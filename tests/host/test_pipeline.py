@@ -171,8 +171,8 @@ def test_convert_refuses_too_few_calibration_images(trained, tmp_path):
 def test_metadata_not_matching_model_is_refused(trained, tmp_path, edit, expect):
     import shutil
 
-    from kiosk.vision.classifier import Classifier
     from kiosk.errors import KioskError
+    from kiosk.vision.classifier import Classifier
 
     tfl = tmp_path / trained["tflite"].name
     shutil.copy(trained["tflite"], tfl)

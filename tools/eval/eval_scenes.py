@@ -161,7 +161,7 @@ def main(argv=None) -> int:
         boxes = {s: b for s, b in boxes.items() if split.get(s) == args.split}
     cfg = kiosk_config(args)
     analyzer = build_analyzer(cfg)
-    zone = Zone.of(cfg.zone)
+    zone = Zone.of(cfg)
     rows, per_face = [], defaultdict(Counter)
 
     def decide(faces, size) -> str:
