@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
@@ -139,7 +140,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m kiosk` command line."""
-    p = _Parser(prog="python -m kiosk", description="maskgate: face-mask entrance kiosk")
+    prog = "maskgate" if Path(sys.argv[0]).name == "maskgate" else "python -m kiosk"  # the console script
+    p = _Parser(prog=prog, description="maskgate: face-mask entrance kiosk")
     p.add_argument("--version", action="version", version=f"maskgate {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

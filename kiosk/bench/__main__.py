@@ -1,12 +1,11 @@
 """`python -m kiosk.bench worker ...` (a benchmark worker) or `python -m kiosk.bench [args]` (as
 `python -m kiosk bench`)."""
 
+import sys
 import time
 
-# Taken before the heavy imports so that a worker can report its own import time.
+# Taken before the heavy imports (all inside main) so that a worker can report its own import time.
 T_MAIN = time.monotonic()
-
-import sys  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

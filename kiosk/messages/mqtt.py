@@ -41,14 +41,7 @@ from ..errors import KioskError, RuntimeFault
 from ..events import utc_now_iso
 from ..outputs import CommandHandler
 from .acl_probe import CommandTopicGuard
-from .discovery import (
-    command_topic,
-    discovery_messages,
-    event_topic,
-    image_topic,
-    legacy_topics,
-    migration_keys,
-)
+from .discovery import command_topic, discovery_messages, event_topic, image_topic, legacy_topics, migration_keys
 from .ha_migration import MigrationRecord
 from .homeassistant import event_payload
 from .mqtt_client import callback as _callback
