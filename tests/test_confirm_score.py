@@ -17,12 +17,13 @@ from tests.test_nose import FixedNose
 
 @pytest.fixture(scope="module")
 def frames():
-    from tools.data import synth_masks as sm
+    from tools.data import facemesh as fm
+    from tools.data import mask_drawing as md
     from tools.demo.make_demo_clip import load_sources
 
     bare = load_sources()["A"]
-    pts = sm.find_face_landmarks(bare, sm.FaceMesh(num_threads=1))
-    masked = sm.draw_mask(bare, pts, "correct", "surgical", rng=np.random.default_rng(0))
+    pts = fm.find_face_landmarks(bare, fm.FaceMesh(num_threads=1))
+    masked = md.draw_mask(bare, pts, "correct", "surgical", rng=np.random.default_rng(0))
     return {"bare": bare, "masked": masked}
 
 

@@ -23,7 +23,8 @@ pytest.importorskip("matplotlib")
 from kiosk.errors import KioskError  # noqa: E402
 from kiosk.vision.detector import BlazeFaceDetector, Detection  # noqa: E402
 from tools.cli import CliError, run  # noqa: E402
-from tools.data import synth_masks as sm  # noqa: E402
+from tools.data import facemesh as fm  # noqa: E402
+from tools.data import mask_drawing as md  # noqa: E402
 from tools.demo.make_demo_clip import load_sources  # noqa: E402
 from tools.eval import eval_kiosk_detect as ev  # noqa: E402
 from tools.eval import kiosk_detect_score as sc  # noqa: E402
@@ -41,10 +42,10 @@ FOLDERS = {"no_mask": "without_mask", "mask": "with_mask", "incorrect": "mask_we
 def data(tmp_path_factory) -> Path:
     """crops/<class folder>/*.png (face box + 15 % each side) and scenes/*.png + boxes.tsv."""
     out = tmp_path_factory.mktemp("faces")
-    mesh = sm.FaceMesh()
+    mesh = fm.FaceMesh()
     rows = ["scene\tlabel\tx\ty\tw\th"]
     for name, img in load_sources().items():
-        pts = sm.find_face_landmarks(img, mesh)
+        pts = fm.find_face_landmarks(img, mesh)
         assert pts is not None
         (x0, y0), (x1, y1) = pts[:, :2].min(0), pts[:, :2].max(0)
         box = [int(x0), int(y0), int(x1 - x0), int(y1 - y0)]
@@ -53,7 +54,7 @@ def data(tmp_path_factory) -> Path:
         cx1, cy1 = int(x1 + m * box[2]), int(y1 + m * box[3])
         for label, folder in FOLDERS.items():
             style = {"mask": "correct", "incorrect": "nose"}.get(label)
-            view = img if style is None else sm.draw_mask(img, pts, style, "surgical", rng=np.random.default_rng(0))
+            view = img if style is None else md.draw_mask(img, pts, style, "surgical", rng=np.random.default_rng(0))
             (out / "crops" / folder).mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(out / "crops" / folder / f"{name}.png"), view[cy0:cy1, cx0:cx1])
             (out / "scenes").mkdir(exist_ok=True)

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tools.data import synth_masks as sm
+from tools.data import facemesh as fm
+from tools.data import mask_drawing as md
 from tools.eval import eval_crops, eval_scenes
 from tools.eval.shares import flips_p
 
@@ -18,8 +19,8 @@ skimage_data = pytest.importorskip("skimage.data")
 @pytest.fixture(scope="module")
 def portraits() -> dict[str, np.ndarray]:
     img = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
-    pts = sm.find_face_landmarks(img, sm.FaceMesh())
-    draw = lambda style: sm.draw_mask(img, pts, style, "surgical", rng=np.random.default_rng(0))  # noqa: E731
+    pts = fm.find_face_landmarks(img, fm.FaceMesh())
+    draw = lambda style: md.draw_mask(img, pts, style, "surgical", rng=np.random.default_rng(0))  # noqa: E731
     return {"no_mask": img, "mask": draw("correct"), "incorrect": draw("nose")}
 
 

@@ -75,12 +75,13 @@ class FixedNose:
 
 def masked_face_frame() -> tuple[np.ndarray, Detection]:
     """A public-domain portrait (the demo's astronaut) with a drawn mask, and its detection."""
-    from tools.data import synth_masks as sm
+    from tools.data import facemesh as fm
+    from tools.data import mask_drawing as md
     from tools.demo.make_demo_clip import load_sources
 
     img = load_sources()["A"]
-    pts = sm.find_face_landmarks(img, sm.FaceMesh(num_threads=1))
-    frame = sm.draw_mask(img, pts, "correct", "surgical", rng=np.random.default_rng(0))
+    pts = fm.find_face_landmarks(img, fm.FaceMesh(num_threads=1))
+    frame = md.draw_mask(img, pts, "correct", "surgical", rng=np.random.default_rng(0))
     cfg = Config()
     cfg.classifier.nose_model = ""
     analyzer = build_analyzer(cfg)

@@ -29,13 +29,13 @@ def write_covered_frames(folder: Path, occluders: tuple[str, ...] = ("paper", "b
     `covered` view in tests/test_web_browser.py."""
     import cv2
 
-    from tools.data import synth_masks as sm
+    from tools.data import facemesh as fm
     from tools.demo.synth_sheet import portrait_views
 
     folder.mkdir(parents=True)
-    mesh = sm.FaceMesh(num_threads=1)
+    mesh = fm.FaceMesh(num_threads=1)
     name, img = portrait_views()[0]
-    pts = sm.find_face_landmarks(img, mesh)
+    pts = fm.find_face_landmarks(img, mesh)
     n = 0
     for occ in occluders:
         covered = occluder_sheet.DRAW[occ](img, pts)

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tools.data import facemesh as fm
 from tools.data import synth_coverings as sc
-from tools.data import synth_masks as sm
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -17,7 +17,7 @@ skimage_data = pytest.importorskip("skimage.data")
 @pytest.fixture(scope="module")
 def astronaut() -> tuple[np.ndarray, np.ndarray]:
     img = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
-    pts = sm.find_face_landmarks(img, sm.FaceMesh())
+    pts = fm.find_face_landmarks(img, fm.FaceMesh())
     assert pts is not None
     return img, pts
 
@@ -32,10 +32,10 @@ def test_every_kind_covers_nose_tip_or_mouth_and_leaves_the_eyes(astronaut, kind
     img, pts = astronaut
     out = sc.draw_covering(img, pts, kind, np.random.default_rng(1))
     assert out.shape == img.shape and out.dtype == np.uint8
-    assert _changed(img, out, pts[sm.UPPER_LIP_INNER]) > 15  # the mouth is hidden
+    assert _changed(img, out, pts[fm.UPPER_LIP_INNER]) > 15  # the mouth is hidden
     if kind not in ("cup",):  # a cup is held in front of mouth and chin only
-        assert _changed(img, out, pts[sm.NOSE_TIP]) > 10
-    for eye in (sm.RIGHT_EYE[1], sm.LEFT_EYE[0]):
+        assert _changed(img, out, pts[fm.NOSE_TIP]) > 10
+    for eye in (fm.RIGHT_EYE[1], fm.LEFT_EYE[0]):
         assert _changed(img, out, pts[eye]) < 8
     # seeded: the same drawing again, and the input untouched
     again = sc.draw_covering(img, pts, kind, np.random.default_rng(1))

@@ -8,6 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from tools.data import facemesh as fm
+from tools.data import mask_drawing as md
+from tools.data import mask_shape as ms
 from tools.data import synth_masks as sm
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -19,8 +22,8 @@ BLUE = (210, 150, 60)
 @pytest.fixture(scope="module")
 def astronaut() -> tuple[np.ndarray, np.ndarray]:
     img = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
-    mesh = sm.FaceMesh()
-    pts = sm.find_face_landmarks(img, mesh)
+    mesh = fm.FaceMesh()
+    pts = fm.find_face_landmarks(img, mesh)
     assert pts is not None, "FaceMesh found no face on the astronaut photo"
     return img, pts
 
@@ -40,52 +43,52 @@ def test_landmarks_inside_face(astronaut: tuple[np.ndarray, np.ndarray]) -> None
     assert 140 < lo[0] and hi[0] < 310 and 30 < lo[1] and hi[1] < 240, (lo, hi)
     # Anatomy in order: eyes above the nose tip above the mouth above the chin.
     eyes_y = pts[[33, 263]][:, 1].mean()
-    assert eyes_y < pts[sm.NOSE_TIP][1] < pts[sm.UPPER_LIP_INNER][1] < pts[sm.CHIN_TIP][1]
+    assert eyes_y < pts[fm.NOSE_TIP][1] < pts[fm.UPPER_LIP_INNER][1] < pts[fm.CHIN_TIP][1]
     assert hi[0] - lo[0] > 80  # a face, not a collapsed point cloud
 
 
 def _mouth(pts: np.ndarray) -> np.ndarray:
-    return (pts[sm.UPPER_LIP_INNER] + pts[sm.LOWER_LIP_INNER]) / 2
+    return (pts[fm.UPPER_LIP_INNER] + pts[fm.LOWER_LIP_INNER]) / 2
 
 
-@pytest.mark.parametrize("mask_type", sm.MASK_TYPES)
+@pytest.mark.parametrize("mask_type", ms.MASK_TYPES)
 def test_correct_covers_nose_and_mouth_not_eyes(astronaut, mask_type: str) -> None:
     img, pts = astronaut
-    out = sm.draw_mask(img, pts, "correct", mask_type, BLUE, np.random.default_rng(1))
+    out = md.draw_mask(img, pts, "correct", mask_type, BLUE, np.random.default_rng(1))
     assert out.shape == img.shape and out.dtype == np.uint8
-    assert _patch_diff(img, out, pts[sm.NOSE_TIP]) > 20
+    assert _patch_diff(img, out, pts[fm.NOSE_TIP]) > 20
     assert _patch_diff(img, out, _mouth(pts)) > 20
-    assert _patch_diff(img, out, pts[sm.CHIN_TIP] * 0.6 + pts[sm.CHIN_MID] * 0.4) > 20
-    for eye in (pts[list(sm.RIGHT_EYE)].mean(axis=0), pts[list(sm.LEFT_EYE)].mean(axis=0)):
+    assert _patch_diff(img, out, pts[fm.CHIN_TIP] * 0.6 + pts[fm.CHIN_MID] * 0.4) > 20
+    for eye in (pts[list(fm.RIGHT_EYE)].mean(axis=0), pts[list(fm.LEFT_EYE)].mean(axis=0)):
         assert _patch_diff(img, out, eye, r=3) < 1.0
 
 
-@pytest.mark.parametrize("mask_type", sm.MASK_TYPES)
+@pytest.mark.parametrize("mask_type", ms.MASK_TYPES)
 def test_nose_style_leaves_nose_tip_covers_mouth(astronaut, mask_type: str) -> None:
     img, pts = astronaut
-    out = sm.draw_mask(img, pts, "nose", mask_type, BLUE, np.random.default_rng(2))
+    out = md.draw_mask(img, pts, "nose", mask_type, BLUE, np.random.default_rng(2))
     assert out.shape == img.shape and out.dtype == np.uint8
-    assert _patch_diff(img, out, pts[sm.NOSE_TIP], r=1) < 2.0
+    assert _patch_diff(img, out, pts[fm.NOSE_TIP], r=1) < 2.0
     assert _patch_diff(img, out, _mouth(pts)) > 20
-    for eye in (pts[list(sm.RIGHT_EYE)].mean(axis=0), pts[list(sm.LEFT_EYE)].mean(axis=0)):
+    for eye in (pts[list(fm.RIGHT_EYE)].mean(axis=0), pts[list(fm.LEFT_EYE)].mean(axis=0)):
         assert _patch_diff(img, out, eye, r=3) < 1.0
 
 
-@pytest.mark.parametrize("mask_type", sm.MASK_TYPES)
+@pytest.mark.parametrize("mask_type", ms.MASK_TYPES)
 def test_chin_style_leaves_mouth_and_nose(astronaut, mask_type: str) -> None:
     img, pts = astronaut
-    out = sm.draw_mask(img, pts, "chin", mask_type, BLUE, np.random.default_rng(3))
+    out = md.draw_mask(img, pts, "chin", mask_type, BLUE, np.random.default_rng(3))
     assert out.shape == img.shape and out.dtype == np.uint8
     assert _patch_diff(img, out, _mouth(pts), r=1) < 2.0
-    assert _patch_diff(img, out, pts[sm.NOSE_TIP], r=1) < 1.0
-    assert _patch_diff(img, out, pts[sm.CHIN_TIP] * 0.7 + pts[sm.CHIN_MID] * 0.3) > 20
+    assert _patch_diff(img, out, pts[fm.NOSE_TIP], r=1) < 1.0
+    assert _patch_diff(img, out, pts[fm.CHIN_TIP] * 0.7 + pts[fm.CHIN_MID] * 0.3) > 20
 
 
 def test_deterministic_and_input_untouched(astronaut) -> None:
     img, pts = astronaut
     before = img.copy()
-    a = sm.draw_mask(img, pts, "correct", "cloth", None, np.random.default_rng(7))
-    b = sm.draw_mask(img, pts, "correct", "cloth", None, np.random.default_rng(7))
+    a = md.draw_mask(img, pts, "correct", "cloth", None, np.random.default_rng(7))
+    b = md.draw_mask(img, pts, "correct", "cloth", None, np.random.default_rng(7))
     assert np.array_equal(a, b)
     assert np.array_equal(img, before)
 
@@ -93,21 +96,21 @@ def test_deterministic_and_input_untouched(astronaut) -> None:
 def test_bad_arguments(astronaut) -> None:
     img, pts = astronaut
     with pytest.raises(ValueError):
-        sm.draw_mask(img, pts, "forehead", "surgical")
+        md.draw_mask(img, pts, "forehead", "surgical")
     with pytest.raises(ValueError):
-        sm.draw_mask(img, pts, "correct", "scarf")
+        md.draw_mask(img, pts, "correct", "scarf")
 
 
 def test_pose_and_visibility_checks(astronaut) -> None:
     img, pts = astronaut
-    assert abs(sm.face_yaw(pts)) < 0.2  # a frontal portrait
-    for style in sm.STYLES:
-        assert sm.mask_visible_fraction(img.shape, pts, style, "surgical") > 0.99
+    assert abs(fm.face_yaw(pts)) < 0.2  # a frontal portrait
+    for style in ms.STYLES:
+        assert ms.mask_visible_fraction(img.shape, pts, style, "surgical") > 0.99
     # A crop that ends just below the mouth hides a chin mask but shows most of a correct one.
-    bottom = int(pts[sm.LOWER_LIP_BOTTOM][1]) + 3
+    bottom = int(pts[fm.LOWER_LIP_BOTTOM][1]) + 3
     cropped = img[:bottom]
-    assert sm.mask_visible_fraction(cropped.shape, pts, "chin", "surgical") < 0.3
-    assert sm.mask_visible_fraction(cropped.shape, pts, "correct", "surgical") > 0.4
+    assert ms.mask_visible_fraction(cropped.shape, pts, "chin", "surgical") < 0.3
+    assert ms.mask_visible_fraction(cropped.shape, pts, "correct", "surgical") > 0.4
 
 
 def test_cli_writes_dataset_and_counts_skips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,7 +130,7 @@ def test_cli_writes_dataset_and_counts_skips(tmp_path: Path, capsys: pytest.Capt
     for row in rows[1:]:
         rel, source, sha, style, mtype = row.split("\t")[:5]
         assert (out / rel).is_file() and source.endswith("astro.jpg") and len(sha) == 64
-        assert rel.split("/")[0] == sm.STYLE_CLASS[style] and mtype in sm.MASK_TYPES
+        assert rel.split("/")[0] == sm.STYLE_CLASS[style] and mtype in ms.MASK_TYPES
 
 
 def test_pairs_are_the_same_mask_over_and_below_the_nose(tmp_path: Path, astronaut) -> None:
@@ -144,7 +147,7 @@ def test_pairs_are_the_same_mask_over_and_below_the_nose(tmp_path: Path, astrona
         a, b = (cv2.imread(str(out / r[0])) for r in (good, bad))
         # identical away from the face: only where the mask sits differs
         assert np.abs(a[:40].astype(int) - b[:40].astype(int)).max() <= 2
-        assert _patch_diff(a, b, astronaut[1][sm.NOSE_TIP]) > 10  # the nose: covered in one, bare in the other
+        assert _patch_diff(a, b, astronaut[1][fm.NOSE_TIP]) > 10  # the nose: covered in one, bare in the other
     # --pairs needs a wrong style to pair with
     with pytest.raises(SystemExit):
         sm.main([str(src), "-o", str(out), "--pairs", "--styles", "correct", "--weights", "1"])

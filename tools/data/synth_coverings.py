@@ -15,7 +15,7 @@ worn: it follows the face, has loops, sits from the nose bridge to under the chi
   cardboard  brown corrugated card with a printed mark
   scarf      a wide knitted or woven band from the nose to below the chin, past both cheeks
 
-CLI:  python tools/data/synth_coverings.py IN_DIR [IN_DIR ...] -o OUT_DIR [--kinds paper,book,...] [--variants 1]
+CLI:  python -m tools.data.synth_coverings IN_DIR [IN_DIR ...] -o OUT_DIR [--kinds paper,book,...] [--variants 1]
 writes OUT_DIR/covered/*.jpg and OUT_DIR/manifest.tsv (output, source, source_sha256, kind), so that
 tools/training/dataset.py puts each image in the split of the photo it was drawn on. A kind left out of --kinds is
 one the model never saw: draw it alone on the test split to measure how coverings nobody thought of fare.
@@ -31,11 +31,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tools.data import synth_masks as sm  # noqa: E402
+from tools.data.facemesh import DEFAULT_MESH_MODEL, FaceMesh, face_yaw, find_face_landmarks
+from tools.data.photos import IMAGE_EXTS, read_bgr
+from tools.data.textures import estimate_blur, fabric_texture, random_colour, shade, value_noise
 
 KINDS = ("paper", "printed", "book", "phone", "hand", "cup", "tissue", "cardboard", "scarf")
 # Left out of the shipped model's training (--kinds without it) and drawn alone on the test split: how
@@ -98,19 +96,6 @@ def _warp_texture(tex: np.ndarray, quad: np.ndarray, size: tuple[int, int]) -> n
     return cv2.warpPerspective(tex, m, (size[1], size[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _shade(tex: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A light gradient across the object, so that it is lit like something held in a room."""
-    th, tw = tex.shape[:2]
-    g = np.linspace(-1, 1, tw, dtype=np.float32)[None, :] * rng.uniform(-0.15, 0.15)
-    g = g + np.linspace(-1, 1, th, dtype=np.float32)[:, None] * rng.uniform(-0.15, 0.15)
-    return tex * (1.0 + g)[..., None]
-
-
-def _random_colour(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9)) -> np.ndarray:
-    hsv = np.uint8([[[rng.integers(0, 180), int(255 * rng.uniform(*sat)), int(255 * rng.uniform(0.35, 0.95))]]])
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
-
-
 def _text_lines(tex: np.ndarray, rng: np.random.Generator, ink: np.ndarray, x0: int, y0: int, x1: int, y1: int,
                 scale: float) -> None:
     y = y0
@@ -124,15 +109,15 @@ def _text_lines(tex: np.ndarray, rng: np.random.Generator, ink: np.ndarray, x0: 
 def _paper_texture(rng: np.random.Generator, printed: bool) -> np.ndarray:
     th, tw = 280, 220
     base = np.array([245, 246, 248], np.float32) * rng.uniform(0.85, 1.0) if rng.random() < 0.7 else \
-        _random_colour(rng, (0.1, 0.5)) * 0.3 + 180
+        random_colour(rng, (0.1, 0.5)) * 0.3 + 180
     tex = np.ones((th, tw, 3), np.float32) * base
-    tex += sm._value_noise((th, tw), 40, rng)[..., None] * 4
+    tex += value_noise((th, tw), 40, rng)[..., None] * 4
     if rng.random() < 0.35:  # a fold
         x = int(rng.uniform(0.3, 0.7) * tw)
         tex[:, x - 2:x] *= 0.9
         tex[:, x:x + 2] *= 1.03
     if printed:
-        ink = np.array([30, 30, 30], np.float32) if rng.random() < 0.7 else _random_colour(rng) * 0.5
+        ink = np.array([30, 30, 30], np.float32) if rng.random() < 0.7 else random_colour(rng) * 0.5
         style = rng.integers(3)
         if style == 0:  # text
             _text_lines(tex, rng, ink, 12, 30, tw - 10, th - 10, rng.uniform(0.35, 0.8))
@@ -145,27 +130,27 @@ def _paper_texture(rng: np.random.Generator, printed: bool) -> np.ndarray:
             for _ in range(int(rng.integers(2, 7))):
                 x, y = int(rng.integers(0, tw - 30)), int(rng.integers(0, th - 30))
                 cv2.rectangle(tex, (x, y), (x + int(rng.integers(30, 140)), y + int(rng.integers(20, 120))),
-                              _random_colour(rng).tolist(), -1)
+                              random_colour(rng).tolist(), -1)
             _text_lines(tex, rng, ink, 10, int(th * 0.75), tw, th, 0.5)
-    return _shade(tex, rng)
+    return shade(tex, rng)
 
 
 def _book_texture(rng: np.random.Generator) -> np.ndarray:
     th, tw = 300, 220
-    tex = np.ones((th, tw, 3), np.float32) * _random_colour(rng)
-    tex += sm._value_noise((th, tw), 25, rng)[..., None] * 8
+    tex = np.ones((th, tw, 3), np.float32) * random_colour(rng)
+    tex += value_noise((th, tw), 25, rng)[..., None] * 8
     ink = np.array([235, 235, 235], np.float32) if tex.mean() < 128 else np.array([25, 25, 25], np.float32)
     title = "".join(rng.choice(list(LETTERS[:26]), int(rng.integers(4, 10))))
     cv2.putText(tex, title, (20, int(th * rng.uniform(0.2, 0.45))), cv2.FONT_HERSHEY_TRIPLEX,
                 rng.uniform(0.8, 1.3), ink.tolist(), 2, cv2.LINE_AA)
     if rng.random() < 0.5:
-        cv2.rectangle(tex, (25, int(th * 0.5)), (tw - 25, int(th * 0.85)), _random_colour(rng).tolist(), -1)
+        cv2.rectangle(tex, (25, int(th * 0.5)), (tw - 25, int(th * 0.85)), random_colour(rng).tolist(), -1)
     # page edges along one side: the book is seen a little from the side
     band = int(tw * rng.uniform(0.06, 0.12))
     pages = np.ones((th, band, 3), np.float32) * [225, 235, 240]
     pages[:, ::3] *= 0.85
     tex = np.concatenate([tex, pages], axis=1) if rng.random() < 0.5 else np.concatenate([pages, tex], axis=1)
-    return _shade(tex, rng)
+    return shade(tex, rng)
 
 
 def _phone_texture(rng: np.random.Generator) -> np.ndarray:
@@ -174,61 +159,34 @@ def _phone_texture(rng: np.random.Generator) -> np.ndarray:
     tex = np.ones((th, tw, 3), np.float32) * body
     b = int(tw * 0.06)
     if rng.random() < 0.6:  # screen on
-        scr = np.ones((th - 4 * b, tw - 2 * b, 3), np.float32) * _random_colour(rng, (0.1, 0.8))
+        scr = np.ones((th - 4 * b, tw - 2 * b, 3), np.float32) * random_colour(rng, (0.1, 0.8))
         for _ in range(int(rng.integers(2, 8))):
             y = int(rng.integers(0, scr.shape[0] - 20))
-            cv2.rectangle(scr, (8, y), (scr.shape[1] - 8, y + int(rng.integers(8, 40))), _random_colour(rng).tolist(), -1)
+            cv2.rectangle(scr, (8, y), (scr.shape[1] - 8, y + int(rng.integers(8, 40))), random_colour(rng).tolist(), -1)
     else:
-        scr = np.ones((th - 4 * b, tw - 2 * b, 3), np.float32) * 12 + sm._value_noise((th - 4 * b, tw - 2 * b), 60, rng)[..., None] * 10
+        scr = np.ones((th - 4 * b, tw - 2 * b, 3), np.float32) * 12 + value_noise((th - 4 * b, tw - 2 * b), 60, rng)[..., None] * 10
     tex[2 * b:th - 2 * b, b:tw - b] = scr
-    return _shade(tex, rng)
+    return shade(tex, rng)
 
 
 def _cardboard_texture(rng: np.random.Generator) -> np.ndarray:
     th, tw = 260, 240
     base = np.array([95, 140, 180], np.float32) * rng.uniform(0.75, 1.1)
     tex = np.ones((th, tw, 3), np.float32) * base
-    tex += sm._value_noise((th, tw), 12, rng)[..., None] * 10
+    tex += value_noise((th, tw), 12, rng)[..., None] * 10
     period = rng.uniform(6, 12)
     tex *= (0.96 + 0.04 * np.sin(np.arange(tw, dtype=np.float32) * 2 * np.pi / period))[None, :, None]
     if rng.random() < 0.5:
         cv2.putText(tex, "".join(rng.choice(list(LETTERS[:26]), 5)), (20, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2,
                     (40, 40, 60), 3, cv2.LINE_AA)
-    return _shade(tex, rng)
+    return shade(tex, rng)
 
 
 def _tissue_texture(rng: np.random.Generator) -> np.ndarray:
     th, tw = 240, 240
     tex = np.ones((th, tw, 3), np.float32) * 240
-    crumple = sm._value_noise((th, tw), 18, rng) * 0.6 + sm._value_noise((th, tw), 6, rng) * 0.4
+    crumple = value_noise((th, tw), 18, rng) * 0.6 + value_noise((th, tw), 6, rng) * 0.4
     return tex * (0.88 + 0.12 * crumple)[..., None]
-
-
-def fabric_texture(rng: np.random.Generator) -> np.ndarray:
-    """A random printed or knitted fabric (BGR float): scarves here, and cloth masks in synth_masks."""
-    return _scarf_texture(rng)
-
-
-def _scarf_texture(rng: np.random.Generator) -> np.ndarray:
-    th, tw = 200, 400
-    yy, xx = np.mgrid[0:th, 0:tw].astype(np.float32)
-    c1, c2, c3 = _random_colour(rng), _random_colour(rng), _random_colour(rng)
-    style = rng.integers(4)
-    if style == 0:  # stripes
-        k = (np.floor(yy / rng.uniform(10, 35)) % 3).astype(int)
-        tex = np.stack([c1, c2, c3])[k]
-    elif style == 1:  # plaid
-        a = (np.floor(yy / rng.uniform(12, 30)) % 2) + (np.floor(xx / rng.uniform(12, 30)) % 2)
-        tex = np.stack([c1, (c1 + c2) / 2, c2])[a.astype(int)]
-    elif style == 2:  # plain knit
-        tex = np.ones((th, tw, 3), np.float32) * c1
-    else:  # a printed pattern
-        tex = np.ones((th, tw, 3), np.float32) * c1
-        for _ in range(60):
-            cv2.circle(tex, (int(rng.integers(0, tw)), int(rng.integers(0, th))), int(rng.integers(3, 12)), c2.tolist(), -1)
-    knit = 0.85 + 0.15 * np.abs(np.sin(xx / rng.uniform(2.0, 4.0))) * (0.8 + 0.2 * np.sin(yy / 2.5))
-    tex = tex * knit[..., None] + sm._value_noise((th, tw), 30, rng)[..., None] * 12
-    return _shade(tex, rng)
 
 
 def cup_photo(centre: np.ndarray, angle_deg: float, width_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -288,7 +246,7 @@ def draw_covering(img: np.ndarray, pts: np.ndarray, kind: str, rng: np.random.Ge
         layer = _warp_texture(_cardboard_texture(rng), quad, (h, w))
     elif kind == "scarf":
         quad = _quad(face, rng, top, (1.7, 2.2), (face.v_of(CHIN) - top + 0.25, face.v_of(CHIN) - top + 0.5), tilt_deg=6)
-        layer = _warp_texture(_scarf_texture(rng), quad, (h, w))
+        layer = _warp_texture(fabric_texture(rng), quad, (h, w))
     if quad is not None:
         alpha = _fill((h, w), quad)
     if kind == "tissue":
@@ -329,7 +287,7 @@ def draw_covering(img: np.ndarray, pts: np.ndarray, kind: str, rng: np.random.Ge
     if kind not in ("hand", "cup"):  # lit like the face; hands and the cup photo carry their own light
         layer = layer * face.light
     # as soft as the photo: a crisp object on a soft face is a paste cue
-    sigma = max(0.4, sm._estimate_blur(img, face.pts))
+    sigma = max(0.4, estimate_blur(img, face.pts))
     layer = cv2.GaussianBlur(layer, (0, 0), sigma)
     a = cv2.GaussianBlur(alpha, (0, 0), max(0.6, sigma))[..., None]
     noise = rng.normal(0, rng.uniform(1, 4), layer.shape).astype(np.float32)
@@ -356,19 +314,19 @@ def main(argv: list[str] | None = None) -> int:
         if not d.exists():
             print(f"error: input not found: {d}", file=sys.stderr)
             return 2
-        files.extend([d] if d.is_file() else sorted(p for p in d.rglob("*") if p.suffix.lower() in sm.IMAGE_EXTS))
+        files.extend([d] if d.is_file() else sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTS))
     if args.limit:
         files = files[: args.limit]
-    mesh = sm.FaceMesh(sm.DEFAULT_MESH_MODEL)
+    mesh = FaceMesh(DEFAULT_MESH_MODEL)
     (args.out / "covered").mkdir(parents=True, exist_ok=True)
     written = skipped = 0
     with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
         tsv.write("output\tsource\tsource_sha256\tkind\n")
         for path in files:
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
-            img = sm._read_bgr(path)
-            pts = None if img is None else sm.find_face_landmarks(img, mesh)
-            if pts is None or abs(sm.face_yaw(pts)) > args.max_yaw:
+            img = read_bgr(path)
+            pts = None if img is None else find_face_landmarks(img, mesh)
+            if pts is None or abs(face_yaw(pts)) > args.max_yaw:
                 skipped += 1
                 continue
             rng = np.random.default_rng([args.seed, int(sha[:12], 16)])  # by content: same output every run

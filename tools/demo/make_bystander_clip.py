@@ -16,17 +16,16 @@ who could slip through the gate with A.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from tools.data.facemesh import FACE_OVAL, FaceMesh, find_face_landmarks
+from tools.data.mask_drawing import draw_mask
+from tools.demo import make_demo_clip as demo
 
-from tools.demo import make_demo_clip as demo  # noqa: E402
-from tools.data import synth_masks as sm  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 FPS = 10
 FRAMES = 60
@@ -37,7 +36,7 @@ BYSTANDER_Y = 70  # centre of B's face, frame pixels
 
 def face_sprite(img: np.ndarray, pts: np.ndarray, face_px: int) -> tuple[np.ndarray, np.ndarray]:
     """The head around the FaceMesh oval, scaled so the face is `face_px` wide, with a soft oval alpha."""
-    oval = pts[sm.FACE_OVAL]
+    oval = pts[FACE_OVAL]
     x0, y0 = oval.min(axis=0)
     x1, y1 = oval.max(axis=0)
     w, h = x1 - x0, y1 - y0
@@ -68,14 +67,14 @@ def paste(frame: np.ndarray, sprite: tuple[np.ndarray, np.ndarray], cx: float, c
     return out
 
 
-def build_frames(mesh: sm.FaceMesh, bystander_px: int = BYSTANDER_FACE_PX) -> list[np.ndarray]:
+def build_frames(mesh: FaceMesh, bystander_px: int = BYSTANDER_FACE_PX) -> list[np.ndarray]:
     sources = demo.load_sources()
-    pts = {pid: sm.find_face_landmarks(img, mesh) for pid, img in sources.items()}
+    pts = {pid: find_face_landmarks(img, mesh) for pid, img in sources.items()}
     if any(p is None for p in pts.values()):
         raise SystemExit("FaceMesh found no face in a source photo")
     rng = np.random.default_rng(2027)
     mtype, colour, seed = demo.MASKS["A"]
-    masked = sm.draw_mask(sources["A"], pts["A"], "correct", mtype, colour, np.random.default_rng(seed))
+    masked = draw_mask(sources["A"], pts["A"], "correct", mtype, colour, np.random.default_rng(seed))
     frames = demo.person_frames(masked, pts["A"], demo.FACE_PX["A"], FRAMES, rng)
     sprite = face_sprite(sources["B"], pts["B"], bystander_px)
     y = max(BYSTANDER_Y, 0.8 * bystander_px)  # a bigger face is nearer the camera: lower in the picture
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 30 <= args.bystander_px <= 200:
         ap.error(f"--bystander-px {args.bystander_px}: must be 30..200")
     cv2.setNumThreads(1)  # identical float results run to run
-    frames = build_frames(sm.FaceMesh(num_threads=1), args.bystander_px)
+    frames = build_frames(FaceMesh(num_threads=1), args.bystander_px)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / "bystander.avi"
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (demo.W, demo.H))

@@ -15,17 +15,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from tools.data.facemesh import FACE_OVAL, FaceMesh, find_face_landmarks
+from tools.data.mask_drawing import draw_mask
+from tools.data.textures import value_noise
 
-from tools.data import synth_masks as sm  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 W, H, FPS = 640, 480, 10
 
@@ -54,9 +54,8 @@ STORYBOARD: list[Segment] = [
 
 def load_sources() -> dict[str, np.ndarray]:
     """Person A: astronaut (scikit-image); person B: Grace Hopper (matplotlib sample data)."""
-    from skimage import data
-
     import matplotlib
+    from skimage import data
 
     src = {"A": cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)}
     hopper = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"
@@ -80,7 +79,7 @@ def empty_scene(rng: np.random.Generator) -> np.ndarray:
     wall = np.array([176, 196, 206], np.float32)  # warm off-white (BGR)
     light = 1.05 - 0.25 * ((xx - 420) / W) ** 2 - 0.18 * (yy / H)
     img = wall * light[..., None]
-    img += 4.0 * sm._value_noise((H, W), 40.0, rng)[..., None]  # uneven paint
+    img += 4.0 * value_noise((H, W), 40.0, rng)[..., None]  # uneven paint
     floor_y = 390
     img[floor_y:] = np.array([95, 105, 115], np.float32) * (0.9 + 0.1 * (yy[floor_y:] - floor_y) / (H - floor_y))[..., None]
     cv2.line(img, (0, floor_y), (W, floor_y), (70, 80, 90), 3, cv2.LINE_AA)
@@ -150,7 +149,7 @@ def _widen(src: np.ndarray, pad: int) -> np.ndarray:
 
 def person_frames(src: np.ndarray, pts: np.ndarray, face_px: float, n: int, rng: np.random.Generator) -> list[np.ndarray]:
     """`n` frames of a photo framed like the kiosk camera, with slight natural motion."""
-    oval = pts[sm.FACE_OVAL]
+    oval = pts[FACE_OVAL]
     face_w = float(oval[:, 0].max() - oval[:, 0].min())
     cx, cy = oval.mean(axis=0)
     base_scale = face_px / face_w
@@ -183,11 +182,11 @@ def camera_finish(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
 
 
-def build_frames(mesh: sm.FaceMesh) -> tuple[list[np.ndarray], list[tuple[int, int, Segment]]]:
+def build_frames(mesh: FaceMesh) -> tuple[list[np.ndarray], list[tuple[int, int, Segment]]]:
     sources = load_sources()
     landmarks = {}
     for pid, img in sources.items():
-        pts = sm.find_face_landmarks(img, mesh)
+        pts = find_face_landmarks(img, mesh)
         if pts is None:
             raise SystemExit(f"FaceMesh found no face in source {pid}")
         landmarks[pid] = pts
@@ -206,7 +205,7 @@ def build_frames(mesh: sm.FaceMesh) -> tuple[list[np.ndarray], list[tuple[int, i
             if seg.state != "no_mask":
                 mtype, colour, seed = MASKS[seg.person]
                 style = "correct" if seg.state == "mask" else "nose"
-                img = sm.draw_mask(img, pts, style, mtype, colour, np.random.default_rng(seed))
+                img = draw_mask(img, pts, style, mtype, colour, np.random.default_rng(seed))
             frames += [camera_finish(f, rng) for f in person_frames(img, pts, FACE_PX[seg.person], seg.frames, rng)]
         ranges.append((start, len(frames) - 1, seg))
     return frames, ranges
@@ -219,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     # One thread keeps float results (FaceMesh, resampling) identical run to run.
     cv2.setNumThreads(1)
-    mesh = sm.FaceMesh(num_threads=1)
+    mesh = FaceMesh(num_threads=1)
     frames, ranges = build_frames(mesh)
 
     args.out_dir.mkdir(parents=True, exist_ok=True)

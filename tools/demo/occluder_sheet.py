@@ -24,12 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tools.data import synth_masks as sm  # noqa: E402
-from tools.demo.synth_sheet import TILE, caption, face_tile, kiosk_verdict, label_bar, portrait_views  # noqa: E402
+from tools.data.facemesh import FaceMesh, find_face_landmarks
+from tools.demo.synth_sheet import TILE, caption, face_tile, kiosk_verdict, label_bar, portrait_views
 
 # FaceMesh indices
 NOSE_TIP, NOSE_BRIDGE, UPPER_LIP, CHIN = 1, 6, 13, 152
@@ -162,11 +158,11 @@ def make_sheet(out: Path, draw: dict | None = None) -> dict[str, list[str]]:
     draw = DRAW if draw is None else draw
     analyzer = build_analyzer(Config())
     views = portrait_views()
-    mesh = sm.FaceMesh(num_threads=1)
+    mesh = FaceMesh(num_threads=1)
     rows = [np.hstack([caption("as is", TILE)] + [caption(o, TILE) for o in draw])]
     verdicts: dict[str, list[str]] = {o: [] for o in ("as is",) + tuple(draw)}
     for name, img in views:
-        pts = sm.find_face_landmarks(img, mesh)
+        pts = find_face_landmarks(img, mesh)
         if pts is None:
             print(f"{name}: no face found, skipped")
             continue

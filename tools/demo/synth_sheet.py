@@ -22,15 +22,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tools.data import synth_masks as sm  # noqa: E402
-from tools.demo.make_demo_clip import load_sources  # noqa: E402
+from tools.data.facemesh import FaceMesh, find_face_landmarks
+from tools.data.mask_drawing import draw_mask
+from tools.data.mask_shape import MASK_TYPES, STYLES
+from tools.demo.make_demo_clip import load_sources
 
 TILE = 128
-COMBOS = [(style, mtype) for style in sm.STYLES for mtype in sm.MASK_TYPES]
+COMBOS = [(style, mtype) for style in STYLES for mtype in MASK_TYPES]
 
 
 def tilted(img: np.ndarray, degrees: float) -> np.ndarray:
@@ -113,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         views = faces
     else:
         views = portrait_views()
-    mesh = sm.FaceMesh(num_threads=1)
+    mesh = FaceMesh(num_threads=1)
     rng = np.random.default_rng(args.seed)
     header = [caption("landmarks", TILE)] + [caption(f"{s} / {t}", TILE) for s, t in COMBOS]
     rows = [np.hstack(header)]
@@ -121,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, img in views:
         if args.src is not None and drawn >= args.limit:
             break
-        pts = sm.find_face_landmarks(img, mesh)
+        pts = find_face_landmarks(img, mesh)
         if pts is None:
             print(f"{name}: no face found, skipped")
             continue
@@ -131,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         tiles = [face_tile(dbg, pts)]
         bars = [verdict_bar(analyzer, img, "no_mask")] if analyzer else []
         for style, mtype in COMBOS:
-            masked = sm.draw_mask(img, pts, style, mtype, None, rng)
+            masked = draw_mask(img, pts, style, mtype, None, rng)
             tiles.append(face_tile(masked, pts))
             if analyzer:
                 bars.append(verdict_bar(analyzer, masked, EXPECTED[style]))
