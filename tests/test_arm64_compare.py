@@ -197,7 +197,7 @@ def test_cli_exit_codes(outputs, tmp_path):
     x, y = tmp_path / "x.jsonl", tmp_path / "y.jsonl"
     x.write_text("".join(json.dumps(o) + "\n" for o in a.values()))
     y.write_text(x.read_text())
-    run = lambda *args: subprocess.run([sys.executable, str(ROOT / "tools" / "arm64" / "compare.py"), *args],
+    run = lambda *args: subprocess.run([sys.executable, "-m", "tools.arm64.compare", *args], cwd=ROOT,
                                        capture_output=True, text=True, timeout=60)
     r = run("classify", str(x), str(y))
     assert r.returncode == 0 and "agree; largest probability difference 0.0000" in r.stdout

@@ -72,8 +72,8 @@ def test_short_secret_refused():
 
 def test_sign_tool(tmp_path):
     (tmp_path / "s").write_text(SECRET.decode() + "\n")
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "ops" / "sign_command.py"), "--secret-file",
-                        str(tmp_path / "s"), "--kiosk-id", "it", "mode", "locked"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "tools.ops.sign_command", "--secret-file", str(tmp_path / "s"),
+                        "--kiosk-id", "it", "mode", "locked"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     v = CommandVerifier(SECRET, "it")
     verdict = v.verify(r.stdout.strip().encode())

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tools.data import make_negatives as mn  # noqa: E402
+from tools.data import make_negatives as mn
 
 
 def test_writes_crops_and_a_manifest_without_the_held_out_photo(tmp_path, capsys):

@@ -1,14 +1,16 @@
-"""Shared command-line plumbing: one-line errors, quiet TensorFlow, Keras import."""
+"""Shared command-line plumbing: one-line errors, quiet TensorFlow, Keras import.
+
+Every tool is run as a module from the repository root (`python -m tools.eval.eval_scenes ...`), so `kiosk`
+and `tools` import without editing the import path. TensorFlow is imported lazily, inside functions (`keras()`
+below), never at a module's top: the environment set here, when a tool imports this module, is in place
+before it loads.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -19,8 +21,8 @@ class CliError(Exception):
 
 
 def user_errors() -> tuple[type, ...]:
-    from kiosk.errors import KioskError
     from kiosk.capture.images import ImageError
+    from kiosk.errors import KioskError
 
     from .training.dataset import DataError
     from .training.torch_weights import TorchReadError
@@ -41,8 +43,6 @@ def run(main) -> None:
         sys.exit(130)
     sys.exit(code or 0)
 
-
-import contextlib
 
 
 @contextlib.contextmanager

@@ -23,13 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-from tools.cli import CliError, keras, quiet_stderr, run  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
-from tools.training import metrics as M  # noqa: E402
-
-import numpy as np  # noqa: E402
+from tools.cli import CliError, keras, quiet_stderr, run
+from tools.training import dataset as D
+from tools.training import metrics as M
 
 
 class Refused(Exception):

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tools.training import dataset as D
 
-from tools.training import dataset as D  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -152,7 +149,7 @@ def _pack(args):
 
 
 def test_packed_splits_are_the_folder_splits(tmp_path):
-    from synth import make_dataset
+    from tests.host.synth import make_dataset
 
     data = make_dataset(tmp_path / "data", n_per_class=30, size=40, seed=3)
     ds = D.scan([data])
@@ -178,7 +175,8 @@ def test_packed_splits_are_the_folder_splits(tmp_path):
 
 def test_packed_file_refusals(tmp_path):
     import pytest
-    from synth import make_dataset
+
+    from tests.host.synth import make_dataset
 
     data = make_dataset(tmp_path / "data", n_per_class=6, size=40, seed=4)
     _pack([data, "-o", tmp_path / "p.npz", "--size", 32])

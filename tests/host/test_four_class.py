@@ -14,28 +14,27 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from tests.host.synth import make_dataset
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synth import make_dataset  # noqa: E402
 
 
-def run(*args) -> subprocess.CompletedProcess:
+def run(module: str, *args) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` from the repository root, as every tool is run."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, env=env,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=600)
 
 
 def test_four_class_model_through_the_kiosk(tmp_path):
     data = make_dataset(tmp_path / "data", n_per_class=30, size=40, seed=3,
                         classes=("with_mask", "without_mask", "mask_weared_incorrect", "not_face"))
     out = tmp_path / "train"
-    r = run("tools/train.py", data, "--out", out, "--size", 32, "--weights", "torchvision:default",
+    r = run("tools.train", data, "--out", out, "--size", 32, "--weights", "torchvision:default",
             "--epochs-head", 2, "--epochs-fine", 1, "--batch", 16, "--verbose", 0)
     assert r.returncode == 0, r.stderr[-2000:]
     tfl = tmp_path / "m4.tflite"
-    r = run("tools/convert_tflite.py", out / "mask_classifier.keras", "--out", tfl, "--min-calibration", 20,
+    r = run("tools.convert_tflite", out / "mask_classifier.keras", "--out", tfl, "--min-calibration", 20,
             "--max-drop", 100)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads(tfl.with_suffix(".json").read_text())

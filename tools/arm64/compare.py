@@ -1,8 +1,8 @@
 """Compare the kiosk's output on x86 with its output on (emulated) arm64, for `./dev test-arm64`.
 
-    compare.py demo     X86.txt   ARM.txt     `python -m kiosk demo --no-broker` summaries
-    compare.py classify X86.jsonl ARM.jsonl   `python -m kiosk classify --json` lines
-    compare.py scan     X86.jsonl ARM.jsonl   `python -m kiosk scan --json` lines
+    python3 -m tools.arm64.compare demo     X86.txt   ARM.txt     `python -m kiosk demo --no-broker` summaries
+    python3 -m tools.arm64.compare classify X86.jsonl ARM.jsonl   `python -m kiosk classify --json` lines
+    python3 -m tools.arm64.compare scan     X86.jsonl ARM.jsonl   `python -m kiosk scan --json` lines
     [--tol P] [--box-px N]
 
 What must be equal: labels, decisions, reasons, face counts, vetoed detections, errors, frames and the

@@ -7,7 +7,7 @@ Written once on the host, so both sides read the same bytes (PNG, lossless):
   mask, person B with a mask and with it below the nose), the sheets whole, and scikit-image's /
   matplotlib's bundled public-domain photos (astronaut, Grace Hopper, a cat, a coffee cup) for `scan`.
 
-usage: python tools/arm64/make_images.py OUT_DIR
+usage: python -m tools.arm64.make_images OUT_DIR
 """
 
 from __future__ import annotations

@@ -317,7 +317,7 @@ build_x86_venv() {
 make_images() {
     rm -rf "$OUT/images" && mkdir -p "$OUT/images"
     [ -x .venv/bin/python ] || die ".venv is missing: run ./dev test-arm64 (it builds .venv first)"
-    .venv/bin/python tools/arm64/make_images.py "$OUT/images"
+    .venv/bin/python -m tools.arm64.make_images "$OUT/images"
     rm -rf "$ROOT/opt/images" && cp -r "$OUT/images" "$ROOT/opt/images"
 }
 
@@ -354,9 +354,9 @@ classify_scan_arm() {
 
 compare_all() {
     local rc=0
-    python3 tools/arm64/compare.py demo "$OUT/demo-x86.txt" "$OUT/demo-arm64.txt" | tee "$OUT/compare-demo.txt" || rc=1
-    python3 tools/arm64/compare.py classify "$OUT/classify-x86.jsonl" "$OUT/classify-arm64.jsonl" | tee "$OUT/compare-classify.txt" || rc=1
-    python3 tools/arm64/compare.py scan "$OUT/scan-x86.jsonl" "$OUT/scan-arm64.jsonl" | tee "$OUT/compare-scan.txt" || rc=1
+    python3 -m tools.arm64.compare demo "$OUT/demo-x86.txt" "$OUT/demo-arm64.txt" | tee "$OUT/compare-demo.txt" || rc=1
+    python3 -m tools.arm64.compare classify "$OUT/classify-x86.jsonl" "$OUT/classify-arm64.jsonl" | tee "$OUT/compare-classify.txt" || rc=1
+    python3 -m tools.arm64.compare scan "$OUT/scan-x86.jsonl" "$OUT/scan-arm64.jsonl" | tee "$OUT/compare-scan.txt" || rc=1
     # the tests still run: one CI run tells both
     [ "$rc" = 0 ] || { DISAGREE=1; say "x86 and arm64 DISAGREE (above; outputs in $OUT)"; }
 }

@@ -16,14 +16,10 @@ tools/training/dataset.py keeps a crop in the split of the photo it came from.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tools.cli import CliError, run  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
+from tools.cli import CliError, run
+from tools.training import dataset as D
 
 # not_face images hold no face by definition: a detection on them is a detector mistake, not a crop
 LABELS = ("mask", "no_mask", "incorrect", "covered")

@@ -26,18 +26,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from kiosk.vision.detector import BlazeFaceDetector
+from kiosk.vision.preprocess import crop, square_crop_box
 
-from kiosk.vision.detector import BlazeFaceDetector  # noqa: E402
-from kiosk.vision.preprocess import crop, square_crop_box  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 FRAME_W, FRAME_H = 640, 480
 # scikit-image's bundled photos that show no person ("astronaut" and "camera" do; "text" is held out)

@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from kiosk.vision.nose import DOWN, SIDE, patch_axes
+from tools.cli import CliError, run
+from tools.data.nose_patches import NOSE_PATCH_FILE
+from tools.training import dataset as D
 
-from tools.cli import CliError, run  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
-from kiosk.vision.nose import DOWN, SIDE, patch_axes  # noqa: E402
-from tools.data.nose_patches import NOSE_PATCH_FILE  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 FABRIC_TOP = 0.70  # fabric strips are cut from this height of a masked patch down (below its covered tip)
 
@@ -121,8 +119,8 @@ def main(argv=None) -> int:
         raise CliError(f"--variants {args.variants}: must be 1..10")
 
     from kiosk.config import Config
-    from kiosk.vision.nose import nose_patch
     from kiosk.pipeline import build_detector
+    from kiosk.vision.nose import nose_patch
 
     rng = np.random.default_rng(args.seed)
     detector = build_detector(Config())

@@ -25,18 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tools.cli import CliError, run  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
-from kiosk.vision.nose import DOWN, SIDE  # noqa: E402
+from kiosk.vision.nose import DOWN, SIDE
+from tools.cli import CliError, run
+from tools.training import dataset as D
 
 NOSE_PATCH_FILE = "nose_patch.json"
 FOLDER = {"mask": "with_mask", "no_mask": "without_mask", "incorrect": "without_mask"}
@@ -75,8 +71,8 @@ def main(argv=None) -> int:
         raise CliError(f"--relabelled-copies {args.relabelled_copies}: must be 0..100")
 
     from kiosk.config import Config
-    from kiosk.vision.nose import nose_patch
     from kiosk.pipeline import build_detector
+    from kiosk.vision.nose import nose_patch
 
     cfg = Config()
     if args.detector is not None:

@@ -24,13 +24,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tools.cli import CliError, run  # noqa: E402
+from tools.cli import CliError, run
 
 
 def parse_copies(text: str) -> dict[str, int]:
@@ -84,15 +80,14 @@ def main(argv=None) -> int:
     import cv2
     import numpy as np
 
-    from kiosk.config import Config
     from kiosk.capture.images import read_image
+    from kiosk.config import Config
     from kiosk.pipeline import build_detector
+    from kiosk.vision.nose import DOWN, SIDE, nose_patch
     from kiosk.vision.preprocess import crop, square_crop_box
+    from tools.data.nose_patches import FOLDER, NOSE_PATCH_FILE
     from tools.data.scene_series import read_series
     from tools.eval.eval_scenes import overlapping, read_boxes
-
-    from kiosk.vision.nose import DOWN, SIDE, nose_patch
-    from tools.data.nose_patches import FOLDER, NOSE_PATCH_FILE
 
     folder_of = FOLDER if args.nose else {label: label for label in ("mask", "no_mask", "incorrect")}
 

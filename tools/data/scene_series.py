@@ -23,13 +23,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tools.cli import CliError, run  # noqa: E402
+from tools.cli import CliError, run
 
 HEADER = "scene\tseries\tsplit"
 SEVERITY = ("mask", "no_mask", "incorrect")

@@ -16,18 +16,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import cv2
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tools.cli import run  # noqa: E402
-from tools.eval.kiosk_options import add_kiosk_options, kiosk_config  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
+from tools.cli import run
+from tools.eval.kiosk_options import add_kiosk_options, kiosk_config
+from tools.training import dataset as D
 
 
 def main(argv=None) -> int:

@@ -33,18 +33,16 @@ from typing import Callable
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
-
-from kiosk.vision.detector import (  # noqa: E402
+from kiosk.vision.detector import (
     BlazeFaceDetector,
     Detection,
     FaceDetector,
     HaarDetector,
     TiledDetector,
 )
-from tools.data.make_negatives import to_bgr  # noqa: E402
+from tools.data.make_negatives import to_bgr
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FRAME_H, FRAME_W = 480, 640
 GREY = 128

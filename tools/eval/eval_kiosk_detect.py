@@ -26,21 +26,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import cv2
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tools.cli import CliError, run
+from tools.eval.kiosk_detect_score import BUCKETS, CLASSES, STAND_GOAL_S, bucket, evaluate
+from tools.eval.kiosk_faces import describe_source, load_faces
+from tools.eval.kiosk_scenes import FRAME_SIZES, SceneMaker
 
-from tools.cli import CliError, run  # noqa: E402
-from tools.eval.kiosk_detect_score import BUCKETS, CLASSES, STAND_GOAL_S, bucket, evaluate  # noqa: E402
-from tools.eval.kiosk_faces import describe_source, load_faces  # noqa: E402
-from tools.eval.kiosk_scenes import FRAME_SIZES, SceneMaker  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 MARKER = "<!-- table -->"
 

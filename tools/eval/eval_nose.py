@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from tools.cli import CliError, run
+from tools.training import dataset as D
 
-from tools.cli import CliError, run  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -53,8 +51,8 @@ def main(argv=None) -> int:
         raise CliError(f"--thresholds {args.thresholds!r}: expected numbers separated by commas") from None
 
     from kiosk.config import Config
-    from kiosk.vision.nose import NoseCheck
     from kiosk.pipeline import build_detector
+    from kiosk.vision.nose import NoseCheck
 
     detector = build_detector(Config())
     checks = [NoseCheck(m) for m in args.nose]

@@ -20,22 +20,19 @@ as a masked face (label `mask` with p >= mask_threshold) — the ones that could
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from kiosk.config import Config
+from kiosk.vision.classifier import Classifier
+from kiosk.vision.detector import BlazeFaceDetector
+from kiosk.vision.preprocess import crop, square_crop_box
+from tools.data import make_negatives as N
+from tools.eval import eval_detector as E
+from tools.training import dataset as D
 
-from kiosk.vision.classifier import Classifier  # noqa: E402
-from kiosk.config import Config  # noqa: E402
-from kiosk.vision.detector import BlazeFaceDetector  # noqa: E402
-from kiosk.vision.preprocess import crop, square_crop_box  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
-from tools.eval import eval_detector as E  # noqa: E402
-from tools.data import make_negatives as N  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 FRACS = (0.25, 0.4)
 

@@ -31,17 +31,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from kiosk.vision.boxes import iou  # noqa: E402
-from tools.cli import CliError, run  # noqa: E402
-from tools.eval.kiosk_options import add_kiosk_options, kiosk_config  # noqa: E402
-from tools.eval.shares import flips_p, wilson  # noqa: E402
+from kiosk.vision.boxes import iou
+from tools.cli import CliError, run
+from tools.eval.kiosk_options import add_kiosk_options, kiosk_config
+from tools.eval.shares import flips_p, wilson
 
 SEVERITY = ("mask", "no_mask", "incorrect")  # a scene's worst label: any incorrect, else any no_mask
 

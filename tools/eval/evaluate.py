@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
 
-from tools.cli import CliError, run  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
-from tools.training import metrics as M  # noqa: E402
-
-import numpy as np  # noqa: E402
+from tools.cli import CliError, run
+from tools.training import dataset as D
+from tools.training import metrics as M
 
 
 def parse_args(argv=None) -> argparse.Namespace:

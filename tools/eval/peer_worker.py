@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark worker for the peer, face-mask-detector==0.2.3, run in its own venv (.venv-peer).
 
-    .venv-peer/bin/python tools/eval/peer_worker.py --frames build/bench/frames [--startup-only]
+    .venv-peer/bin/python -m tools.eval.peer_worker --frames build/bench/frames [--startup-only]
 
 Started by `python -m kiosk bench --peer`; speaks the same JSON-lines protocol as our worker
 (kiosk.bench.serve) and is timed by the same loop (kiosk.bench.measure), on the same JPEG files.
@@ -31,21 +31,9 @@ from __future__ import annotations
 
 import time
 
-T_MAIN = time.monotonic()  # before any import: the worker's own start-up clock starts here
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-# kiosk.bench imports only the standard library at module level, so this venv (no LiteRT) can
-# share its protocol and timing loop.
-from kiosk.bench import load_frames, serve  # noqa: E402
+# Before any other import: the worker's own start-up clock starts here. So every other import, down to
+# the standard library's, is made where it is used.
+T_MAIN = time.monotonic()
 
 CONFIDENCE = 0.5  # the package's own default (command_line_interface: --confidence 0.5)
 
@@ -63,11 +51,11 @@ class _FrameSource:
 class _TimedModel:
     """Forwards .predict to the Keras model and times it."""
 
-    def __init__(self, model: Any, clock: dict[str, float]) -> None:
+    def __init__(self, model: object, clock: dict[str, float]) -> None:
         self._model = model
         self._clock = clock
 
-    def predict(self, *args: Any, **kwargs: Any) -> Any:
+    def predict(self, *args: object, **kwargs: object) -> object:
         t0 = time.perf_counter()
         try:
             return self._model.predict(*args, **kwargs)
@@ -77,11 +65,13 @@ class _TimedModel:
 
 class PeerPipeline:
     def __init__(self) -> None:
+        import json
+
         import cv2
         import numpy as np
         from face_mask_detector import lib
 
-        self._cv2, self._np, self._lib = cv2, np, lib
+        self._json, self._cv2, self._np, self._lib = json, cv2, np, lib
         self._clock = {"detect": 0.0, "classify": 0.0}
         detect = lib.detect_faces_in_image
 
@@ -98,11 +88,13 @@ class PeerPipeline:
         self._source = _FrameSource()
         self.frames: dict[str, list[tuple[str, bytes]]] = {}
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, object]:
+        import os
+        from importlib.metadata import version
+
         import cv2
         import numpy as np
         import tensorflow as tf
-        from importlib.metadata import version
 
         return {"name": "face-mask-detector", "version": version("face-mask-detector"),
                 "tensorflow": tf.__version__, "tf_keras": version("tf-keras"), "opencv": cv2.__version__,
@@ -133,8 +125,8 @@ class PeerPipeline:
             times["preprocess"] = (t2 - t1 - clock["detect"] - clock["classify"]) * 1000
         labels = [lib._get_box_label_from_prediction(p) for p in predictions]
         t3 = perf()
-        json.dumps({"faces": [{"label": lab, "score": round(float(prob), 4), "box": [int(v) for v in box]}
-                              for (lab, prob, _), box in zip(labels, locations)]})
+        self._json.dumps({"faces": [{"label": lab, "score": round(float(prob), 4), "box": [int(v) for v in box]}
+                                    for (lab, prob, _), box in zip(labels, locations)]})
         t4 = perf()
         times["decide"] = (t3 - t2) * 1000
         times["publish"] = (t4 - t3) * 1000
@@ -146,6 +138,14 @@ class PeerPipeline:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import os
+    from pathlib import Path
+
+    # kiosk.bench imports only the standard library, so this venv (no LiteRT) can share its protocol and
+    # timing loop.
+    from kiosk.bench import load_frames, serve
+
     p = argparse.ArgumentParser(description="face-mask-detector==0.2.3 benchmark worker")
     p.add_argument("--frames", required=True, help="folder written by kiosk.bench.build_frames")
     p.add_argument("--startup-only", action="store_true")
@@ -170,4 +170,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

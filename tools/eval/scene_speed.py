@@ -7,7 +7,7 @@
 The bench (`kiosk bench --peer`) times fixed 640x480 frames made from the demo clip; this times real photos
 (the first `--count` scenes, by name, of a folder or of one part of a series split), each decided once as a
 new scene, through the same two worker processes (ours: `python -m kiosk.bench worker`, the daemon's pieces
-with the default config; the peer: tools/eval/peer_worker.py in `.venv-peer`, docs/bench.md) and the same
+with the default config; the peer: `-m tools.eval.peer_worker` in `.venv-peer`, docs/bench.md) and the same
 timing loop, the two sides taking turns in `--rounds` rounds. Reported: the median and 95th percentile of
 the whole per-scene time (decode to decision), the faces found, each side's peak RSS, and ours/peer.
 Writes OUT/scene_speed.json.
@@ -23,10 +23,9 @@ import statistics
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from tools.cli import CliError, run
 
-from tools.cli import CliError, run  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SCENARIO = "scenes"
 
@@ -91,7 +90,7 @@ def main(argv=None) -> int:
     peer_env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     sides = {"ours": Worker("ours", [sys.executable, "-m", "kiosk.bench", "worker", "--frames", str(frames_dir)],
                             logs / "ours.log"),
-             "peer": Worker("peer", [str(args.peer_python), str(ROOT / "tools" / "eval" / "peer_worker.py"),
+             "peer": Worker("peer", [str(args.peer_python), "-m", "tools.eval.peer_worker",
                                      "--frames", str(frames_dir)], logs / "peer.log", env=peer_env)}
     results: dict[str, list[dict]] = {k: [] for k in sides}
     rss: dict[str, int] = {}

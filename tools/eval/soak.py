@@ -31,15 +31,13 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from kiosk.bench import proc_status_kb  # noqa: E402
-from kiosk.messages.broker import Mosquitto  # noqa: E402
-from kiosk.capture.camera import DEMO_CLIP  # noqa: E402
-from kiosk.config import Config  # noqa: E402
-from kiosk.door.decision import Decision, FaceVerdict  # noqa: E402
-from kiosk.door.gate import make_pin_factory  # noqa: E402
-from kiosk.pipeline import Kiosk  # noqa: E402
+from kiosk.bench import proc_status_kb
+from kiosk.capture.camera import DEMO_CLIP
+from kiosk.config import Config
+from kiosk.door.decision import Decision, FaceVerdict
+from kiosk.door.gate import make_pin_factory
+from kiosk.messages.broker import Mosquitto
+from kiosk.pipeline import Kiosk
 
 SAMPLE_S = 5.0
 

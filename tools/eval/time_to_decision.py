@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tools.cli import CliError, run  # noqa: E402
-from tools.eval.kiosk_options import add_kiosk_options, kiosk_config  # noqa: E402
+from tools.cli import CliError, run
+from tools.eval.kiosk_options import add_kiosk_options, kiosk_config
 
 
 def main(argv=None) -> int:

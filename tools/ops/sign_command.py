@@ -13,9 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from kiosk.messages.commands import MODES, sign  # noqa: E402
+from kiosk.messages.commands import MODES, sign
 
 
 def main() -> int:

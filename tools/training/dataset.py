@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from kiosk import LABELS
+from kiosk.vision.preprocess import resize_face
 
-from kiosk import LABELS  # noqa: E402
-from kiosk.vision.preprocess import resize_face  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 ALIASES = {
     "with_mask": "mask",
@@ -97,9 +94,9 @@ def split_of(digest: str, val: float = 0.15, test: float = 0.15) -> str:
 
 def decode_rgb(data: bytes) -> np.ndarray:
     """Image bytes of any format/mode -> RGB uint8 [H, W, 3]. One path for every file and every class."""
-    from PIL import Image, ImageOps
-
     import io
+
+    from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(data)) as im:
         im.load()

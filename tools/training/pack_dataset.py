@@ -16,13 +16,10 @@ Face photos are personal data: the packed file holds them too, so treat it like 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from tools.cli import CliError, run  # noqa: E402
-from tools.training import dataset as D  # noqa: E402
+from tools.cli import CliError, run
+from tools.training import dataset as D
 
 
 def main(argv=None) -> int:

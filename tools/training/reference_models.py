@@ -17,15 +17,12 @@ The files are build outputs (~17 MB), not product models: nothing in the kiosk l
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
 
-from tools.cli import keras, run  # noqa: E402
-from tools.convert_tflite import to_tflite_float, to_tflite  # noqa: E402
-
-import numpy as np  # noqa: E402
+from tools.cli import keras, run
+from tools.convert_tflite import to_tflite, to_tflite_float
 
 SIZE = 224
 
