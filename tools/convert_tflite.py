@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Convert a trained Keras classifier to a fully int8 TFLite model + its "maskgate.model/1" sidecar.
 
-    .venv-host/bin/python tools/convert_tflite.py build/train/mask_classifier.keras \
+    .venv-host/bin/python -m tools.convert_tflite build/train/mask_classifier.keras \
         --out models/mask_classifier.tflite
 
 Calibrates on a stratified set of real training images (>= 200), then checks float Keras against the

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Train the mask classifier (Keras 3, MobileNetV2 backbone) from folder datasets.
 
-    .venv-host/bin/python tools/train.py ../shared/datasets/masks-real --out build/train \
+    .venv-host/bin/python -m tools.train ../shared/datasets/masks-real --out build/train \
         --size 128 --alpha 1.0 --weights torchvision:default
 
 Writes OUT/NAME.keras, OUT/NAME.train.json (options, split sizes, labels, history, test metrics),

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Training crops framed the way the kiosk frames them: the default detector's box and crop rule.
 
-    .venv/bin/python tools/data/kiosk_crops.py ../shared/datasets/masks-real -o build/kcrops
+    .venv/bin/python -m tools.data.kiosk_crops ../shared/datasets/masks-real -o build/kcrops
 
 A dataset photo is framed by whoever cut it (tight, loose, off-centre, sometimes a whole scene), while at
 the gate the classifier only ever sees the square `FaceAnalyzer` cuts around the detector's box. For a

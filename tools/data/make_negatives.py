@@ -19,7 +19,7 @@ crop rule (kiosk.vision.preprocess.square_crop_box). Random face-sized windows a
 only "what this detector likes". Output: OUT/not_face/*.jpg and OUT/manifest.tsv, whose
 `source_sha256` makes tools/training/dataset.py keep every crop of one source in the same split.
 
-    python tools/data/make_negatives.py -o build/negatives [--scenes 400] [--seed 0] [PHOTO_DIR ...]
+    python -m tools.data.make_negatives -o build/negatives [--scenes 400] [--seed 0] [PHOTO_DIR ...]
 """
 
 from __future__ import annotations

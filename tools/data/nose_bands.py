@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Nose-check training pairs in which only the height of the mask's edge differs.
 
-    .venv/bin/python tools/data/nose_bands.py ../shared/datasets/masks-real -o build/nosebands [--variants 2]
+    .venv/bin/python -m tools.data.nose_bands ../shared/datasets/masks-real -o build/nosebands [--variants 2]
 
 Why: the nose check learnt "covered" from real masked photos and "bare" from real unmasked ones, so a
 patch that holds any real mask fabric looks covered to it, even with the nose out above the fabric (the

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Training data for the nose check (kiosk/vision/nose.py): the kiosk's own nose patch of every face in a dataset.
 
-    .venv/bin/python tools/data/nose_patches.py ../shared/datasets/masks-real build/pairs -o build/nose
+    .venv/bin/python -m tools.data.nose_patches ../shared/datasets/masks-real build/pairs -o build/nose
 
 Each image (through tools/training/dataset.scan, so tools/training/relabel.tsv applies) is padded, run through the kiosk's
 default face detector, and the patch kiosk.vision.nose.nose_patch cuts around the best detection's nose is

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Training crops from labelled scenes, cut the way the kiosk cuts them at the gate.
 
-    .venv/bin/python tools/data/scene_crops.py ../shared/datasets/scenes-cc0/scenes \
+    .venv/bin/python -m tools.data.scene_crops ../shared/datasets/scenes-cc0/scenes \
         --series tools/eval/scenes_cc0_series.tsv --split train -o build/sc
 
 A scene is what the camera sees: faces of 20-150 px, turned, lit from one side, half hidden, many per photo.

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Group a scene folder's photos into series (one shoot, one person, one place) and hold some series out.
 
-    .venv-host/bin/python tools/data/scene_series.py ../shared/datasets/scenes-cc0/scenes \
+    .venv-host/bin/python -m tools.data.scene_series ../shared/datasets/scenes-cc0/scenes \
         -o tools/eval/scenes_cc0_series.tsv
 
 scenes-cc0 comes in series: the same person photographed against three walls, the same station hall from

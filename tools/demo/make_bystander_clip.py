@@ -4,7 +4,7 @@ Why: with one decision for the whole frame, a bystander behind the person at the
 that person's evidence. This clip (made, like the demo clip, from public-domain photos that PyPI
 packages ship: scikit-image's astronaut and matplotlib's Grace Hopper) lets a test replay exactly that.
 
-    python tools/demo/make_bystander_clip.py -o build/bystander     # -> bystander.avi + storyboard.tsv
+    python -m tools.demo.make_bystander_clip -o build/bystander     # -> bystander.avi + storyboard.tsv
 
 Person A (astronaut, a surgical mask drawn over the nose by tools/data/synth_masks.py) stands at the gate for
 the whole clip, face ~165 px wide. Person B (Grace Hopper, no mask, face ~60 px: further away) walks

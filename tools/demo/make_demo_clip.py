@@ -4,8 +4,8 @@ Why: the demo must run on a fresh machine with no camera and without ../shared, 
 must be ours to ship. Sources: scikit-image `data.astronaut()` (Eileen Collins, NASA, public domain)
 and matplotlib's `grace_hopper.jpg` (US Navy, public domain). Masks are drawn by tools/data/synth_masks.py.
 
-    python tools/demo/make_demo_clip.py                 # -> kiosk/demo/demo.mp4 + storyboard.tsv
-    python tools/demo/make_demo_clip.py --format avi    # MJPG .avi instead
+    python -m tools.demo.make_demo_clip                 # -> kiosk/demo/demo.mp4 + storyboard.tsv
+    python -m tools.demo.make_demo_clip --format avi    # MJPG .avi instead
 
 Deterministic: fixed seeds, no clocks; the same packages give the same frames.
 """

@@ -1,6 +1,6 @@
 """Look-alikes: things in front of the mouth that are not a worn mask, and what the kiosk says to them.
 
-    .venv/bin/python tools/demo/occluder_sheet.py -o models/occluder_sheet.png
+    .venv/bin/python -m tools.demo.occluder_sheet -o models/occluder_sheet.png
 
 On the two public-domain portraits the demo and the contact sheet use (upright and tilted), FaceMesh
 landmarks place five occluders over the lower face:

@@ -5,12 +5,12 @@ demo clip also uses (scikit-image's astronaut, Eileen Collins, NASA; matplotlib'
 Navy), because face photos from ../shared must not be committed. For a sheet of the training
 data's faces, point --from at a folder of unmasked photos and write it under build/.
 
-    .venv/bin/python tools/demo/synth_sheet.py -o models/synth_contact_sheet.png --classify
+    .venv/bin/python -m tools.demo.synth_sheet -o models/synth_contact_sheet.png --classify
 
 --classify runs the kiosk's own detector + classifier (default config) on every picture and writes its
 verdict under the tile: green when it is the expected label (unmasked -> no_mask, correct -> mask,
 nose/chin -> incorrect), red when not — so the sheet doubles as a page of failure cases.
-    .venv/bin/python tools/demo/synth_sheet.py --from ../shared/datasets/masks-real/without_mask --limit 6 -o build/sheet.png
+    .venv/bin/python -m tools.demo.synth_sheet --from ../shared/datasets/masks-real/without_mask --limit 6 -o build/sheet.png
 """
 
 from __future__ import annotations

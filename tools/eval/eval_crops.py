@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Face crops through the kiosk's whole per-frame path: detector, crop rule, classifier and nose check.
 
-    .venv/bin/python tools/eval/eval_crops.py ../shared/datasets/validation-real [--model M] [--nose N|off] [--split test]
+    .venv/bin/python -m tools.eval.eval_crops ../shared/datasets/validation-real [--model M] [--nose N|off] [--split test]
 
 Unlike tools/eval/evaluate.py, which feeds each image to the classifier as it is, every image here is padded
 with grey (a camera frame is not a tight crop) and goes through `FaceAnalyzer.analyse` exactly as a

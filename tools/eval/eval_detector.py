@@ -17,7 +17,7 @@ that, so read it as an upper bound on what frame-to-frame variation recovers.
 False positives: detections per frame on face-free frames built from scikit-image's bundled
 photos (no people; the cat is kept on purpose).
 
-    .venv/bin/python tools/eval/eval_detector.py ../shared/datasets/masks-real
+    .venv/bin/python -m tools.eval.eval_detector ../shared/datasets/masks-real
 """
 
 from __future__ import annotations

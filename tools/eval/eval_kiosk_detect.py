@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Face detectors on kiosk-like frames: recall by class and size, false boxes, ms, time to first detection.
 
-    .venv/bin/python tools/eval/eval_kiosk_detect.py ../shared/datasets/validation-real/scenes \\
+    .venv/bin/python -m tools.eval.eval_kiosk_detect ../shared/datasets/validation-real/scenes \\
         [--detector NAME=MODEL[:SCORE][,KEY=VALUE...] ...] [--config FILE.toml] [--table NAME]
 
 FACES: folders with class folders (with_mask, without_mask, mask_weared_incorrect; FOLDER:MARGIN says

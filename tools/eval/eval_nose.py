@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """The nose check alone: how well P(nose bare) tells masks below the nose from masks worn properly.
 
-    .venv/bin/python tools/eval/eval_nose.py ../shared/datasets/validation-real --nose models/nose_check.tflite [M2 ...]
+    .venv/bin/python -m tools.eval.eval_nose ../shared/datasets/validation-real --nose models/nose_check.tflite [M2 ...]
 
 Every `mask` and `incorrect` image of the roots (tools/training/dataset.scan, so tools/training/relabel.tsv applies) is padded
 as a camera frame holds a face, the kiosk's default detector finds it, and each nose model gives P(bare) for

@@ -13,7 +13,7 @@ Buys: face-free frames (no person in them), in three groups:
 For each: detector boxes >= min_face_px per frame, how many survive the veto, and how many would count
 as a masked face (label `mask` with p >= mask_threshold) — the ones that could open the gate.
 
-    .venv/bin/python tools/eval/eval_not_face.py ../shared/datasets/masks-real build/pairs build/cov \
+    .venv/bin/python -m tools.eval.eval_not_face ../shared/datasets/masks-real build/pairs build/cov \
         [--model models/mask_classifier.tflite] [--out docs/not-face-eval.md]
 """
 

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """The whole pipeline on labelled scenes: would the gate open where it should, and stay shut where not?
 
-    .venv/bin/python tools/eval/eval_scenes.py ../shared/datasets/validation-real/scenes [--model M] [--out DIR]
+    .venv/bin/python -m tools.eval.eval_scenes ../shared/datasets/validation-real/scenes [--model M] [--out DIR]
 
 FOLDER holds photos and boxes.tsv (`scene label x y w h`, labels mask / no_mask / incorrect). A scene
 *should open* when every labelled face is `mask`, and *must be denied* when any is `no_mask` or

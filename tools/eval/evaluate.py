@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Evaluate a .keras or .tflite mask classifier on any folder dataset.
 
-    .venv-host/bin/python tools/eval/evaluate.py models/mask_classifier.tflite ../shared/datasets/masks-real \
+    .venv-host/bin/python -m tools.eval.evaluate models/mask_classifier.tflite ../shared/datasets/masks-real \
         --split test --out build/eval
 
 Every image is decoded to RGB the same way as in training. A .tflite model runs through

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark worker for the peer, face-mask-detector==0.2.3, run in its own venv (.venv-peer).
 
     .venv-peer/bin/python -m tools.eval.peer_worker --frames build/bench/frames [--startup-only]

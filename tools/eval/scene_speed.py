@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Ours beside the peer on real scenes: milliseconds per scene and peak memory, in one run.
 
-    .venv/bin/python tools/eval/scene_speed.py ../shared/datasets/scenes-cc0/scenes \
+    .venv/bin/python -m tools.eval.scene_speed ../shared/datasets/scenes-cc0/scenes \
         --series tools/eval/scenes_cc0_series.tsv --split test --count 100 --seconds 30 --out build/scene-speed
 
 The bench (`kiosk bench --peer`) times fixed 640x480 frames made from the demo clip; this times real photos

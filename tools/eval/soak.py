@@ -1,7 +1,7 @@
 """Soak test: the real daemon at full speed for a long time, sampling its memory (RSS) as it goes.
 
-    .venv/bin/python tools/eval/soak.py --minutes 10 [--broker] [--cooldown 0.2] [--out build/soak.json]
-    .venv/bin/python tools/eval/soak.py --decisions 40000 [--broker]
+    .venv/bin/python -m tools.eval.soak --minutes 10 [--broker] [--cooldown 0.2] [--out build/soak.json]
+    .venv/bin/python -m tools.eval.soak --decisions 40000 [--broker]
 
 Runs kiosk.pipeline.Kiosk on the demo clip in a loop (no pacing), with mock GPIO and, with --broker,
 a local mosquitto receiving every event, state and stats message. A short cool-down makes it decide

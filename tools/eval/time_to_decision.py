@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """What a visitor feels: how long from stepping into the gate zone until the kiosk decides.
 
-    .venv/bin/python tools/eval/time_to_decision.py kiosk/demo/demo.mp4 --fps 10 [--set detector.full_every=1]
+    .venv/bin/python -m tools.eval.time_to_decision kiosk/demo/demo.mp4 --fps 10 [--set detector.full_every=1]
 
 Replays a clip through the real daemon (recorded source, mock GPIO, no broker), and for every decision gives
 the frames from the first frame its person was at the gate (box centre in the zone, at least

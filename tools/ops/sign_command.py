@@ -1,7 +1,7 @@
 """Make a signed remote command for a kiosk (see kiosk/messages/commands.py).
 
-    python tools/ops/sign_command.py --secret-file secret --kiosk-id entrance-1 open
-    python tools/ops/sign_command.py --secret-file secret --kiosk-id entrance-1 mode locked \\
+    python -m tools.ops.sign_command --secret-file secret --kiosk-id entrance-1 open
+    python -m tools.ops.sign_command --secret-file secret --kiosk-id entrance-1 mode locked \\
         | mosquitto_pub -h broker -t maskgate/entrance-1/command -s
 """
 

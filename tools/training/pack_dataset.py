@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Pack the decoded, resized train/val/test splits of dataset folders into one portable .npz.
 
-    .venv-host/bin/python tools/training/pack_dataset.py ../shared/datasets/masks-real ... -o build/pack128.npz \
+    .venv-host/bin/python -m tools.training.pack_dataset ../shared/datasets/masks-real ... -o build/pack128.npz \
         --splits train,val
 
 For training on a machine that does not hold the dataset folders (a rented GPU): `tools/train.py

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Write the two reference models behind the benchmark's Raspberry Pi 4 estimate.
 
-    .venv-host/bin/python tools/training/reference_models.py --out build/ref
+    .venv-host/bin/python -m tools.training.reference_models --out build/ref
     .venv/bin/python -m kiosk bench --pi-reference build/ref ...
 
 XNNPACK publishes how long a Raspberry Pi 4 (ARM64, 4 threads) takes for MobileNet v2 1.0 at 224 px
