@@ -232,7 +232,8 @@ def test_a_detection_beside_the_face_is_not_a_hit():
 
 def test_detectors_are_built_from_the_kiosk_config(tmp_path):
     cfg_file = tmp_path / "kiosk.toml"
-    cfg_file.write_text(f'[detector]\nmodel = "{FULL_RANGE}"\nscore_threshold = 0.45\nmin_face_px = 30\n')
+    cfg_file.write_text(f'[detector]\nbackend = "blazeface"\nmodel = "{FULL_RANGE}"\nscore_threshold = 0.45\n'
+                        'min_face_px = 30\n')
     args = ev.argparse.Namespace(config=cfg_file, threads="1", detector_model=None, score_threshold=None)
     base = ev.base_config(args)
     det = ev.build_detector(base)

@@ -34,7 +34,7 @@ def main(argv=None) -> int:
         raise CliError(f"--min-face {args.min_face}: must be at least 1")
 
     from kiosk.config import Config
-    from kiosk.pipeline import build_detector
+    from kiosk.vision.detectors import build_detector
     from kiosk.vision.preprocess import crop, square_crop_box
 
     cfg = Config()

@@ -118,7 +118,7 @@ def main(argv=None) -> int:
         raise CliError(f"--variants {args.variants}: must be 1..10")
 
     from kiosk.config import Config
-    from kiosk.pipeline import build_detector
+    from kiosk.vision.detectors import build_detector, model_path
     from kiosk.vision.nose import nose_patch
 
     rng = np.random.default_rng(args.seed)
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     for folder in ("with_mask", "without_mask"):
         (args.out / folder).mkdir(parents=True, exist_ok=True)
     # the geometry travels with the data into the model's sidecar, as tools/data/nose_patches.py's does
-    geometry = {"side": SIDE, "down": DOWN, "detector": Path(Config().detector.model).name}
+    geometry = {"side": SIDE, "down": DOWN, "detector": model_path(Config()).name}
     (args.out / NOSE_PATCH_FILE).write_text(json.dumps(geometry) + "\n", encoding="utf-8")
     pairs = skipped = 0
     with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:

@@ -70,18 +70,19 @@ def main(argv=None) -> int:
         raise CliError(f"--relabelled-copies {args.relabelled_copies}: must be 0..100")
 
     from kiosk.config import Config
-    from kiosk.pipeline import build_detector
+    from kiosk.vision.detectors import backend_for, build_detector, model_path
     from kiosk.vision.nose import nose_patch
 
     cfg = Config()
     if args.detector is not None:
         cfg.detector.model = str(args.detector)
+        cfg.detector.backend = backend_for(args.detector)  # the backend that runs a model of this kind
     if args.score is not None:
         cfg.detector.score_threshold = args.score
     detector = build_detector(cfg)
     ds = D.scan(args.roots)
     # the geometry travels with the data into the model's sidecar (tools/convert_tflite.py, kiosk/vision/nose.py)
-    geometry = {"side": args.side, "down": args.down, "detector": Path(cfg.detector.model).name}
+    geometry = {"side": args.side, "down": args.down, "detector": model_path(cfg).name}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / NOSE_PATCH_FILE).write_text(json.dumps(geometry) + "\n", encoding="utf-8")
     rng = np.random.default_rng(args.seed)

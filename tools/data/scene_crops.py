@@ -81,7 +81,7 @@ def main(argv=None) -> int:
 
     from kiosk.capture.images import read_image
     from kiosk.config import Config
-    from kiosk.pipeline import build_detector
+    from kiosk.vision.detectors import build_detector, model_path
     from kiosk.vision.nose import DOWN, SIDE, nose_patch
     from kiosk.vision.preprocess import crop, square_crop_box
     from tools.data.nose_patches import FOLDER, NOSE_PATCH_FILE
@@ -106,8 +106,8 @@ def main(argv=None) -> int:
     for folder in counts:
         (args.out / folder).mkdir(parents=True, exist_ok=True)
     if args.nose:
-        (args.out / NOSE_PATCH_FILE).write_text(json.dumps({"side": SIDE, "down": DOWN, "detector": Path(
-            cfg.detector.model).name}) + "\n", encoding="utf-8")
+        (args.out / NOSE_PATCH_FILE).write_text(json.dumps({"side": SIDE, "down": DOWN, "detector": model_path(
+            cfg).name}) + "\n", encoding="utf-8")
     with (args.out / "manifest.tsv").open("w", encoding="utf-8") as tsv:
         tsv.write("output\tsource\tsource_sha256\tlabel\n")
         for scene in sorted(boxes):

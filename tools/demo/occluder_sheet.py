@@ -153,7 +153,7 @@ def training_kinds(seed: int = 7) -> dict:
 def make_sheet(out: Path, draw: dict | None = None) -> dict[str, list[str]]:
     """Draw every occluder on every view, classify, write the sheet; return the labels per occluder."""
     from kiosk.config import Config
-    from kiosk.pipeline import build_analyzer
+    from kiosk.vision.analysis import build_analyzer
 
     draw = DRAW if draw is None else draw
     analyzer = build_analyzer(Config())

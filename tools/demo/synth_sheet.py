@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     analyzer = None
     if args.classify:
         from kiosk.config import Config
-        from kiosk.pipeline import build_analyzer
+        from kiosk.vision.analysis import build_analyzer
 
         analyzer = build_analyzer(Config())
     if args.src is not None:

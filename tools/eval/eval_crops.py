@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("build/eval/crops"))
     args = p.parse_args(argv)
 
-    from kiosk.pipeline import build_analyzer
+    from kiosk.vision.analysis import build_analyzer
 
     cfg = kiosk_config(args)
     # a padded crop is a small frame: let every face through, however small

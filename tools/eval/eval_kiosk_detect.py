@@ -45,7 +45,7 @@ MARKER = "<!-- table -->"
 
 def build_detector(cfg):
     """The detector the kiosk would run with this config, by the kiosk's own builder."""
-    from kiosk.pipeline import build_detector as kiosk_build_detector
+    from kiosk.vision.detectors import build_detector as kiosk_build_detector
 
     return kiosk_build_detector(cfg)
 
@@ -54,6 +54,15 @@ def _model_path(text: str) -> str:
     """A model path as given: relative to the current folder when it exists there, else left to cfg.resolve."""
     p = Path(text).expanduser()
     return str(p.resolve()) if not p.is_absolute() and p.exists() else str(p)
+
+
+def set_detector_model(cfg, text: str) -> None:
+    """`detector.model` from a bare path on the command line, and the backend that runs a model of its kind."""
+    from kiosk.vision.detectors import backend_for
+
+    path = _model_path(text)
+    set_detector_key(cfg, "model", path)
+    set_detector_key(cfg, "backend", backend_for(path))
 
 
 def set_detector_key(cfg, key: str, text: str | Any) -> None:
@@ -83,7 +92,7 @@ def base_config(args: argparse.Namespace):
     cfg = load(args.config) if args.config else Config()
     set_detector_key(cfg, "threads", args.threads)
     if args.detector_model:
-        set_detector_key(cfg, "model", _model_path(args.detector_model))
+        set_detector_model(cfg, args.detector_model)
     if args.score_threshold is not None:
         set_detector_key(cfg, "score_threshold", args.score_threshold)
     return cfg
@@ -101,7 +110,7 @@ def parse_spec(spec: str, base) -> tuple[str, Any]:
         float(score)
     except ValueError:
         model, score = first, ""
-    set_detector_key(cfg, "model", _model_path(model))
+    set_detector_model(cfg, model)
     if score:
         set_detector_key(cfg, "score_threshold", score)
     for kv in extra:
@@ -115,14 +124,15 @@ def parse_spec(spec: str, base) -> tuple[str, Any]:
 def describe(cfg) -> str:
     """Model and threshold, YuNet's input width, and the other detector keys that differ from the default."""
     from kiosk.config import DetectorSection
+    from kiosk.vision.detectors import model_path
 
     d, default = cfg.detector, DetectorSection()
-    parts = [Path(d.model).name, f"score {d.score_threshold:g}"]
+    parts = [model_path(cfg).name, f"score {d.score_threshold:g}"]
     # YuNet's frame size and whether it takes a second look, always; neither means anything to BlazeFace
     yunet_only = {"input_width", "refine_low", "refine_confirm", "refine_crop", "refine_max"}
-    shown = {"input_width", "refine_low"} if d.model.lower().endswith(".onnx") else set()
+    shown = {"input_width", "refine_low"} if d.backend == "yunet" else set()
     for f in dataclasses.fields(d):
-        if f.name in ("model", "score_threshold", "threads") or f.name in yunet_only and not shown:
+        if f.name in ("model", "backend", "score_threshold", "threads") or f.name in yunet_only and not shown:
             continue
         if f.name in shown or getattr(d, f.name) != getattr(default, f.name):
             parts.append(f"{f.name}={getattr(d, f.name)}")

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         raise CliError(f"--thresholds {args.thresholds!r}: expected numbers separated by commas") from None
 
     from kiosk.config import Config
-    from kiosk.pipeline import build_detector
+    from kiosk.vision.detectors import build_detector
     from kiosk.vision.nose import NoseCheck
 
     detector = build_detector(Config())

@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     old = read_decisions(args.compare) if args.compare is not None else None
 
     from kiosk.capture.images import read_image
-    from kiosk.pipeline import build_analyzer
+    from kiosk.vision.analysis import build_analyzer
     from kiosk.vision.tracking import Zone, zoned_frame_decision
 
     boxes = read_boxes(args.folder / "boxes.tsv")

@@ -50,6 +50,7 @@ def _with_overrides(cfg, items: list[str]):
 def kiosk_config(args: argparse.Namespace):
     """The embedded default config with the options applied; CliError names a missing model file."""
     from kiosk.config import Config
+    from kiosk.vision.detectors import backend_for
 
     cfg = Config()
     if args.model:
@@ -64,6 +65,7 @@ def kiosk_config(args: argparse.Namespace):
         if not args.detector.is_file():
             raise CliError(f"detector model file not found: {args.detector}")
         cfg.detector.model = str(args.detector)
+        cfg.detector.backend = backend_for(args.detector)  # the backend that runs a model of this kind
     if args.score_threshold is not None:
         cfg.detector.score_threshold = args.score_threshold
     if args.input_width is not None:

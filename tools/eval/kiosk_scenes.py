@@ -42,9 +42,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from tools.eval.kiosk_faces import CLASSES, MIN_FACE, Box, FaceImage
-from tools.demo.make_demo_clip import empty_scene
 from tools.data.make_negatives import HELD_OUT, SKIMAGE_PHOTOS, procedural_scene, to_bgr
+from tools.demo.make_demo_clip import empty_scene
+from tools.eval.kiosk_faces import CLASSES, MIN_FACE, Box, FaceImage
 
 FRAME_SIZES = ((320, 240), (480, 360), (640, 480))
 MAX_FACE = 200  # face box width, pixels
