@@ -1,8 +1,8 @@
-"""The outputs: where the kiosk's decisions, state and stats go (MQTT, the web page, sound).
+"""The outputs: where the kiosk's decisions, state and stats go (MQTT, the web page, sound, snapshots).
 
 The frame loop hands every event, state and stats payload to each output of a list, in order; a
 kiosk with an empty list only logs. A new kind of output is a new module with a class of this shape,
-added to the list by `pipeline.build_parts`, never a new branch in the loop.
+added to the list by `parts.build_outputs`, never a new branch in the loop.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Callable, Protocol
 
 # A remote command as it arrived: (payload bytes, retained flag), and `channel="home_assistant"` for one
 # from the broker-guarded Home Assistant topic (kiosk/messages/homeassistant.py). Called from the output's own
-# thread; the kiosk verifies the payload (kiosk/messages/commands.py) before it acts on it.
+# thread; kiosk/messages/remote.py verifies the payload (kiosk/messages/commands.py) before it acts on it.
 CommandHandler = Callable[..., None]
 
 
@@ -47,8 +47,13 @@ class Publisher(Protocol):
     def status(self) -> dict[str, Any]:
         """Figures for the stats payload, under the output's name."""
 
-    # Optional: `publish_face(event_id: str, jpeg: bytes)`, the deciding face's crop, called only when
-    # snapshots are enabled (personal data); an output without the method is not handed faces.
+    # Optional: `on_crops(event_id: str, crops: Sequence[np.ndarray], deciding: np.ndarray | None)`, the
+    # face crops of each decision's frame (BGR, the frame's faces in order) and the deciding person's one
+    # (None when no face decided), from the frame loop. Crops are personal data: only the snapshots output
+    # (kiosk/messages/snapshots.py, on the list only when snapshots are enabled) has this method, and no
+    # other output may add it.
+    # Optional: `publish_face(event_id: str, jpeg: bytes)`, the deciding face's crop, handed on by the
+    # snapshots output (so only when snapshots are enabled); an output without the method gets no faces.
     # Optional: `on_frame(frame: np.ndarray, faces: list[FaceVerdict])`, every analysed frame (BGR, the
     # camera's own array: never to be modified) with its verdicts, from the frame loop. It must return
     # at once: keep a reference at most (the web's live view does, only while someone watches) and do

@@ -1,5 +1,5 @@
-"""Building the kiosk's parts: the models, the GPIO devices, the camera, the outputs and the command
-verifier, all or nothing (a failed start leaves no pin claimed and no file open)."""
+"""Building the kiosk's parts: the models, the door with its GPIO devices, the camera, the outputs and the
+command verifier, all or nothing (a failed start leaves no pin claimed and no file open)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .capture.camera import CameraSupervisor, make_camera
 from .config import Config
+from .door.door import Door
 from .door.gate import Gate, StaffButton, make_pin_factory
 from .door.lights import Indicator
 from .door.sound import SoundOutput
@@ -17,6 +18,7 @@ from .messages.ha_migration import FILE_NAME as MIGRATION_FILE
 from .messages.ha_migration import MigrationRecord
 from .messages.mqtt import MqttPublisher, read_secret
 from .messages.outbox import Outbox
+from .messages.snapshots import SnapshotOutput
 from .outputs import Publisher
 from .vision.analysis import FaceAnalyzer, build_analyzer
 from .web import WebOutput
@@ -24,14 +26,13 @@ from .web import WebOutput
 
 @dataclass
 class Parts:
-    """What the kiosk drives, built by `build_parts`: models, relay, light, button, camera, outputs and
-    the command verifier. `close()` releases them in the reverse order of building (the outputs first,
-    the relay pin last); again is a no-op."""
+    """What the kiosk drives, built by `build_parts`: models, the door (relay, light and buzzer), button,
+    camera, outputs and the command verifier. `close()` releases them in the reverse order of building
+    (the outputs first, the relay pin last); again is a no-op."""
 
     analyzer: FaceAnalyzer
     model_info: dict[str, str]  # the classifier's name and sha256, as every event carries them
-    gate: Gate
-    indicator: Indicator
+    door: Door  # its relay and light pins are released by `close()`, not by the door
     button: StaffButton | None
     supervisor: CameraSupervisor
     outputs: list[Publisher]
@@ -73,6 +74,9 @@ def build_parts(cfg: Config, *, pin_factory=None, analyzer: FaceAnalyzer | None 
             stack.callback(button.close)
         supervisor = supervisor or CameraSupervisor(make_camera(cfg.camera, cfg.resolve), cfg.camera)
         stack.callback(supervisor.close)
+        # a recording's door runs on its media time (kiosk/door/door.py)
+        door = Door(gate, indicator, cfg.decision.open_seconds, cfg.decision.deny_seconds,
+                    recorded=supervisor.recorded)
         if outputs is None:
             outputs = build_outputs(cfg, model_info, stack)
         else:
@@ -86,8 +90,7 @@ def build_parts(cfg: Config, *, pin_factory=None, analyzer: FaceAnalyzer | None 
                 verifier = CommandVerifier(secret, cfg.kiosk.id, cfg.commands.window_seconds)
             except ValueError as exc:
                 raise KioskError(f"config key 'commands.secret_file': {exc}") from None
-        return Parts(analyzer, model_info, gate, indicator, button, supervisor, outputs, verifier,
-                     stack.pop_all())
+        return Parts(analyzer, model_info, door, button, supervisor, outputs, verifier, stack.pop_all())
 
 
 def build_outputs(cfg: Config, model_info: dict[str, str], stack: ExitStack) -> list[Publisher]:
@@ -108,4 +111,7 @@ def build_outputs(cfg: Config, model_info: dict[str, str], stack: ExitStack) -> 
         outputs.append(stack.enter_context(WebOutput(cfg, model_info, token)))
     if cfg.sound.enabled:
         outputs.append(stack.enter_context(SoundOutput(cfg)))
+    if cfg.snapshots.enabled:  # personal data: no output gets a face without this one
+        viewers = [out.publish_face for out in outputs if hasattr(out, "publish_face")]
+        outputs.append(stack.enter_context(SnapshotOutput(cfg, viewers)))
     return outputs

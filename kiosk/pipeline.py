@@ -1,14 +1,15 @@
 """The daemon: capture -> faces -> classify -> decide -> act -> publish, one frame at a time.
 
 Reads top to bottom in `Kiosk.step`. Hardware and services come in through narrow parts (camera
-supervisor, analyzer, gate, indicator, publisher) so tests run the same loop with local real parts.
+supervisor, analyzer, door, outputs) so tests run the same loop with local real parts. The loop asks
+the door (kiosk/door/door.py) to open, deny or hold; the door keeps the relay, the light, the mode and
+their deadlines. Remote commands go to the door beside the loop (kiosk/messages/remote.py).
 The gate fails closed: it is closed at start, on any camera or model fault, on deny, and on every
 way out of `run` (signal, error, end of a demo clip).
 
 Time: a live camera's frames are decided on the wall clock. A recording (file, folder) is decided on
-its media time (CameraSupervisor.frame_time), and the relay and light it drives are held for
-`open_seconds`/`deny_seconds` of media time, so a replay gives the same decisions and relay timeline
-however slowly it is processed. Only the relay's max_open_seconds timer stays on the wall clock.
+its media time (CameraSupervisor.frame_time), which the loop feeds to the door, so a replay gives the
+same decisions and relay timeline however slowly it is processed.
 """
 
 from __future__ import annotations
@@ -17,23 +18,20 @@ import logging
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .capture.camera import CameraSupervisor, EndOfStream
 from .closing import Closing
 from .config import Config
 from .door.decision import Decision, Outcome, Reason
-from .door.lights import Pattern
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
-from .messages.commands import Mode, RateLimit, Verdict
-from .messages.homeassistant import parse_command as ha_parse_command
+from .messages.commands import Mode
 from .messages.notify import Notifier
+from .messages.remote import RemoteCommands
 from .outputs import Publisher
 from .parts import Parts, build_parts
 from .stats import Stats
@@ -54,10 +52,8 @@ READY_TIMEOUT_S = 10.0
 RECENT_DECISIONS = 100
 # How often the frame loop checks the outputs' health (the MQTT client's), seconds.
 HEALTH_CHECK_S = 1.0
-# Refused commands beyond this rate are counted but neither logged nor answered: a flood of them
-# must not fill the journal or crowd events out of paho's queue.
-REFUSALS_PER_S = 5.0
-REFUSALS_BURST = 20
+# The counters the state payload carries (all of them are in the stats payload).
+STATE_COUNTERS = ("opened", "denied", "denied_incorrect", "denied_covered", "manual")
 
 
 @dataclass
@@ -123,47 +119,49 @@ class Kiosk(Closing):
         self.attention = attention_for(cfg)
         self.analyzer.attention = self.attention
         self.model_info = parts.model_info
-        self.gate, self.indicator, self.button = parts.gate, parts.indicator, parts.button
+        self.door, self.button = parts.door, parts.button
+        # To look at (the demo shows the relay pin, tests check the release); only the door drives them.
+        self.gate, self.indicator = self.door.gate, self.door.indicator
         self.supervisor = parts.supervisor
         self.outputs = parts.outputs
         # Outputs that look at frames (the web's live view) implement on_frame; it must return at once.
         self._frame_hooks = [out.on_frame for out in self.outputs if hasattr(out, "on_frame")]
+        # The outputs handed each decision's face crops (kiosk/outputs.py): the snapshots output, if any.
+        self._crop_hooks = [out.on_crops for out in self.outputs if hasattr(out, "on_crops")]
         self.verifier = parts.verifier
-        self._lock = threading.RLock()
-        self.mode = Mode.AUTO
+        self._lock = threading.Lock()  # the counters: the loop, the button's and the commands' threads
         # Detect the next frame while this one is classified (kiosk/vision/overlap.py); None: one at a time.
         self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
-        self.faults: set[str] = set()
         self.output_faults: dict[str, str] = {}  # an output's name -> why it does not work
         self._next_health_check = 0.0
-        self._refusals = RateLimit(REFUSALS_PER_S, REFUSALS_BURST)
         self.last_decision: dict[str, Any] | None = None
-        self._light_until = 0.0  # on _clock()'s time
-        self._gate_until: float | None = None  # recordings: media time at which the loop closes the relay
-        self._frame_now = 0.0  # recordings: media time of the latest frame read
         self._last_stats = time.monotonic()
         self._state_dirty = True
+        self._publishing = False  # the outputs are started: a state change is published at once
         self._closed = False
         # Test-only fault injection (tests/test_watchdog_nspawn.py): after this many seconds the frame
         # loop stalls, as a hung camera driver would, so systemd's watchdog must kill and restart us.
         self._stall_after = float(os.environ.get("MASKGATE_TEST_STALL_AFTER", "0") or 0)
+        self.commands = RemoteCommands(self.door, self.verifier, cfg.commands.home_assistant, cfg.kiosk.id,
+                                       self.model_info, answer=self._publish_command_result,
+                                       record=self._record, count=self._count)
         # Wired last: the callbacks (timer, button, network threads) find everything above in place.
-        self.gate.on_change = self._gate_changed
+        self.door.on_change = self._door_changed
         if self.button is not None:
             self.button.on_press = self._manual_open
-        if self.verifier is not None or cfg.commands.home_assistant:
+        if self.commands.enabled:
             for out in self.outputs:
-                out.subscribe(self._on_command)
+                out.subscribe(self.commands.handle)
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, max_seconds: float | None = None) -> Summary:
         """The frame loop until a signal (stop_event), the end of a clip or `max_seconds`; always ends closed."""
         start = self._started = time.monotonic()
-        self.gate.close()
-        self.indicator.show(Pattern.IDLE)
+        self.door.start()
         try:
             for out in self.outputs:
                 out.start()
+            self._publishing = True
             self._publish_state()
             # READY=1 once models and GPIO are up (they are, by now) and the camera has delivered a
             # frame, or has failed for ready_timeout seconds: then we are "up" with a camera fault,
@@ -220,7 +218,8 @@ class Kiosk(Closing):
         now = time.monotonic()
         at = now  # the frame's time for the decision: media time on a recording
         if frame is not None and self.supervisor.frame_time is not None:
-            at = self._frame_now = self.supervisor.frame_time
+            at = self.supervisor.frame_time
+            self.door.advance(at)
         if self._stall_after and now - self._started > self._stall_after:
             log.warning("test fault injection: frame loop stalls now")
             while True:
@@ -232,7 +231,7 @@ class Kiosk(Closing):
             self.stop_event.wait(0.05)
             return
         if "camera" in self.faults:
-            self._clear_fault("camera")
+            self.door.clear_fault("camera")
         self._frame_size = (frame.shape[1], frame.shape[0])  # the zone is in fractions of the frame
         if self.attention is not None:
             self.attention.frame_size = self._frame_size
@@ -252,8 +251,8 @@ class Kiosk(Closing):
             return work()
         except Exception as exc:
             # A model that fails at run time: close the gate, report, let systemd restart us.
-            self._set_fault("model", f"{type(exc).__name__}: {exc}")
-            self.gate.close()
+            self.door.hold()
+            self.door.fault("model", f"{type(exc).__name__}: {exc}")
             raise RuntimeFault(f"model failure: {type(exc).__name__}: {exc}") from exc
 
     def _finish_overlap(self) -> None:
@@ -286,84 +285,41 @@ class Kiosk(Closing):
     # -- acting ----------------------------------------------------------------------------------
     def _act(self, decision: Decision, now: float, latency_ms: float, crops: list[np.ndarray],
              faces: list | tuple = ()) -> None:
-        d = self.cfg.decision
-        if decision.decision == Outcome.OPEN and self.mode == Mode.LOCKED:
-            decision = Decision(Outcome.DENY, Reason.LOCKED, decision.faces)
+        """Carry out one decision made at frame time `now`: the door opens or refuses, the event goes out."""
+        if decision.decision == Outcome.OPEN:
+            if self.door.open(now):
+                self._count("opened")
+            else:  # the door refuses in locked mode: the faces would have opened it
+                decision = Decision(Outcome.DENY, Reason.LOCKED, decision.faces)
+        if decision.decision != Outcome.OPEN:
+            self.door.deny(decision.reason, now)
+            self._count("denied")
+            if decision.reason in (Reason.INCORRECT, Reason.COVERED):
+                self._count(f"denied_{decision.reason}")
         event = build_event(decision, self.cfg.kiosk.id, self.model_info, latency_ms)
-        with self._lock:
-            self._gate_until = None
-            if decision.decision == Outcome.OPEN:
-                if self.supervisor.recorded:
-                    # The loop closes it after open_seconds of media time; the gate's wall-clock
-                    # timer is only the safety net (a replay slower than max_open_seconds: closed early).
-                    self.gate.open(d.max_open_seconds)
-                    self._gate_until = now + d.open_seconds
-                else:
-                    self.gate.open(d.open_seconds)
-                self.indicator.show(Pattern.OPEN)
-                self._light_until = now + d.open_seconds
-                self.stats.counters["opened"] += 1
-            else:
-                self.gate.close()
-                self.indicator.show(Pattern.INCORRECT if decision.reason == Reason.INCORRECT else Pattern.DENY)
-                self._light_until = now + d.deny_seconds
-                self.stats.counters["denied"] += 1
-                if decision.reason in (Reason.INCORRECT, Reason.COVERED):
-                    self.stats.counters[f"denied_{decision.reason}"] += 1
         self._record(event)
-        if self.cfg.snapshots.enabled:
-            self._snapshot(event["id"], crops)
-            self._publish_face(event["id"], decision, faces, crops)
+        if self._crop_hooks:
+            self._hand_crops(event["id"], decision, faces, crops)
+
+    def _hand_crops(self, event_id: str, decision: Decision, faces: list | tuple, crops: list[np.ndarray]) -> None:
+        """The frame's crops, and the deciding person's among them, to the outputs that take crops;
+        `faces` and `crops` are the frame's, in the same order."""
+        deciding = None
+        if decision.faces:
+            box = decision.faces[0].box
+            deciding = next((c for f, c in zip(faces, crops) if f.box == box), None)
+        for hook in self._crop_hooks:
+            hook(event_id, crops, deciding)
 
     def _manual_open(self) -> None:
-        """Staff button (gpiozero's thread): open at once, then publish like any decision."""
-        self._open_by_hand(manual_event(self.cfg.kiosk.id, self.model_info), "manual")
+        """Staff button (gpiozero's thread): open at once, in either mode, then publish like any decision."""
+        if self.door.open_by_hand():
+            self._count("manual")
+            self._record(manual_event(self.cfg.kiosk.id, self.model_info))
 
-    def _open_by_hand(self, event: dict[str, Any], counter: str) -> None:
+    def _count(self, counter: str) -> None:
         with self._lock:
-            self._gate_until = None  # a hand opening is timed by the gate's own wall-clock timer
-            self.gate.open(self.cfg.decision.open_seconds)
-            self.indicator.show(Pattern.OPEN)
-            self._light_until = self._clock() + self.cfg.decision.open_seconds
-            self.stats.counters[counter] += 1
-        self._record(event)
-
-    def _on_command(self, payload: bytes, retained: bool = False, channel: str = "signed") -> None:
-        """A remote command (paho's thread): verified, then acted on; every outcome is published, but
-        refusals only up to REFUSALS_PER_S (all are counted in stats). `channel` "home_assistant": from
-        the broker-guarded topic (kiosk/messages/homeassistant.py), else signed; a channel that is off is ignored."""
-        if channel == "home_assistant":
-            if not self.cfg.commands.home_assistant:
-                return
-            verdict = ha_parse_command(payload, retained)
-        elif self.verifier is None:
-            return
-        else:
-            # A retained command is an old one that the broker hands to every new connection.
-            verdict = Verdict(False, "retained") if retained else self.verifier.verify(payload)
-        command = verdict.command or {}
-        result = {"id": str(uuid.uuid4()), "ts": utc_now_iso(), "kiosk_id": self.cfg.kiosk.id,
-                  "command": command.get("command"), "accepted": verdict.accepted, "reason": verdict.reason,
-                  "channel": channel}
-        if not verdict.accepted:
-            with self._lock:
-                self.stats.counters["commands_refused"] += 1
-                answer = self._refusals.allow(time.monotonic())
-            if answer:
-                log.warning("command refused: %s", verdict.reason)
-                self._publish_command_result(result)
-            return
-        log.info("command accepted: %s", command)
-        self._publish_command_result(result)
-        if command["command"] == "open":
-            self._open_by_hand(manual_event(self.cfg.kiosk.id, self.model_info, Reason.REMOTE), "opened")
-        elif command["command"] == "mode":
-            with self._lock:
-                self.mode = Mode(command["mode"])
-                if self.mode == Mode.LOCKED:
-                    self.gate.close()
-            self._state_dirty = True
-            self._publish_state()
+            self.stats.counters[counter] = self.stats.counters.get(counter, 0) + 1
 
     def _record(self, event: dict[str, Any]) -> None:
         faces = ", ".join(f"{f['label']} {f['score']:.2f}" for f in event["faces"]) or "-"
@@ -374,43 +330,8 @@ class Kiosk(Closing):
             out.publish_event(event)
         self._state_dirty = True
 
-    def _snapshot(self, event_id: str, crops: list[np.ndarray]) -> None:
-        folder = self.cfg.state_path() / self.cfg.snapshots.dir
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, face in enumerate(crops):
-            cv2.imwrite(str(folder / f"{event_id}-{i}.jpg"), face)
-        files = sorted(folder.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
-        for old in files[: max(0, len(files) - self.cfg.snapshots.keep)]:
-            old.unlink(missing_ok=True)
-
-    def _publish_face(self, event_id: str, decision: Decision, faces: list | tuple, crops: list[np.ndarray]) -> None:
-        """The deciding person's face crop (snapshots on only) to the outputs that show one (Home
-        Assistant's image entity); `faces` and `crops` are the frame's, in the same order."""
-        if not decision.faces:
-            return
-        box = decision.faces[0].box
-        crop = next((c for f, c in zip(faces, crops) if f.box == box), None)
-        senders = [out.publish_face for out in self.outputs if hasattr(out, "publish_face")]
-        if crop is None or not senders:
-            return
-        ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        if ok:
-            for send in senders:
-                send(event_id, jpeg.tobytes())
-
-    def _clock(self) -> float:
-        """The time the gate and light deadlines are on: media time on a recording, else wall clock."""
-        return self._frame_now if self.supervisor.recorded else time.monotonic()
-
     def _tick(self, now: float) -> None:
-        with self._lock:
-            t = self._clock()
-            if self._gate_until is not None and t >= self._gate_until:
-                self._gate_until = None
-                self.gate.close()
-            if self._light_until and t >= self._light_until and not self.gate.is_open:
-                self._light_until = 0.0
-                self.indicator.show(Pattern.FAULT if self.faults else Pattern.IDLE)
+        self.door.tick()
         if now >= self._next_health_check:
             self._next_health_check = now + HEALTH_CHECK_S
             for out in self.outputs:
@@ -429,13 +350,12 @@ class Kiosk(Closing):
         us) when that does not help."""
         fault = out.health(now)
         if fault is not None and out.name not in self.faults:
-            key = f"{out.name}_restarts"
-            self.stats.counters[key] = self.stats.counters.get(key, 0) + 1
+            self._count(f"{out.name}_restarts")
             self.output_faults[out.name] = fault
-            self._set_fault(out.name, fault)
+            self.door.fault(out.name, fault)
         elif fault is None and out.name in self.faults:
             self.output_faults.pop(out.name, None)
-            self._clear_fault(out.name)
+            self.door.clear_fault(out.name)
 
     def _stats_payload(self) -> dict[str, Any]:
         s = self.stats.summary()
@@ -450,54 +370,54 @@ class Kiosk(Closing):
     # -- faults and state ------------------------------------------------------------------------
     def _camera_down(self) -> None:
         if "camera" not in self.faults:
-            self.gate.close()
+            self.door.hold()
             self.decider.reset()
             if self.attention is not None:
                 self.attention.forget()
-            self.stats.counters["camera_failures"] += 1
+            self._count("camera_failures")
             self.summary.camera_failures += 1
-            self._set_fault("camera", self.supervisor.fault or "")
+            self.door.fault("camera", self.supervisor.fault or "")
 
-    def _set_fault(self, name: str, detail: str = "") -> None:
-        with self._lock:
-            self.faults.add(name)
-            self.indicator.show(Pattern.FAULT)
-        log.warning("fault: %s (%s)", name, detail)
+    def _door_changed(self, urgent: bool) -> None:
+        """The door's state changed (any thread): published at once when urgent, else after this frame."""
         self._state_dirty = True
-        self._publish_state()
+        if urgent and self._publishing:
+            self._publish_state()
 
-    def _clear_fault(self, name: str) -> None:
-        with self._lock:
-            self.faults.discard(name)
-            if not self.faults and not self._light_until:
-                self.indicator.show(Pattern.IDLE)
-        log.info("fault cleared: %s", name)
-        self._state_dirty = True
+    @property
+    def faults(self) -> frozenset[str]:
+        """The faults shown now (camera, model, an output's name)."""
+        return self.door.faults
 
-    def _gate_changed(self, is_open: bool) -> None:
-        log.info("gate: %s", "open" if is_open else "closed")
-        self._state_dirty = True
-        if not is_open:
-            self._publish_state()  # from the timer thread too: the state topic follows the relay
+    @property
+    def mode(self) -> Mode:
+        """The door's mode; setting it (tests, tools) is what an accepted `mode` command does."""
+        return self.door.mode
+
+    @mode.setter
+    def mode(self, mode: Mode | str) -> None:
+        self.door.set_mode(mode)
 
     def state_payload(self) -> dict[str, Any]:
         """The state topic's payload (README, "state")."""
+        door = self.door.state()
+        with self._lock:
+            counters = {k: self.stats.counters[k] for k in STATE_COUNTERS}
         return {
-            "gate": "open" if self.gate.is_open else "closed",
-            "mode": self.mode,
+            "gate": door["gate"],
+            "mode": door["mode"],
             "last_decision": self.last_decision,
-            "faults": sorted(self.faults),
-            "camera_fault": self.supervisor.fault if "camera" in self.faults else None,
+            "faults": door["faults"],
+            "camera_fault": self.supervisor.fault if "camera" in door["faults"] else None,
             "mqtt_fault": self.output_faults.get("mqtt"),
-            "counters": {k: self.stats.counters[k] for k in ("opened", "denied", "denied_incorrect", "denied_covered", "manual")},
+            "counters": counters,
             "model": self.model_info,
             "ts": utc_now_iso(),
         }
 
     def _publish_state(self) -> None:
-        with self._lock:
-            self._state_dirty = False
-            payload = self.state_payload()
+        self._state_dirty = False
+        payload = self.state_payload()
         for out in self.outputs:
             out.publish_state(payload)
 
@@ -512,13 +432,13 @@ class Kiosk(Closing):
 
     def close(self) -> None:
         """Every way out ends here: relay de-energised first, then the rest; again is a no-op."""
-        self.gate.close()
         if self._closed:
+            self.door.close()
             return
         self._closed = True
-        self.notifier.stopping()
         try:
-            self.indicator.show(Pattern.IDLE)
+            self.door.close()  # and from now on it grants no opening (a late button press or command)
+            self.notifier.stopping()
             self._publish_state()
         finally:
             if self.overlap is not None:

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from kiosk.messages.commands import BadJson, load_json, sign
 from kiosk.messages.discovery import discovery_messages, migration_keys
 from kiosk.messages.outbox import Outbox
-from kiosk.pipeline import REFUSALS_BURST, REFUSALS_PER_S, Kiosk
+from kiosk.messages.remote import REFUSALS_BURST, REFUSALS_PER_S
+from kiosk.pipeline import Kiosk
 from tests.test_commands import SECRET, body, signed_text, verifier
 from tests.test_pipeline import demo_cfg
 from tests.waiting import publish_until, wait_until
