@@ -26,21 +26,16 @@ import numpy as np
 from .capture.camera import CameraSupervisor, EndOfStream
 from .closing import Closing
 from .config import Config
-from .door.decision import Decision, Outcome, Reason
+from .door.decision import Decision, Mode, Outcome, Reason
 from .errors import KioskError, RuntimeFault
 from .events import build_event, manual_event, utc_now_iso
-from .messages.commands import Mode
 from .messages.notify import Notifier
 from .messages.remote import RemoteCommands
 from .outputs import Publisher
 from .parts import Parts, build_parts
 from .stats import Stats
-from .vision.analysis import (
-    FaceAnalyzer,
-    build_analyzer,  # noqa: F401 - old home, tools still import it from here
-)
+from .vision.analysis import FaceAnalyzer
 from .vision.attention import attention_for
-from .vision.detectors import build_detector  # noqa: F401 - old home, tools still import it from here
 from .vision.overlap import OverlappedAnalyzer
 from .vision.tracking import PersonDecider
 

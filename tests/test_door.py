@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from kiosk.door.decision import Reason
+from kiosk.door.decision import Mode, Reason
 from kiosk.door.door import Door
 from kiosk.door.gate import Gate
 from kiosk.door.lights import Indicator, Pattern
-from kiosk.messages.commands import Mode
 
 RELAY, RED, GREEN = 17, 22, 27
 

@@ -50,7 +50,7 @@ def test_each_wrong_scene_gets_its_cause(tmp_path, portraits):
     cv2.imwrite(str(tmp_path / "blank.jpg"), np.full((400, 400, 3), 128, np.uint8))
     rows = [f"blank.jpg\tmask\t{face}",             # nobody there: stays shut, no face found
             f"mask.jpg\tincorrect\t{face}",         # a (drawn) proper mask labelled below the nose: opens
-            f"mask.jpg\tno_mask\t400\t400\t60\t60"]  # a bad face where there is none: opens, missed
+            "mask.jpg\tno_mask\t400\t400\t60\t60"]  # a bad face where there is none: opens, missed
     r = scenes_result(tmp_path, rows)
     assert (r["should_open"], r["true_openings"], r["must_deny"], r["wrongly_opened"]) == (1, 0, 1, 1)
     assert r["causes"] == {"not_opened": {"no_face": 1}, "wrongly_opened": {"bad_face_called_mask": 1}}, r

@@ -8,10 +8,9 @@ import re
 
 import pytest
 
-from kiosk.door.decision import Decision, Outcome, Reason
+from kiosk.door.decision import MODES, Decision, Mode, Outcome, Reason
 from kiosk.door.lights import Pattern
 from kiosk.events import build_event, check_event, manual_event
-from kiosk.messages.commands import MODES, Mode
 from tests.conftest import ROOT
 
 MODEL = {"name": "m", "sha256": "ab" * 32}

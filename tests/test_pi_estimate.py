@@ -47,7 +47,7 @@ def test_bench_refuses_a_missing_reference_folder(tmp_path, capsys):
     code = main(["bench", "--seconds", "1", "--pi-reference", str(tmp_path / "ref"), "--out", str(tmp_path / "o")])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "mobilenet_v2_224_int8.tflite not found" in err[0] and "reference_models.py" in err[0]
+    assert len(err) == 1 and "mobilenet_v2_224_int8.tflite not found" in err[0] and "-m tools.training.reference_models" in err[0]
 
 
 def test_yunet_takes_its_published_pi_times_scaled_by_the_input_pixels():

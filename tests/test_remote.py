@@ -8,10 +8,11 @@ from collections import Counter
 
 import pytest
 
+from kiosk.door.decision import Mode
 from kiosk.door.door import Door
 from kiosk.door.gate import Gate
 from kiosk.door.lights import Indicator
-from kiosk.messages.commands import CommandVerifier, Mode, sign
+from kiosk.messages.commands import CommandVerifier, sign
 from kiosk.messages.remote import REFUSALS_BURST, RemoteCommands
 from tests.test_commands import SECRET, body
 

@@ -28,6 +28,17 @@ from typing import Literal
 NONE, BAD, OK, UNSURE = "none", "bad", "ok", "unsure"
 
 
+class Mode(StrEnum):
+    """How the door runs: auto (decisions open the gate), locked (decisions are made and published,
+    the gate never opens by itself)."""
+
+    AUTO = "auto"
+    LOCKED = "locked"
+
+
+MODES = tuple(Mode)
+
+
 class Outcome(StrEnum):
     """What a decision does at the gate (the events' `decision`)."""
 

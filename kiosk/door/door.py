@@ -21,8 +21,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..messages.commands import Mode
-from .decision import Reason
+from .decision import Mode, Reason
 from .gate import Gate
 from .lights import Indicator, Pattern
 

@@ -1,2 +1,3 @@
-"""Messages: what leaves and enters the kiosk over the network and the service manager. MQTT with its
-outbox and Home Assistant discovery, signed and Home Assistant commands, the private broker, systemd notify."""
+"""Messages: what comes in and goes out besides the door. MQTT with its outbox and Home Assistant discovery,
+signed and Home Assistant commands (verified in commands.py, acted on through the door in remote.py), the
+demo's private broker, the snapshots kept on disk, and systemd's notify socket."""

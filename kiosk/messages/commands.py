@@ -25,21 +25,13 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
+
+from ..door.decision import MODES
 
 COMMANDS = ("open", "mode")
 
 
-class Mode(StrEnum):
-    """How the kiosk runs: auto (decisions open the gate), locked (decisions are made and published,
-    the gate never opens by itself)."""
-
-    AUTO = "auto"
-    LOCKED = "locked"
-
-
-MODES = tuple(Mode)
 # A signed command is about 300 bytes; anything much larger is not one, and is not worth parsing.
 MAX_COMMAND_BYTES = 4096
 MAX_NUMBER_DIGITS = 32

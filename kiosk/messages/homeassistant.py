@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..door.decision import Outcome, Reason
-from .commands import Mode, Verdict
+from ..door.decision import Mode, Outcome, Reason
+from .commands import Verdict
 
 # The longest valid payload is "locked"; more than this is not worth looking at.
 MAX_HA_COMMAND_BYTES = 64

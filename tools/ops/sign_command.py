@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from kiosk.messages.commands import MODES, sign
+from kiosk.door.decision import MODES
+from kiosk.messages.commands import sign
 
 
 def main() -> int:
