@@ -78,6 +78,7 @@ ARM_SKIP=(
     tests/test_web_browser.py "drives a real Chromium, which the root does not have (an emulated one takes minutes a page); test_web.py checks the same pages' server on arm64"
     tests/test_make_negatives.py "host-side tool (tools/, never on the Pi); 4.5 min emulated"
     tests/test_synth_masks.py "host-side tool (tools/, never on the Pi); 2 min emulated"
+    tests/test_package.py "packaging: the wheel is pure Python and data, nothing Arm-specific; its installed demo plays the clip under a wall-clock limit (step 1 plays it on arm64)"
     tests/test_eval_kiosk_detect.py::test_a_real_run_with_the_shipped_blazeface "host-side tool (tools/eval/eval_kiosk_detect.py, never on the Pi); 4.5 min emulated"
     tests/test_arm64_compare.py "tests the host-side comparison of this very script (and replays the demo clip)"
 )
