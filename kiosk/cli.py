@@ -58,7 +58,13 @@ def _stop_on_signals(kiosk) -> None:  # noqa: ANN001
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from .vision.detectors import checked_model
+
     cfg = load(args.file)
+    try:
+        checked_model(cfg)  # a key that is valid alone but names a model its backend cannot run
+    except KioskError as exc:
+        raise KioskError(f"{args.file}: {exc}") from None
     print(f"# {args.file}: valid. Effective configuration:")
     print(to_toml(cfg))
     return 0

@@ -81,6 +81,10 @@ CASES = [
      f"error: {T}/c.toml: config key 'gpio.button_pin': pin 17 is already used by gpio.relay_pin"),
     ("config: bad choice", run_cfg("[gpio]\nled = 'blue'\n"), 2,
      f"error: {T}/c.toml: config key 'gpio.led': 'blue' is not one of rgb, pair, none"),
+    ("config: a detector model its backend does not run",
+     run_cfg("[detector]\nmodel = 'models/face_detection_full_range_sparse.tflite'\n"), 2,
+     f"error: {T}/c.toml: config key 'detector.model': the yunet backend runs a .onnx model, got "
+     "face_detection_full_range_sparse.tflite (detector.backend = \"blazeface\" runs it)"),
     ("config: commands without a secret", run_cfg("[commands]\nenabled = true\n"), 2,
      f"error: {T}/c.toml: config key 'commands.secret_file': required when commands.enabled is true"),
     ("config: Home Assistant commands on an anonymous broker", run_cfg("[commands]\nhome_assistant = true\n"), 2,

@@ -71,8 +71,9 @@ def model_path(cfg: Config) -> Path:
     return cfg.resolve(cfg.detector.model or backend.model)
 
 
-def build_detector(cfg: Config) -> FaceDetector:
-    """The detector `detector.backend` names, on its model; a model of another kind is a one-line error."""
+def checked_model(cfg: Config) -> Path:
+    """The detector model the config runs, refused (one line, naming the backend that would run it) when
+    it is not of the kind its backend runs. `check-config` asks this too, without loading anything."""
     backend = BACKENDS[cfg.detector.backend]
     path = model_path(cfg)
     if path.suffix.lower() != backend.suffix:
@@ -80,5 +81,10 @@ def build_detector(cfg: Config) -> FaceDetector:
         hint = f' (detector.backend = "{other}" runs it)' if other else ""
         raise KioskError(f"config key 'detector.model': the {backend.name} backend runs a {backend.suffix} "
                          f"model, got {path.name}{hint}")
-    return backend.build(cfg, path)
+    return path
+
+
+def build_detector(cfg: Config) -> FaceDetector:
+    """The detector `detector.backend` names, on its model."""
+    return BACKENDS[cfg.detector.backend].build(cfg, checked_model(cfg))
 
