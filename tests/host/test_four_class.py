@@ -45,7 +45,7 @@ def test_four_class_model_through_the_kiosk(tmp_path):
     clf = Classifier(tfl)
     assert set(clf.labels) == {"mask", "no_mask", "incorrect", "not_face"}
     faces = sorted((data / "mask_weared_incorrect").iterdir())[:2]
-    r = run("-m", "kiosk", "classify", "--model", tfl, "--json", *faces)
+    r = run("kiosk", "classify", "--model", tfl, "--json", *faces)
     assert r.returncode == 0, r.stderr
     for line in r.stdout.splitlines():
         o = json.loads(line)
