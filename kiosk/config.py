@@ -34,9 +34,6 @@ from .config_sections import (
 )
 from .errors import KioskError
 
-# Relative paths in the embedded default are from here (a checkout's root; see kiosk/assets.py).
-PROJECT_ROOT = SOURCE_ROOT
-
 
 @dataclass
 class Config:
@@ -53,7 +50,7 @@ class Config:
     web: WebSection = field(default_factory=WebSection)
     sound: SoundSection = field(default_factory=SoundSection)
     # Where relative paths are resolved from: the config file's folder (or the project root).
-    base_dir: Path = field(default=PROJECT_ROOT, metadata={"internal": True})
+    base_dir: Path = field(default=SOURCE_ROOT, metadata={"internal": True})
 
     def resolve(self, path: str) -> Path:
         """Relative paths: from the config file's folder, else from the installation (models/...)."""
@@ -122,7 +119,7 @@ def _shown(name: str) -> str:
     return name.encode("unicode_escape").decode("ascii")
 
 
-def from_dict(data: dict[str, Any], base_dir: Path = PROJECT_ROOT) -> Config:
+def from_dict(data: dict[str, Any], base_dir: Path = SOURCE_ROOT) -> Config:
     """Build a validated Config from a parsed TOML document."""
     cfg = Config(base_dir=base_dir)
     classes = _section_classes()

@@ -123,7 +123,6 @@ class Kiosk(Closing):
         self._frame_hooks = [out.on_frame for out in self.outputs if hasattr(out, "on_frame")]
         # The outputs handed each decision's face crops (kiosk/outputs.py): the snapshots output, if any.
         self._crop_hooks = [out.on_crops for out in self.outputs if hasattr(out, "on_crops")]
-        self.verifier = parts.verifier
         self._lock = threading.Lock()  # the counters: the loop, the button's and the commands' threads
         # Detect the next frame while this one is classified (kiosk/vision/overlap.py); None: one at a time.
         self.overlap = OverlappedAnalyzer(self.analyzer) if cfg.detector.overlap else None
@@ -137,7 +136,7 @@ class Kiosk(Closing):
         # Test-only fault injection (tests/test_watchdog_nspawn.py): after this many seconds the frame
         # loop stalls, as a hung camera driver would, so systemd's watchdog must kill and restart us.
         self._stall_after = float(os.environ.get("MASKGATE_TEST_STALL_AFTER", "0") or 0)
-        self.commands = RemoteCommands(self.door, self.verifier, cfg.commands.home_assistant, cfg.kiosk.id,
+        self.commands = RemoteCommands(self.door, parts.verifier, cfg.commands.home_assistant, cfg.kiosk.id,
                                        self.model_info, answer=self._publish_command_result,
                                        record=self._record, count=self._count)
         # Wired last: the callbacks (timer, button, network threads) find everything above in place.
@@ -225,7 +224,7 @@ class Kiosk(Closing):
             self._tick(now)
             self.stop_event.wait(0.05)
             return
-        if "camera" in self.faults:
+        if self.door.has_fault("camera"):
             self.door.clear_fault("camera")
         self._frame_size = (frame.shape[1], frame.shape[0])  # the zone is in fractions of the frame
         if self.attention is not None:
@@ -344,11 +343,11 @@ class Kiosk(Closing):
         MQTT client replaces a dead or stuck paho client) and raises RuntimeFault (exit 1, systemd restarts
         us) when that does not help."""
         fault = out.health(now)
-        if fault is not None and out.name not in self.faults:
+        if fault is not None and not self.door.has_fault(out.name):
             self._count(f"{out.name}_restarts")
             self.output_faults[out.name] = fault
             self.door.fault(out.name, fault)
-        elif fault is None and out.name in self.faults:
+        elif fault is None and self.door.has_fault(out.name):
             self.output_faults.pop(out.name, None)
             self.door.clear_fault(out.name)
 
@@ -364,7 +363,7 @@ class Kiosk(Closing):
 
     # -- faults and state ------------------------------------------------------------------------
     def _camera_down(self) -> None:
-        if "camera" not in self.faults:
+        if not self.door.has_fault("camera"):
             self.door.hold()
             self.decider.reset()
             if self.attention is not None:

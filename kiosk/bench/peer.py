@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .scenarios import PROJECT_ROOT
+from ..assets import SOURCE_ROOT
 
-# Run as a module from the checkout (cwd PROJECT_ROOT), as every tool is (tools/README.md).
+# Run as a module from the checkout (cwd SOURCE_ROOT), as every tool is (tools/README.md).
 PEER_WORKER = "tools.eval.peer_worker"
-DEFAULT_PEER_PYTHON = PROJECT_ROOT / ".venv-peer" / "bin" / "python"
+DEFAULT_PEER_PYTHON = SOURCE_ROOT / ".venv-peer" / "bin" / "python"
 
 
 class WorkerError(RuntimeError):
@@ -33,7 +33,7 @@ class Worker:
         self._log = open(log, "ab")
         self.t_spawn = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                     env=env, cwd=str(PROJECT_ROOT), text=True, bufsize=1)
+                                     env=env, cwd=str(SOURCE_ROOT), text=True, bufsize=1)
         self.ready = self._read(timeout)
         if self.ready.get("event") != "ready":
             raise WorkerError(f"{label}: unexpected first message {self.ready}")

@@ -9,9 +9,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ..assets import SOURCE_ROOT
 from .measure import STAGES, percentile
 from .peer import Side
-from .scenarios import HOLD_FRAMES, JPEG_QUALITY, PROJECT_ROOT, SCENARIOS
+from .scenarios import HOLD_FRAMES, JPEG_QUALITY, SCENARIOS
 
 REPORT_SCHEMA = "maskgate.bench-report/1"
 # Targets from issue 5: ours/peer ratios.
@@ -127,7 +128,7 @@ def _machine() -> dict[str, Any]:
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=SOURCE_ROOT, capture_output=True,
                               text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..assets import DEMO_CLIP
+
 # close1: one person right at the kiosk, face ~360 px wide (75% of the frame height), where res10
 # (the peer) returns boxes reaching outside the frame.
 SCENARIOS: tuple[tuple[str, int], ...] = (("faces0", 0), ("faces1", 1), ("faces3", 3), ("faces8", 8),
@@ -18,8 +20,6 @@ SCENARIOS: tuple[tuple[str, int], ...] = (("faces0", 0), ("faces1", 1), ("faces3
 FRAME_W, FRAME_H = 640, 480
 JPEG_QUALITY = 90
 FRAMES_SCHEMA = "maskgate.bench-frames/1"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEMO_CLIP = PROJECT_ROOT / "kiosk" / "demo" / "demo.mp4"
 
 # Demo clip frames (kiosk/demo/storyboard.tsv): empty entrance shots and one frame of each
 # person shot: A unmasked, A masked, B masked, B mask below the nose.

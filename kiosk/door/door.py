@@ -153,6 +153,10 @@ class Door:
         with self._lock:
             return frozenset(self._faults)
 
+    def has_fault(self, name: str) -> bool:
+        """Whether the fault `name` is shown now (the frame loop asks every frame: no copy of the set)."""
+        return name in self._faults
+
     def fault(self, name: str, detail: str = "") -> None:
         """Show the fault `name` (camera, model, an output's name) until `clear_fault(name)`."""
         with self._lock:
