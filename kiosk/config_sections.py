@@ -82,6 +82,12 @@ class DetectorSection:
                             "searched only every this many frames (and whenever nobody is followed): a newcomer "
                             "is found within this many frames; 1 = the whole frame every frame "
                             "(kiosk/vision/attention.py)", lo=1, hi=30)
+    motion_threshold: int = _f(12, "yunet only, with full_every > 1: the periodic whole-frame pass is skipped while "
+                                   "nothing has moved away from the followed faces since the last one (grey levels "
+                                   "on an ~80 px wide thumbnail; a newcomer moves) (kiosk/vision/motion.py); "
+                                   "0 = off: every full_every-th frame", lo=0, hi=255)
+    still_every: int = _f(15, "yunet only: with nothing moving, the whole frame is still searched every this many "
+                              "frames (at least full_every)", lo=1, hi=300)
     overlap: bool = _f(True, "detect the next frame while this one is classified: the same decisions, one frame "
                              "later, more frames per second (docs/bench.md)")
 

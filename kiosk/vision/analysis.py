@@ -24,6 +24,7 @@ from .attention import Attention
 from .classifier import Classifier
 from .detector import Detection
 from .detectors import build_detector
+from .motion import MotionGate
 from .nose import NoseCheck
 from .preprocess import crop, square_crop_box
 
@@ -31,7 +32,8 @@ from .preprocess import crop, square_crop_box
 class FaceAnalyzer:
     def __init__(self, detector, classifier: Classifier, min_face_px: int, margin: float,
                  max_faces: int, nose: NoseCheck | None = None, confirm_score: float = 0.0,
-                 mask_threshold: float = 1.0, full_every: int = 1) -> None:
+                 mask_threshold: float = 1.0, full_every: int = 1, motion: MotionGate | None = None,
+                 still_every: int = 1) -> None:
         self.detector = detector
         self.classifier = classifier
         self.nose = nose
@@ -45,6 +47,10 @@ class FaceAnalyzer:
         self.attention: Attention | None = None  # set by the daemon: faces it may skip, people to follow
         self.full_every = max(1, int(full_every))  # with followed people: a whole-frame pass every n frames
         self._since_full = 0
+        # with nothing moving away from the followed faces, the periodic whole-frame pass waits, up to
+        # `still_every` frames (kiosk/vision/motion.py)
+        self.motion = motion
+        self.still_every = max(self.full_every, int(still_every))
         self.full_passes = 0  # whole-frame detections since start (the others followed tracked people)
         self.classified = 0  # faces run through the classifier, since start
         self.reused = 0  # faces given a settled person's verdict instead, since start
@@ -59,7 +65,8 @@ class FaceAnalyzer:
         """The faces to classify: large enough, the largest `max_faces` of them, largest first."""
         t0 = time.perf_counter()
         detections = self._follow(frame)
-        if detections is None:
+        whole = detections is None
+        if whole:
             detections = self.detector.detect(frame)
             self._since_full = 0
             self.full_passes += 1
@@ -68,19 +75,32 @@ class FaceAnalyzer:
         detections = [d for d in detections if d.box[2] >= self.min_face_px]
         # The largest faces are the people at the gate; far-away ones are cut first.
         detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
-        return detections[: self.max_faces]
+        detections = detections[: self.max_faces]
+        att = self.attention
+        if att is not None:
+            # the next frame looks for these faces first: set here, not after the decision, so that with
+            # overlap (the next frame detected before this one is decided) a newcomer is followed from the
+            # very next frame, not two later
+            boxes = [d.box for d in detections]
+            att.follow = [b for b, n in zip(boxes, att.needed(boxes)) if n]
+            if whole and att.follow and self.motion is not None:
+                self.motion.remember(frame)  # only worth its cost when someone will be followed
+        return detections
 
     def _follow(self, frame: np.ndarray) -> list[Detection] | None:
         """The followed people's faces (kiosk/vision/attention.py), found in windows around them; None when this
         frame needs a whole-frame pass: nobody to follow, every `full_every`-th frame (someone new may
-        have come), or the windows found nobody (they left)."""
+        have come) unless nothing has moved away from the followed faces since the last one (then every
+        `still_every`-th), or the windows found nobody (they left)."""
         follow = getattr(self.detector, "follow", None)
         att = self.attention
         if follow is None or att is None or self.full_every <= 1:
             return None
         self._since_full += 1
         boxes = att.follow  # one read: the frame loop may replace the list meanwhile (kiosk/vision/overlap.py)
-        if not boxes or self._since_full >= self.full_every:
+        if not boxes or self._since_full >= self.still_every:
+            return None
+        if self._since_full >= self.full_every and (self.motion is None or self.motion.moved(frame, boxes)):
             return None
         return follow(frame, boxes) or None
 
@@ -175,4 +195,6 @@ def build_analyzer(cfg: Config) -> FaceAnalyzer:
                          num_threads=auto_threads(cfg.classifier.threads))
     return FaceAnalyzer(detector, classifier, cfg.detector.min_face_px, cfg.detector.margin,
                         cfg.detector.max_faces, nose, confirm_score=cfg.detector.confirm_score,
-                        mask_threshold=cfg.decision.mask_threshold, full_every=cfg.detector.full_every)
+                        mask_threshold=cfg.decision.mask_threshold, full_every=cfg.detector.full_every,
+                        motion=MotionGate(cfg.detector.motion_threshold) if cfg.detector.motion_threshold else None,
+                        still_every=cfg.detector.still_every)

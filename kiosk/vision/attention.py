@@ -15,7 +15,9 @@ Two kinds of face need no verdict of their own:
   the analyser asks again with what is left and classifies whoever has become relevant
   (kiosk/vision/analysis.py): the verdicts are those of classifying everyone, less the bystanders'.
 
-It also names the people to **follow**: the boxes of the people seen in the last frame. With
+It also holds the people to **follow**: the boxes of the faces found in the frame detected last that can
+matter (`needed`; the analyser sets them as it detects, so with overlap a newcomer is followed from the
+next frame, not only once decided on). With
 `detector.full_every` > 1 the detector looks for them in small windows around those boxes
 (kiosk/vision/yunet.py's `follow`) and runs over the whole frame only every `full_every`-th frame, when nobody is
 followed, or when the windows come back empty: a newcomer is found at the next whole-frame pass.
@@ -56,9 +58,8 @@ class Attention:
 
     def observe(self, decider, now: float) -> None:
         """After `decider` (kiosk/vision/tracking.py's PersonDecider) took the frame decided at `now`: who is
-        settled, who is to be followed."""
+        settled. (Who is followed, the analyser sets as it detects.)"""
         self.settled = decider.settled(now + SETTLED_MARGIN_S)
-        self.follow = decider.seen()
 
     def forget(self) -> None:
         """Nobody is known to stand there (a camera gap, a new group of people)."""

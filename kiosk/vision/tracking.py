@@ -227,10 +227,6 @@ class PersonDecider:
     def reset(self) -> None:
         self.tracker.reset()
 
-    def seen(self) -> list[tuple[int, int, int, int]]:
-        """The boxes of the people matched in the last frame (the detector may follow them)."""
-        return [t.box for t in self.tracker.tracks if t.missed == 0]
-
     def settled(self, now: float) -> list[FaceVerdict]:
         """The latest faces of the people decided and still in their cooldown at `now`, seen in the last
         frame: their deciders take no evidence, so the analyser may let these verdicts stand in
