@@ -44,6 +44,9 @@ class DetectorSection:
                       choices=("yunet", "blazeface"))
     model: str = _f("", "the backend's model file (yunet: .onnx, blazeface: .tflite); empty = its bundled model "
                         "(models/face_detection_yunet_2023mar.onnx, models/face_detection_full_range_sparse.tflite)")
+    engine: str = _f("litert", "yunet only: what runs the network: litert (the model converted to .tflite beside "
+                               "the .onnx, by tools/convert_yunet.py; XNNPACK, ~2x faster) or opencv (cv2.FaceDetectorYN "
+                               "on the .onnx) (kiosk/vision/yunet_litert.py)", choices=("litert", "opencv"))
     score_threshold: float = _f(0.3, "minimum detector confidence", lo=0.05, hi=0.99)
     input_width: int = _f(400, "yunet only: a wider frame is shrunk to this width before detection "
                                 "(a Pi 4 runs it in ~21-25 ms at 320x240, ~33-39 ms at 400x300, ~84-100 ms at 640x480)",

@@ -45,7 +45,9 @@ def _yunet(cfg: Config, path: Path) -> FaceDetector:
         proposer = BlazeFaceDetector(pp, score_threshold=d.propose_score, num_threads=auto_threads(d.threads))
     return YuNetDetector(path, score_threshold=d.score_threshold, input_width=d.input_width,
                          refine_low=d.refine_low, refine_confirm=d.refine_confirm, refine_crop=d.refine_crop,
-                         refine_max=d.refine_max, proposer=proposer, propose_max=d.propose_max)
+                         refine_max=d.refine_max, proposer=proposer, propose_max=d.propose_max,
+                         litert_model=path.with_suffix(".tflite") if d.engine == "litert" else None,
+                         threads=auto_threads(d.threads))
 
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (

@@ -33,6 +33,7 @@ from ..errors import KioskError
 from .boxes import iou
 from .detector import Detection, FaceDetector, check_settings
 from .refine import MATCH_IOU, SecondLook, crop_transform, to_frame
+from .yunet_litert import LiteRTYuNet
 
 # YuNet box -> BlazeFace box of the same face, as fractions of the BlazeFace box (median over 550
 # faces both found on validation-real's scenes, YuNet on the full frame; the ratios hold within a few
@@ -76,6 +77,8 @@ class YuNetDetector:
         refine_max: int = 1,
         proposer: FaceDetector | None = None,
         propose_max: int = 2,
+        litert_model: str | Path | None = None,
+        threads: int = 1,
     ) -> None:
         check_settings(score_threshold, iou_threshold, max_faces)
         if input_width < 32:
@@ -92,13 +95,19 @@ class YuNetDetector:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise KioskError(f"face detector model not found: {self.model_path}")
-        if not hasattr(cv2, "FaceDetectorYN"):
+        # The network run by LiteRT (kiosk/vision/yunet_litert.py) when given its conversion, else by OpenCV
+        self.litert_model = Path(litert_model) if litert_model is not None else None
+        if self.litert_model is not None and not self.litert_model.is_file():
+            raise KioskError(f"YuNet for LiteRT not found: {self.litert_model} (convert {self.model_path.name} with "
+                             "python -m tools.convert_yunet, or set detector.engine = \"opencv\")")
+        if self.litert_model is None and not hasattr(cv2, "FaceDetectorYN"):
             raise KioskError(f"{self.model_path}: this OpenCV has no FaceDetectorYN (needs OpenCV >= 4.8)")
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.input_width = int(input_width)
         self.max_faces = int(max_faces)
-        self.threads = 1  # OpenCV's own pool: cv2.setNumThreads is process-wide, left to the caller
+        # LiteRT's threads; OpenCV's own pool (cv2.setNumThreads) is process-wide, left to the caller
+        self.threads = int(threads) if self.litert_model is not None else 1
         # With a second look the first pass reports down to refine_low; what scores below the
         # threshold is kept only if the crop pass confirms it.
         first = float(refine_low) if refine_low else self.score_threshold
@@ -124,6 +133,8 @@ class YuNetDetector:
         self.pixels = 0  # pixels run through YuNet since start, the start-up check not counted (kiosk/bench/pi_estimate.py)
 
     def _create(self, score: float, size: tuple[int, int]):
+        if self.litert_model is not None:
+            return LiteRTYuNet(self.litert_model, size, score, self.iou_threshold, 5000, num_threads=self.threads)
         return cv2.FaceDetectorYN.create(str(self.model_path), "", size, score, self.iou_threshold, 5000)
 
     def _check(self, path: Path) -> None:
