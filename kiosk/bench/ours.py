@@ -103,6 +103,7 @@ class OurPipeline:
                 "classifier": {"name": c.meta.name, "sha256": c.sha256, "input": [c.meta.width, c.meta.height],
                                "labels": list(c.labels)},
                 "detector": {"backend": self.cfg.detector.backend, "model": model_path(self.cfg).name,
+                             "engine": self.cfg.detector.engine if self.cfg.detector.backend == "yunet" else "litert",
                              "score_threshold": self.cfg.detector.score_threshold},
                 "min_face_px": self.cfg.detector.min_face_px, "max_faces": self.cfg.detector.max_faces}
 

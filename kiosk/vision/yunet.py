@@ -1,4 +1,5 @@
-"""Face detection with YuNet (OpenCV Zoo's 2023mar model, run by OpenCV's own `cv2.FaceDetectorYN`).
+"""Face detection with YuNet (OpenCV Zoo's 2023mar model), run by LiteRT (its .tflite conversion,
+kiosk/vision/yunet_litert.py, `detector.engine = "litert"`) or by OpenCV's own `cv2.FaceDetectorYN` on the .onnx.
 
 Why YuNet: the BlazeFace models were trained on bare faces and miss many masked ones. On real scenes
 from another collection (validation-real, faces >= 40 px) BlazeFace full-range at 0.3 finds 79 % of
