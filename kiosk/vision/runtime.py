@@ -32,8 +32,10 @@ def interpreter_class() -> tuple[type, str]:
         ) from exc
 
 
-def load_interpreter(path: str | Path, num_threads: int = 1) -> Any:
-    """Create and allocate an interpreter once; refuse files that are not TFLite models."""
+def load_interpreter(path: str | Path, num_threads: int = 1, input_shape: list[int] | None = None) -> Any:
+    """Create and allocate an interpreter once; refuse files that are not TFLite models. `input_shape`: the
+    first input's shape to allocate for, for a model whose input size is free (stored as 1x1: some runtimes
+    refuse to prepare a convolution on that)."""
     path = Path(path)
     if not path.is_file():
         raise KioskError(f"model file not found: {path}")
@@ -46,6 +48,8 @@ def load_interpreter(path: str | Path, num_threads: int = 1) -> Any:
     try:
         with _quiet_stderr():
             interp = cls(model_content=data, num_threads=num_threads)
+            if input_shape is not None:
+                interp.resize_tensor_input(interp.get_input_details()[0]["index"], list(input_shape))
             interp.allocate_tensors()
     except Exception as exc:  # the runtimes raise ValueError/RuntimeError with long texts
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -44,7 +44,8 @@ class LiteRTYuNet:
     def __init__(self, path: str | Path, input_size: tuple[int, int], score_threshold: float,
                  nms_threshold: float, top_k: int = 5000, num_threads: int = 1) -> None:
         self.path = Path(path)
-        self.interp = load_interpreter(self.path, num_threads=num_threads)
+        w, h = _ceil32(input_size[0]), _ceil32(input_size[1])
+        self.interp = load_interpreter(self.path, num_threads=num_threads, input_shape=[1, h, w, 3])
         try:
             runner = self.interp.get_signature_runner()
             outputs = {k: int(v["index"]) for k, v in runner.get_output_details().items()}
@@ -61,9 +62,8 @@ class LiteRTYuNet:
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.top_k = int(top_k)
-        self._canvas = (0, 0)  # padded (width, height) the interpreter is sized for
-        self._buffer: np.ndarray | None = None
-        self.setInputSize(input_size)
+        self._canvas = (w, h)  # padded (width, height) the interpreter is sized for
+        self._buffer = np.zeros((1, h, w, 3), np.float32)
 
     def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802 - cv2.FaceDetectorYN's name
         """Size the interpreter for frames of `size` (width, height), padded as OpenCV pads them."""
