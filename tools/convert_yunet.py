@@ -82,7 +82,8 @@ def compare(onnx_path: Path, tflite_path: Path) -> dict[str, float]:
 
     worst = {"count": 0.0, "box_px": 0.0, "score": 0.0, "frames": 0.0}
 
-    def check(image, opencv, litert) -> None:
+    def check(image, opencv, litert):
+        """Compares the two on `image`; returns OpenCV's rows (None without faces)."""
         h, w = image.shape[:2]
         opencv.setInputSize((w, h))
         litert.setInputSize((w, h))
@@ -93,10 +94,10 @@ def compare(onnx_path: Path, tflite_path: Path) -> dict[str, float]:
         worst["frames"] += 1
         if (a is None) != (b is None) or (a is not None and len(a) != len(b)):
             worst["count"] += 1
-            return
-        if a is not None:
+        elif a is not None:
             worst["box_px"] = max(worst["box_px"], float(abs(a[:, :14] - b[:, :14]).max()))
             worst["score"] = max(worst["score"], float(abs(a[:, 14] - b[:, 14]).max()))
+        return a
 
     cap = cv2.VideoCapture(str(DEMO_CLIP))
     try:
@@ -110,9 +111,8 @@ def compare(onnx_path: Path, tflite_path: Path) -> dict[str, float]:
                 continue
             small = shrink(frame, 400, round(frame.shape[0] * 400 / frame.shape[1]))
             size = (small.shape[1], small.shape[0])
-            check(small, cv2.FaceDetectorYN.create(str(onnx_path), "", size, 0.3, 0.3, 5000),
-                  LiteRTYuNet(tflite_path, size, 0.3, 0.3))
-            faces = cv2.FaceDetectorYN.create(str(onnx_path), "", size, 0.3, 0.3, 5000).detect(small)[1]
+            faces = check(small, cv2.FaceDetectorYN.create(str(onnx_path), "", size, 0.3, 0.3, 5000),
+                          LiteRTYuNet(tflite_path, size, 0.3, 0.3))
             for row in faces if faces is not None else []:
                 m, *_ = crop_transform(row, 128)
                 window = cv2.warpAffine(small, m, (128, 128), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

@@ -50,7 +50,9 @@ def what_runs(config: str | None) -> str:
     from ..config import Config, load
 
     cfg = load(config) if config else Config()
-    det = {"yunet": "YuNet (OpenCV)", "blazeface": "BlazeFace (LiteRT)"}[cfg.detector.backend]
+    d = cfg.detector
+    det = ("BlazeFace (LiteRT)" if d.backend == "blazeface"
+           else f"YuNet ({'LiteRT' if d.engine == 'litert' else 'OpenCV'})")
     nose = " + nose check" if cfg.classifier.nose_model else ""
     return f"{det} + int8 classifier{nose} (LiteRT)"
 

@@ -43,7 +43,7 @@ class MotionGate:
         tw = min(WIDTH, w)
         th = max(1, round(h * tw / w))
         small = cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)  # the detector's frames are BGR
 
     def remember(self, frame: np.ndarray) -> None:
         """The frame just searched whole: what `moved` compares with."""

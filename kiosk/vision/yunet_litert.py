@@ -95,6 +95,8 @@ class LiteRTYuNet:
             cols, nrows = cw // s, ch // s
             get = self.interp.get_tensor
             cls = np.clip(get(self._out[f"cls_{s}"]).reshape(-1), 0.0, 1.0)
+            if cls.size != cols * nrows:
+                raise ValueError(f"unexpected output size at stride {s}: {cls.size}, not {cols}x{nrows}")
             obj = np.clip(get(self._out[f"obj_{s}"]).reshape(-1), 0.0, 1.0)
             score = np.sqrt(cls * obj)
             keep = np.flatnonzero(score >= self.score_threshold)
@@ -102,8 +104,6 @@ class LiteRTYuNet:
                 continue
             c = (keep % cols).astype(np.float32)
             r = (keep // cols).astype(np.float32)
-            if keep.max() >= cols * nrows:
-                raise ValueError(f"unexpected output size at stride {s}")
             bb = get(self._out[f"bbox_{s}"]).reshape(-1, 4)[keep]
             kp = get(self._out[f"kps_{s}"]).reshape(-1, 10)[keep]
             cx, cy = (c + bb[:, 0]) * s, (r + bb[:, 1]) * s
