@@ -79,7 +79,8 @@ def test_probabilities_sum_to_one(clf):
 
 
 def test_batch_gives_the_numbers_of_single_invokes(clf):
-    """All faces of a frame in one invoke: the same probabilities, bit for bit, whatever the count did before."""
+    """All faces of a frame: the same probabilities, bit for bit, whatever the count did before; the input
+    stays allocated for one face (a re-size re-prepares the model and grows its arena)."""
     from skimage import data
 
     img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
@@ -92,6 +93,7 @@ def test_batch_gives_the_numbers_of_single_invokes(clf):
     for n in (3, 1, 8, 2, 2, 5, 1):
         got = clf.predict_batch(tensors[:n])
         assert got.shape == (n, len(clf.labels)) and np.array_equal(got, single[:n]), n
+        assert list(clf.interpreter.get_input_details()[0]["shape"]) == [1, clf.meta.height, clf.meta.width, 3]
     assert clf.predict_batch([]).shape == (0, len(clf.labels))
     assert np.array_equal(clf.predict(tensors[7]), single[7])  # back to one face after a batch
 

@@ -29,6 +29,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--name", default="mask_classifier")
     p.add_argument("--size", type=int, default=128, help="square input size in px (default 128)")
     p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier (default 1.0)")
+    p.add_argument("--blocks", type=int, default=18,
+                   help="last MobileNetV2 block kept (1..18; 18 = the whole network; 13: a quarter of the weights)")
     p.add_argument(
         "--weights",
         default="torchvision:default",
@@ -59,7 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def build_model(size: int, alpha: float, weights: str, n_classes: int, bn_momentum: float = 0.9):
+def build_model(size: int, alpha: float, weights: str, n_classes: int, bn_momentum: float = 0.9,
+                blocks: int = 18):
     """MobileNetV2 backbone + GAP -> Dense 128 ReLU -> Dropout 0.5 -> softmax. Returns (model, backbone layer names)."""
     k = keras()
     from keras import layers
@@ -69,7 +72,11 @@ def build_model(size: int, alpha: float, weights: str, n_classes: int, bn_moment
 
     if size < 32:
         raise CliError(f"--size {size}: must be >= 32")
+    if not 1 <= blocks <= MN.LAST_BLOCK:
+        raise CliError(f"--blocks {blocks}: must be 1..{MN.LAST_BLOCK}")
     if weights == "imagenet":
+        if blocks != MN.LAST_BLOCK:
+            raise CliError(f"--blocks {blocks}: only with --weights torchvision:... or none")
         try:
             base = k.applications.MobileNetV2(
                 input_shape=(size, size, 3), alpha=alpha, include_top=False, weights="imagenet"
@@ -86,7 +93,7 @@ def build_model(size: int, alpha: float, weights: str, n_classes: int, bn_moment
         torch_norm = weights.startswith("torchvision")
         if torch_norm and alpha != 1.0:
             raise CliError(f"--weights {weights}: torchvision ImageNet weights exist for --alpha 1.0 only, got {alpha}")
-        backbone = MN.build_backbone(size, alpha, torch_norm=torch_norm, bn_momentum=bn_momentum)
+        backbone = MN.build_backbone(size, alpha, torch_norm=torch_norm, bn_momentum=bn_momentum, blocks=blocks)
         if torch_norm:
             spec = weights.split(":", 1)[1] if ":" in weights else "default"
             path = default_mobilenet_v2_path() if spec in ("", "default") else Path(spec)
@@ -238,7 +245,8 @@ def main(argv=None) -> int:
     class_weight = {i: float(len(ytr) / (len(labels) * c)) if c else 0.0 for i, c in enumerate(counts)}
     print(f"class weights: { {labels[i]: round(w, 3) for i, w in class_weight.items()} }")
 
-    model, backbone, bnames = build_model(args.size, args.alpha, args.weights, len(labels), args.bn_momentum)
+    model, backbone, bnames = build_model(args.size, args.alpha, args.weights, len(labels), args.bn_momentum,
+                                          args.blocks)
     train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment)
     val_data = (xva.astype(np.float32), yva)
     out = Path(args.out)
@@ -321,6 +329,7 @@ def main(argv=None) -> int:
         "labels": list(labels),
         "input_size": args.size,
         "alpha": args.alpha,
+        "blocks": args.blocks,
         "weights": args.weights,
         # the folders the images came from, also for a packed .npz: convert_tflite verifies on them
         "roots": list(pk.roots) if packed else [str(Path(r).resolve()) for r in args.roots],

@@ -14,7 +14,7 @@ Pi 4 is at the same work, taken from published Pi 4 times of two reference model
 Per model: Pi time (4 threads) = time here (1 thread) x Pi reference time / reference time here, of the
 same precision (int8 or float32: a Pi's int8 is ~2.7x its float, this machine's ~0.9x), so the ratio
 also carries what this machine does better or worse than a Pi per multiply-accumulate. The classifier
-is timed at the batch the frame needs (3 faces at 128 px are about the work of one 224 px image).
+is timed as it runs, one invoke per face (kiosk/vision/classifier.py), times the faces.
 
 Everything else a frame costs (letterbox, NMS, crops, numpy, Python; no JPEG decoding: a Pi camera
 hands over raw frames) is timed here as the analyser's time minus the time inside the two invokes,
@@ -65,16 +65,12 @@ def missing_reference(folder: str | Path) -> list[str]:
     return [str(Path(folder) / f) for f in REFERENCE_FILES.values() if not (Path(folder) / f).is_file()]
 
 
-def _loaded(path: str | Path, batch: int = 1) -> Any:
+def _loaded(path: str | Path) -> Any:
     """An interpreter at 1 thread with a deterministic random input set."""
     from ..vision.runtime import load_interpreter
 
     interp = load_interpreter(path, num_threads=1)
     d = interp.get_input_details()[0]
-    if batch != 1:
-        interp.resize_tensor_input(d["index"], [batch, *[int(v) for v in d["shape"][1:]]])
-        interp.allocate_tensors()
-        d = interp.get_input_details()[0]
     rng = np.random.default_rng(0)
     if np.issubdtype(d["dtype"], np.integer):
         info = np.iinfo(d["dtype"])
@@ -127,7 +123,7 @@ def _total_ms(clocks: list[_InvokeClock]) -> float:
 
 def non_model_ms(analyzer: Any, frames: list[np.ndarray], rounds: int = 20) -> dict[str, float]:
     """Per frame, the analyser's time outside the two invokes, split by stage: on the detector's
-    side (letterbox, anchors, NMS) and on the classifier's (crops, resize, batching, softmax).
+    side (letterbox, anchors, NMS) and on the classifier's (crops, resize, softmax).
     Each frame's fastest of `rounds` passes (as for the invokes: the quiet machine), averaged."""
     det_clocks = [_detector_clock(analyzer.detector)]
     # a proposing BlazeFace's invokes are model time too (estimated with its own model)
@@ -140,7 +136,7 @@ def non_model_ms(analyzer: Any, frames: list[np.ndarray], rounds: int = 20) -> d
         clf_clocks.append(_InvokeClock(analyzer.nose.model.interpreter))
     det_side = [float("inf")] * len(frames)
     clf_side = [float("inf")] * len(frames)
-    for f in frames:  # warm-up: first-call allocations, the classifier's batch size
+    for f in frames:  # warm-up: first-call allocations
         analyzer.classify(f, analyzer.detect(f))
     for _ in range(rounds):
         for i, f in enumerate(frames):
@@ -165,9 +161,9 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
     yunet = Path(detector).suffix.lower() == ".onnx"
     if not yunet:
         models["detector"] = _loaded(detector)
-    models["classifier"] = _loaded(classifier, batch=faces)
+    models["classifier"] = _loaded(classifier)
     if nose:
-        models["nose"] = _loaded(nose, batch=faces)
+        models["nose"] = _loaded(nose)
     proposer = getattr(analyzer.detector, "proposer", None) if yunet else None
     if proposer is not None:
         models["proposer"] = _loaded(proposer.model_path)
@@ -191,8 +187,8 @@ def measure_here(reference_dir: str | Path, detector: str | Path, classifier: st
         "detector_ms": round(ms["detector"], 3),
         **({"detector_input": list(analyzer.detector.input_size(fw, fh))} if yunet else {}),
         **crops,
-        "classifier_ms": round(ms["classifier"] + ms.get("nose", 0.0), 3),
-        "nose_ms": round(ms.get("nose", 0.0), 3),
+        "classifier_ms": round((ms["classifier"] + ms.get("nose", 0.0)) * faces, 3),
+        "nose_ms": round(ms.get("nose", 0.0) * faces, 3),
         "non_model_ms": {k: round(v, 3) for k, v in non_model_ms(analyzer, frames).items()},
     }
 

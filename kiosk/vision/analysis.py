@@ -139,7 +139,7 @@ class FaceAnalyzer:
 
     def _run_models(self, frame: np.ndarray, detections: list[Detection],
                     times: list[float]) -> list[tuple[FaceVerdict, np.ndarray] | None]:
-        """Classifier (all faces in one invoke) and nose check: per detection (verdict, crop), or None
+        """Classifier and nose check: per detection (verdict, crop), or None
         when it is dropped as a detector mistake. Adds preprocessing and model seconds to `times`."""
         h, w = frame.shape[:2]
         out: list[tuple[FaceVerdict, np.ndarray] | None] = [None] * len(detections)
@@ -153,7 +153,7 @@ class FaceAnalyzer:
             kept.append((j, det, face))
             tensors.append(self.classifier.prepare(face))
         tb = time.perf_counter()
-        probs_all = self.classifier.predict_batch(tensors)  # every face of the frame in one invoke
+        probs_all = self.classifier.predict_batch(tensors)
         tc = time.perf_counter()
         # no faces, no preprocessing or classifier time (the stage statistics count real work only)
         if tensors:

@@ -118,7 +118,7 @@ class NoseCheck:
         self.threshold = threshold
 
     def bare(self, frame: np.ndarray, detections: list[Detection]) -> list[float | None]:
-        """P(nose bare) for each detection, in one invoke; None where there are no keypoints."""
+        """P(nose bare) for each detection; None where there are no keypoints."""
         patches = [nose_patch(frame, d.keypoints, self.size, self.side, self.down) for d in detections]
         tensors = [self.model.prepare(p) for p in patches if p is not None]
         probs = iter(self.model.predict_batch(tensors)[:, self._bare].tolist())

@@ -54,3 +54,22 @@ def test_wrong_alpha_is_refused(state):
 
     with pytest.raises(ValueError, match="shape"):
         load_torchvision_weights(build_backbone(64, 0.5, torch_norm=True), state)
+
+
+def test_network_cut_after_a_block_keeps_the_same_weights(state):
+    """--blocks 13: the network ends after features.13 with that block's output; every kept layer gets the
+    same weights as in the whole network, the later blocks' weights are left unused, not refused."""
+    from tools.training.mobilenet import block_index, build_backbone, load_torchvision_weights
+
+    whole, cut = build_backbone(64, torch_norm=True), build_backbone(64, torch_norm=True, blocks=13)
+    n_whole, n_cut = load_torchvision_weights(whole, state), load_torchvision_weights(cut, state)
+    assert 0 < n_cut < n_whole
+    assert max(b for b in map(block_index, (l.name for l in cut.layers)) if b is not None) == 13
+    assert cut.output.shape[1:] == (4, 4, 96)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    import keras
+
+    inner = keras.Model(whole.input, whole.get_layer("features_13_add").output)
+    np.testing.assert_allclose(cut.predict(x, verbose=0), inner.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="blocks"):
+        build_backbone(64, blocks=0)

@@ -34,11 +34,19 @@ def torch_norm_rescaling():
     return (1.0 / (2.0 * std)).tolist(), ((0.5 - mean) / std).tolist()
 
 
-def build_backbone(size: int, alpha: float = 1.0, torch_norm: bool = False, bn_momentum: float = 0.9):
+LAST_BLOCK = 18  # torchvision's features.18: the final 1x1 conv to 1280 channels
+
+
+def build_backbone(size: int, alpha: float = 1.0, torch_norm: bool = False, bn_momentum: float = 0.9,
+                   blocks: int = LAST_BLOCK):
     """Return a keras.Model raw RGB [N, size, size, 3] (0..255) -> feature map [N, s/32, s/32, C].
 
     Layer names follow torchvision's state-dict keys (dots -> underscores) so weights map by name.
+    `blocks` < 18 ends the network after that block (features_0..blocks): block 13 leaves 0.56 M of the
+    2.26 M weights and a map of s/16 x 96 channels.
     """
+    if not 1 <= blocks <= LAST_BLOCK:
+        raise ValueError(f"blocks must be 1..{LAST_BLOCK}, got {blocks}")
     import keras
     from keras import layers
 
@@ -69,6 +77,8 @@ def build_backbone(size: int, alpha: float = 1.0, torch_norm: bool = False, bn_m
     for t, c, n, s in SETTINGS:
         out_ch = make_divisible(c * alpha)
         for i in range(n):
+            if idx > blocks:
+                break
             stride = s if i == 0 else 1
             name = f"features_{idx}_conv"
             hidden = int(round(in_ch * t))
@@ -86,9 +96,10 @@ def build_backbone(size: int, alpha: float = 1.0, torch_norm: bool = False, bn_m
             x = y
             in_ch = out_ch
             idx += 1
-    last = make_divisible(1280 * max(1.0, alpha))
-    x = conv_bn(x, last, 1, 1, f"features_{idx}")
-    return keras.Model(inp, x, name=f"mobilenetv2_{alpha:g}")
+    if blocks == LAST_BLOCK:
+        last = make_divisible(1280 * max(1.0, alpha))
+        x = conv_bn(x, last, 1, 1, f"features_{idx}")
+    return keras.Model(inp, x, name=f"mobilenetv2_{alpha:g}" + ("" if blocks == LAST_BLOCK else f"_to{blocks}"))
 
 
 def block_index(layer_name: str) -> int | None:
@@ -138,7 +149,10 @@ def load_torchvision_weights(model, state: dict) -> int:
             layer.set_weights(vals)
             used.update(ks)
             count += 1
-    missing = [k for k in state if k.startswith("features.") and not k.endswith("num_batches_tracked") and k not in used]
+    # a network cut short (build_backbone's `blocks`) leaves the later blocks' weights unused, and only those
+    kept = max((b for b in map(block_index, (l.name for l in model.layers)) if b is not None), default=-1)
+    missing = [k for k in state if k.startswith("features.") and not k.endswith("num_batches_tracked")
+               and k not in used and int(k.split(".")[1]) <= kept]
     if missing:
         raise ValueError(f"weights: {len(missing)} checkpoint tensors unused, first {missing[0]}")
     return count
