@@ -34,8 +34,6 @@ def test_noise_is_not_motion_but_a_newcomer_is_and_the_followed_face_is_left_out
     assert not gate.moved(nodding, [face])
     assert gate.moved(nodding, [])  # ... which is motion when nobody is followed there
     assert gate.moved(frame[:240], [face])  # another frame size: search
-    gate.forget()
-    assert gate.moved(frame, [face])
 
 
 def full_passes(threshold: int, frames: list[np.ndarray]) -> int:

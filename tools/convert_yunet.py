@@ -99,6 +99,11 @@ def compare(onnx_path: Path, tflite_path: Path) -> dict[str, float]:
             worst["score"] = max(worst["score"], float(abs(a[:, 14] - b[:, 14]).max()))
         return a
 
+    # one pair per kind of image, re-sized by check() as needed (not a new net per image)
+    frame_nets = (cv2.FaceDetectorYN.create(str(onnx_path), "", (320, 240), 0.3, 0.3, 5000),
+                  LiteRTYuNet(tflite_path, (320, 240), 0.3, 0.3))
+    window_nets = (cv2.FaceDetectorYN.create(str(onnx_path), "", (128, 128), 0.3, 0.3, 5000),
+                   LiteRTYuNet(tflite_path, (128, 128), 0.3, 0.3))
     cap = cv2.VideoCapture(str(DEMO_CLIP))
     try:
         index = 0
@@ -110,14 +115,11 @@ def compare(onnx_path: Path, tflite_path: Path) -> dict[str, float]:
             if index % 10:
                 continue
             small = shrink(frame, 400, round(frame.shape[0] * 400 / frame.shape[1]))
-            size = (small.shape[1], small.shape[0])
-            faces = check(small, cv2.FaceDetectorYN.create(str(onnx_path), "", size, 0.3, 0.3, 5000),
-                          LiteRTYuNet(tflite_path, size, 0.3, 0.3))
+            faces = check(small, *frame_nets)
             for row in faces if faces is not None else []:
                 m, *_ = crop_transform(row, 128)
                 window = cv2.warpAffine(small, m, (128, 128), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-                check(window, cv2.FaceDetectorYN.create(str(onnx_path), "", (128, 128), 0.3, 0.3, 5000),
-                      LiteRTYuNet(tflite_path, (128, 128), 0.3, 0.3))
+                check(window, *window_nets)
     finally:
         cap.release()
     return worst

@@ -50,9 +50,6 @@ class MotionGate:
         self._reference = self._thumbnail(frame)
         self._size = (frame.shape[1], frame.shape[0])
 
-    def forget(self) -> None:
-        self._reference, self._size = None, None
-
     def moved(self, frame: np.ndarray, followed: list[tuple[int, int, int, int]]) -> bool:
         """Whether `frame` differs from the remembered one away from the `followed` boxes (x, y, w, h in
         frame pixels). True when nothing is remembered or the frame size changed."""

@@ -91,9 +91,9 @@ class LiteRTYuNet:
     def _decode(self, w: int, h: int) -> np.ndarray:
         cw, ch = self._canvas
         boxes, scores, kps = [], [], []
+        get = self.interp.get_tensor
         for s in STRIDES:
             cols, nrows = cw // s, ch // s
-            get = self.interp.get_tensor
             cls = np.clip(get(self._out[f"cls_{s}"]).reshape(-1), 0.0, 1.0)
             if cls.size != cols * nrows:
                 raise ValueError(f"unexpected output size at stride {s}: {cls.size}, not {cols}x{nrows}")
