@@ -21,7 +21,6 @@ from .messages.outbox import Outbox
 from .messages.snapshots import SnapshotOutput
 from .outputs import Publisher
 from .vision.analysis import FaceAnalyzer, build_analyzer
-from .web import WebOutput
 
 
 @dataclass
@@ -108,6 +107,8 @@ def build_outputs(cfg: Config, model_info: dict[str, str], stack: ExitStack) -> 
             token = read_secret(cfg.web.token_file, cfg.resolve, "web.token_file")
             if len(token.encode()) < 16:
                 raise KioskError("config key 'web.token_file': the token must be at least 16 bytes")
+        from .web.server import WebOutput  # loaded only when the web output is on
+
         outputs.append(stack.enter_context(WebOutput(cfg, model_info, token)))
     if cfg.sound.enabled:
         outputs.append(stack.enter_context(SoundOutput(cfg)))

@@ -91,3 +91,16 @@ def test_parts_and_replacements_together_are_refused(factory, tmp_path):
     with pytest.raises(TypeError):
         Kiosk(demo_cfg(None, tmp_path), parts, pin_factory=factory)
     OutputDevice(17, pin_factory=factory).close()  # the refused parts were released
+
+
+def test_the_web_server_loads_only_when_the_web_output_is_on():
+    """A kiosk without `[web] enabled` does not carry http.server and the pages (~0.8 MiB resident here)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, kiosk.pipeline, kiosk.door.sound; "
+             "print('kiosk.web.server' in sys.modules, 'http.server' in sys.modules); "
+             "from kiosk.web import WebOutput; print('kiosk.web.server' in sys.modules, WebOutput.__name__)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1], check=True).stdout.split()
+    assert out == ["False", "False", "True", "WebOutput"]

@@ -57,6 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="BatchNorm momentum for layers that train (0.9; Keras' 0.999 stalls from scratch)")
     p.add_argument("--max-per-class", type=int, default=0, help="cap images per class (smoke tests)")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--teacher", default=None,
+                   help="a converted .tflite (with its .json) whose probabilities, on each augmented view, are the "
+                        "targets instead of the folders' labels (distillation; the labels still split and score)")
+    p.add_argument("--teacher-weight", type=float, default=1.0,
+                   help="share of the target the teacher gives, the rest the label (default 1.0)")
     p.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (1 = progress bars)")
     return p.parse_args(argv)
 
@@ -119,7 +124,7 @@ class AugmentedBatches:
     """Factory for a keras.utils.PyDataset of randomly augmented, shuffled training batches."""
 
     @staticmethod
-    def make(x, y, batch, seed, augment: bool):
+    def make(x, y, batch, seed, augment: bool, teacher=None, teacher_weight: float = 1.0):
         k = keras()
 
         class _DS(k.utils.PyDataset):
@@ -138,6 +143,10 @@ class AugmentedBatches:
                     xb = np.stack([D.augment(x[j], self.rng, self.cfg) for j in idx])
                 else:
                     xb = x[idx]
+                if teacher is not None:
+                    from tools.training.distil import targets
+
+                    return xb.astype(np.float32), targets(teacher.probs(xb), y[idx], teacher_weight)
                 return xb.astype(np.float32), y[idx]
 
             def on_epoch_end(self):
@@ -190,6 +199,8 @@ def main(argv=None) -> int:
     only = [c.strip() for c in args.classes.split(",")] if args.classes else None
     if not 0 < args.val < 0.5 or not 0 < args.test < 0.5:
         raise CliError("--val and --test must be fractions between 0 and 0.5")
+    if not 0 <= args.teacher_weight <= 1:
+        raise CliError(f"--teacher-weight {args.teacher_weight:g}: must be between 0 and 1")
     if not 0 <= args.ema < 1:
         raise CliError(f"--ema {args.ema:g}: must be 0 (off) or a momentum in (0, 1), e.g. 0.999")
     t0 = time.time()
@@ -247,8 +258,19 @@ def main(argv=None) -> int:
 
     model, backbone, bnames = build_model(args.size, args.alpha, args.weights, len(labels), args.bn_momentum,
                                           args.blocks)
-    train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment)
-    val_data = (xva.astype(np.float32), yva)
+    teacher = None
+    if args.teacher:
+        from tools.training.distil import Teacher, targets
+
+        teacher = Teacher(args.teacher, list(labels), args.size)
+        # the teacher's own calibration carries the class balance: no class weights on top of it
+        class_weight = None
+        print(f"distilling from {args.teacher} (target: {args.teacher_weight:g} teacher, "
+              f"{1 - args.teacher_weight:g} label)")
+    train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment, teacher,
+                                     args.teacher_weight)
+    val_data = (xva.astype(np.float32),
+                targets(teacher.probs(xva), yva, args.teacher_weight) if teacher else yva)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     histories = []
@@ -266,7 +288,7 @@ def main(argv=None) -> int:
         ema = {"use_ema": True, "ema_momentum": args.ema} if use_ema else {}
         model.compile(
             optimizer=k.optimizers.Adam(rate, **ema),
-            loss="sparse_categorical_crossentropy",
+            loss="categorical_crossentropy" if teacher else "sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
         ntrain = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -307,7 +329,16 @@ def main(argv=None) -> int:
             if split == "val":
                 # the saved weights are the ones validation chose (with --ema, the average): this is the best
                 # val_loss (Keras's cross-entropy clips the same way)
-                saved_val_loss = float(-np.log(np.clip(probs[np.arange(len(yy)), yy], 1e-7, 1 - 1e-7)).mean())
+                target = val_data[1] if teacher else np.eye(len(labels))[yy]
+                saved_val_loss = float(-(target * np.log(np.clip(probs, 1e-7, 1 - 1e-7))).sum(1).mean())
+            if teacher is not None:
+                from tools.training.distil import agreement
+
+                pos = labels.index("no_mask") if "no_mask" in labels else 0
+                results[f"{split}_teacher_agreement"] = agreement(probs, teacher.probs(xx), pos)
+                a = results[f"{split}_teacher_agreement"]
+                print(f"{split}: same top class as the teacher {a['same_top_class'] * 100:.2f} %, "
+                      f"|P({labels[pos]}) - teacher's| mean {a['abs_diff_mean']:.3f}, p95 {a['abs_diff_p95']:.3f}")
     if len(xte) and "no_mask" in labels:
         nm = labels.index("no_mask")
         sel = yte == nm

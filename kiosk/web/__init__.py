@@ -8,6 +8,21 @@ thread is spent, caps per client address, /healthz answered when full); server.p
 its own threads and the output the pipeline feeds.
 """
 
-from .server import WebOutput
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .server import WebOutput
 
 __all__ = ["WebOutput"]
+
+
+def __getattr__(name: str):
+    # The server (http.server, its threads and pages) loads only when a web output is built: the sound output
+    # needs the screen's texts, and a kiosk without `[web] enabled` should not carry the server (~2 MiB).
+    if name == "WebOutput":
+        from .server import WebOutput
+
+        return WebOutput
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
