@@ -124,7 +124,8 @@ class AugmentedBatches:
     """Factory for a keras.utils.PyDataset of randomly augmented, shuffled training batches."""
 
     @staticmethod
-    def make(x, y, batch, seed, augment: bool, teacher=None, teacher_weight: float = 1.0):
+    def make(x, y, batch, seed, augment: bool, target=None):
+        """`target(images, labels)`, when given, turns each batch's labels into soft targets (distillation)."""
         k = keras()
 
         class _DS(k.utils.PyDataset):
@@ -143,11 +144,7 @@ class AugmentedBatches:
                     xb = np.stack([D.augment(x[j], self.rng, self.cfg) for j in idx])
                 else:
                     xb = x[idx]
-                if teacher is not None:
-                    from tools.training.distil import targets
-
-                    return xb.astype(np.float32), targets(teacher.probs(xb), y[idx], teacher_weight)
-                return xb.astype(np.float32), y[idx]
+                return xb.astype(np.float32), (y[idx] if target is None else target(xb, y[idx]))
 
             def on_epoch_end(self):
                 self.order = self.rng.permutation(len(x))
@@ -258,19 +255,21 @@ def main(argv=None) -> int:
 
     model, backbone, bnames = build_model(args.size, args.alpha, args.weights, len(labels), args.bn_momentum,
                                           args.blocks)
-    teacher = None
+    teacher = soft = None
     if args.teacher:
         from tools.training.distil import Teacher, targets
 
         teacher = Teacher(args.teacher, list(labels), args.size)
+
+        def soft(images, ys):
+            return targets(teacher.probs(images), ys, args.teacher_weight)
+
         # the teacher's own calibration carries the class balance: no class weights on top of it
         class_weight = None
         print(f"distilling from {args.teacher} (target: {args.teacher_weight:g} teacher, "
               f"{1 - args.teacher_weight:g} label)")
-    train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment, teacher,
-                                     args.teacher_weight)
-    val_data = (xva.astype(np.float32),
-                targets(teacher.probs(xva), yva, args.teacher_weight) if teacher else yva)
+    train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment, soft)
+    val_data = (xva.astype(np.float32), yva if soft is None else soft(xva, yva))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     histories = []

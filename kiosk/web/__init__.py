@@ -20,7 +20,7 @@ __all__ = ["WebOutput"]
 
 def __getattr__(name: str):
     # The server (http.server, its threads and pages) loads only when a web output is built: the sound output
-    # needs the screen's texts, and a kiosk without `[web] enabled` should not carry the server (~2 MiB).
+    # needs the screen's texts, and a kiosk without `[web] enabled` should not carry the server (~0.75 MiB of peak RSS here).
     if name == "WebOutput":
         from .server import WebOutput
 
