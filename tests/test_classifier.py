@@ -45,6 +45,31 @@ def test_resize_face_interpolation():
     assert small[:, :24].max() == 0 and small[:, 26:].min() == 255
     big = resize_face(img[:20, :20], (64, 64))
     assert big.shape == (64, 64, 3)
+    same = resize_face(img[:100, :50], (50, 100))
+    assert same.shape == (100, 50, 3) and same.flags.c_contiguous and not np.shares_memory(same, img)
+
+
+@pytest.mark.parametrize("side", [129, 150, 210, 256, 300])
+def test_resize_face_stays_close_to_area_averaging(side):
+    # a real face crop shrunk to the classifier's 128 px: the fast path (area halvings, then bilinear) may
+    # differ from OpenCV's exact area average only by grey levels the model does not notice
+    from skimage import data
+
+    photo = data.astronaut()[:, :, ::-1]  # a real photo (public domain), 512 x 512, her face top centre
+    face = cv2.resize(photo[0:300, 100:400], (side, side), interpolation=cv2.INTER_AREA)
+    fast = resize_face(face, (128, 128)).astype(np.int16)
+    exact = cv2.resize(face, (128, 128), interpolation=cv2.INTER_AREA).astype(np.int16)
+    assert fast.shape == exact.shape == (128, 128, 3)
+    assert float(np.abs(fast - exact).mean()) < 2.0
+
+
+def test_resize_face_averages_fine_detail():
+    # pixel noise shrunk 4x: averaging 4x4 blocks divides its spread by 4, bilinear sampling only by 2
+    # (and aliases it); the classifier was trained on averaged pictures
+    noise = np.random.default_rng(1).integers(0, 256, (512, 512, 3)).astype(np.uint8)
+    out = resize_face(noise, (128, 128))
+    assert out.shape == (128, 128, 3) and abs(float(out.mean()) - float(noise.mean())) < 2
+    assert float(out.std()) < 0.3 * float(noise.std())
 
 
 @pytest.fixture(scope="module")

@@ -35,12 +35,30 @@ def crop(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return frame[y : y + h, x : x + w]
 
 
+def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`image` resized down to width x height: halved by area averaging while it is still at least twice
+    as large (OpenCV's fast integer path; no aliasing), then the last step, less than 2x, bilinear.
+    Why not INTER_AREA all the way: at a non-integer factor OpenCV's area resize takes a slow generic path
+    (a 210 px face crop to 128: 0.25 ms on the build machine against 0.035 ms this way; a 640 -> 400 frame
+    1.5 ms against 0.2 ms), a Pi 4 core ~12x that, and the pictures differ by a grey level on average. The
+    detector found the same faces both ways (validation-real and scenes-cc0: masked faces >= 40 px found
+    201/241 and 330/346; models/MODEL_CARD.md)."""
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (image.shape[1], image.shape[0]) == (width, height):
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def resize_face(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a face image to (width, height). INTER_AREA when shrinking, INTER_LINEAR when growing."""
+    """Resize a face image to (width, height): `shrink` when it is larger both ways, else bilinear."""
     w, h = size
     ih, iw = image.shape[:2]
-    interp = cv2.INTER_AREA if (iw > w or ih > h) else cv2.INTER_LINEAR
-    return cv2.resize(image, (w, h), interpolation=interp)
+    if (iw, ih) == (w, h):
+        return image.copy()  # as cv2.resize would: a contiguous array the caller owns, not a view of the frame
+    if iw >= w and ih >= h:
+        return shrink(image, w, h)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:

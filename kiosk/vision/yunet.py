@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import KioskError
 from .boxes import iou
 from .detector import Detection, FaceDetector, check_settings
+from .preprocess import shrink  # the frame to the detector's input: area halvings, then bilinear
 from .refine import MATCH_IOU, SecondLook, crop_transform, to_frame
 from .yunet_litert import LiteRTYuNet
 
@@ -46,20 +47,6 @@ BOX_DX = 0.016
 BOX_DY = -0.041
 
 _ROW = 15  # x, y, w, h, 5 landmarks (x, y), score
-
-
-def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """`image` resized down to width x height for the detector: halved by area averaging while it is still
-    at least twice as large (OpenCV's fast integer path; no aliasing on big frames), then the last step,
-    less than 2x, bilinear. Why not INTER_AREA all the way: at a non-integer factor (640 -> 400) it costs
-    1.5 ms on the build machine against 0.2 ms bilinear, about 15 ms of a Pi 4's frame (kiosk/bench/pi_estimate.py),
-    and finds the same faces (validation-real and scenes-cc0: masked faces >= 40 px found 201/241 and
-    330/346 both ways; models/MODEL_CARD.md)."""
-    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    if (image.shape[1], image.shape[0]) == (width, height):
-        return image
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 class YuNetDetector:
