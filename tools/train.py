@@ -188,7 +188,7 @@ def shrink_faces(x: np.ndarray, px: int) -> np.ndarray:
     from kiosk.vision.preprocess import resize_face
 
     size = x.shape[1]
-    return np.stack([resize_face(resize_face(im, (px, px)), (size, size)) for im in x]) if len(x) else x
+    return np.stack([resize_face(resize_face(im, (px, px), exact=True), (size, size), exact=True) for im in x]) if len(x) else x
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,8 @@
 """Face crop and model-input preparation: the single path shared by the kiosk and training.
 
-tools/train.py resizes every training image through `resize_face` so that the classifier sees
-faces the way the kiosk will feed them (same interpolation, same colour handling).
+tools/train.py resizes every training image through `resize_face` (exact=True: the area average) so that
+the classifier sees faces the way the kiosk will feed them (same colour handling; the kiosk's faster shrink
+differs by about a grey level).
 """
 
 from __future__ import annotations
@@ -50,10 +51,16 @@ def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def resize_face(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a face image to (width, height): `shrink` when it is larger both ways, else bilinear."""
+def resize_face(image: np.ndarray, size: tuple[int, int], exact: bool = False) -> np.ndarray:
+    """Resize a face image to (width, height): `shrink` when it is larger both ways, else bilinear.
+    `exact`: OpenCV's area average whenever it shrinks (slow at non-integer factors), as training resizes:
+    the shipped models learnt from it, and the fast path differs by about a grey level (docs/bench.md,
+    session 19: no scene decision changed)."""
     w, h = size
     ih, iw = image.shape[:2]
+    if exact:
+        interp = cv2.INTER_AREA if (iw > w or ih > h) else cv2.INTER_LINEAR
+        return cv2.resize(image, (w, h), interpolation=interp)
     if (iw, ih) == (w, h):
         return image.copy()  # as cv2.resize would: a contiguous array the caller owns, not a view of the frame
     if iw >= w and ih >= h:

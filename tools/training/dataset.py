@@ -312,7 +312,7 @@ def load_arrays(ds: Dataset, samples: list[Sample], size: int, verbose: bool = T
         if img is None:
             ds.unreadable.append(s.path)
             continue
-        xs.append(resize_face(img, (size, size)))
+        xs.append(resize_face(img, (size, size), exact=True))
         ys.append(ds.labels.index(s.label))
         kept.append(s)
         if verbose and (i + 1) % 500 == 0:
@@ -437,7 +437,7 @@ def augment(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np
     if rng.random() < cfg.p_lowres:
         small = int(rng.integers(cfg.lowres_min, cfg.lowres_max + 1))
         if small < size:
-            out = resize_face(resize_face(out, (small, small)), (size, size))
+            out = resize_face(resize_face(out, (small, small), exact=True), (size, size), exact=True)
     if rng.random() < cfg.p_blur:
         sigma = rng.uniform(0.3, 1.5) * size / 128.0
         out = cv2.GaussianBlur(out, (0, 0), sigma)
