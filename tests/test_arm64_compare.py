@@ -86,6 +86,23 @@ def test_classify_label_flip_and_missing_image_fail(outputs):
     assert cmp.compare_classify(a, b).problems == ["f30.png: only in the x86 output"]
 
 
+def test_a_label_may_change_only_where_both_sides_are_unsure(outputs):
+    _, a = outputs
+    face = a["f30.png"]["faces"][0]
+    assert face["label"] == "no_mask"
+    unsure_a, unsure_b = copy.deepcopy(a), copy.deepcopy(a)
+    unsure_a["f30.png"]["faces"][0].update(label="no_mask", score=0.6055)
+    unsure_b["f30.png"]["faces"][0].update(label="incorrect", score=0.6523)
+    rep = cmp.compare_scan(unsure_a, unsure_b, close=0)
+    assert rep.problems == [] and any("unsure on both sides" in n for n in rep.notes)
+    sure_b = copy.deepcopy(unsure_b)
+    sure_b["f30.png"]["faces"][0]["score"] = 0.75  # one side sure: a real difference
+    assert any("f30.png face 0 label" in p for p in cmp.compare_scan(unsure_a, sure_b, close=0).problems)
+    flip = copy.deepcopy(a)
+    flip["f30.png"]["faces"][0]["label"] = "mask"  # the kiosk's own sure verdict, flipped
+    assert any("f30.png face 0 label" in p for p in cmp.compare_scan(a, flip).problems)
+
+
 def test_scan_agrees_with_itself_and_pairs_faces_by_position(outputs):
     _, a = outputs
     assert a["f30.png"]["decision"] == "deny" and a["f75.png"]["decision"] == "open"

@@ -5,7 +5,7 @@
     python3 -m tools.arm64.compare scan     X86.jsonl ARM.jsonl   `python -m kiosk scan --json` lines
     [--tol P] [--box-px N]
 
-What must be equal: labels, decisions, reasons, face counts, vetoed detections, errors, frames and the
+What must be equal: labels (except on a face both sides are unsure of, top score < UNSURE), decisions, reasons, face counts, vetoed detections, errors, frames and the
 relay's levels (the demo's count of faces classified may differ by 2 %, see compare_demo). Probabilities (class scores, face scores, detector scores) may differ, within two bounds:
 - none by more than --tol (default 0.25);
 - at least --close (default 0.85) of the images (classify) or faces (scan) agree to within one step of
@@ -30,6 +30,10 @@ from pathlib import Path
 DEFAULT_TOL = 0.25
 DEFAULT_CLOSE = 0.85
 DEFAULT_BOX_PX = 2
+# a face both sides are unsure of (top score under the decision's default mask threshold, where no verdict
+# opens the gate) may change its top class: int8 rounding moves such a crop by a tenth or two (measured:
+# session 19, a synthetic face no_mask 0.61 on x86, incorrect 0.65 on arm64); the scene's decision must agree
+UNSURE = 0.7
 FACES_SHARE = 0.02  # demo: faces classified may differ by this share of the count
 STEP = 1 / 256 + 1e-6  # one step of the int8 (uint8, scale 1/256) output, as printed with 6 decimals
 
@@ -69,6 +73,13 @@ class Report:
         if n and self.within_step < self.close * n:
             self.problems.append(f"only {self.within_step} of {n} {what} ({self.within_step / n:.1%}) agree to "
                                  f"within one int8 step (1/256); at least {self.close:.0%} must")
+
+    def same_label(self, where: str, a: str, a_score: float, b: str, b_score: float) -> bool:
+        """Labels equal, or both sides unsure (top score < UNSURE): then a note, not a problem."""
+        if a != b and max(float(a_score), float(b_score)) < UNSURE:
+            self.notes.append(f"{where}: {a!r} {a_score} vs {b!r} {b_score} (unsure on both sides, allowed)")
+            return True
+        return self.same(where, a, b)
 
     def same(self, where: str, a: object, b: object) -> bool:
         if a != b:
@@ -124,8 +135,9 @@ def compare_classify(a: dict[str, dict], b: dict[str, dict], tol: float = DEFAUL
         if "error" in x or "error" in y:
             rep.same(f"{p} error", x.get("error"), y.get("error"))
             continue
-        rep.same(f"{p} label", x["label"], y["label"])
         if rep.same(f"{p} classes", sorted(x["scores"]), sorted(y["scores"])):
+            rep.same_label(f"{p} label", x["label"], x["scores"].get(x["label"], 1.0),
+                           y["label"], y["scores"].get(y["label"], 1.0))
             rep.item_diffs.append(max(rep.prob(f"{p} {k}", x["scores"][k], y["scores"][k]) for k in x["scores"]))
     rep.check_close("images")
     return rep
@@ -148,7 +160,7 @@ def compare_scan(a: dict[str, dict], b: dict[str, dict], tol: float = DEFAULT_TO
         for i, (fx, fy) in enumerate(zip(sorted(x["faces"], key=lambda f: f["box"]),
                                          sorted(y["faces"], key=lambda f: f["box"]))):
             where = f"{p} face {i}"
-            rep.same(f"{where} label", fx["label"], fy["label"])
+            rep.same_label(f"{where} label", fx["label"], fx["score"], fy["label"], fy["score"])
             rep.item_diffs.append(max(rep.prob(f"{where} score", fx["score"], fy["score"]),
                                       rep.prob(f"{where} det_score", fx["det_score"], fy["det_score"])))
             d = max(abs(u - v) for u, v in zip(fx["box"], fy["box"]))
