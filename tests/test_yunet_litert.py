@@ -52,6 +52,46 @@ def test_each_frame_size_gets_opencvs_own_padding():
     assert net._canvas == (224, 160) and np.array_equal(rows_again, rows_small)
 
 
+def _input_shape(net: LiteRTYuNet) -> tuple[int, int]:
+    """(width, height) the interpreter itself is allocated for: what a re-size would change."""
+    shape = net.interp.get_input_details()[0]["shape"]
+    return int(shape[2]), int(shape[1])
+
+
+def test_a_growing_canvas_holds_smaller_frames_without_resizing():
+    frame = demo_frame(70)
+    small = cv2.resize(frame, (200, 150))
+    exact = LiteRTYuNet(TFLITE, (128, 128), 0.3, 0.3).detect(small)[1]
+    net = LiteRTYuNet(TFLITE, (32, 32), 0.3, 0.3, grow_to=(400, 400))  # up to 416x416
+    net.detect(small)
+    assert net._canvas == _input_shape(net) == (224, 160)  # the first frame: OpenCV's own canvas
+    net.detect(cv2.resize(frame, (400, 300)))
+    assert net._canvas == _input_shape(net) == (416, 320)
+    net.detect(cv2.resize(frame, (300, 400)))  # a portrait photo: grown to hold both
+    assert net._canvas == _input_shape(net) == (416, 416)
+    n, rows = net.detect(small)  # padded into the grown canvas, no re-size
+    assert net._canvas == _input_shape(net) == (416, 416)
+    # the same face, moved a fraction of a pixel by the extra zero padding
+    assert n == 1 == len(exact)
+    assert np.abs(rows[0, :4] - exact[0, :4]).max() < 1.5 and abs(rows[0, 14] - exact[0, 14]) < 0.02
+    net.detect(cv2.resize(frame, (480, 360)))  # beyond grow_to: its own canvas, as OpenCV's
+    assert net._canvas == _input_shape(net) == (480, 384)
+    net.detect(small)  # and from a canvas beyond grow_to, back to the frame's own
+    assert net._canvas == (224, 160)
+
+
+def test_the_kiosks_detector_keeps_opencvs_canvas_for_a_camera_and_grows_for_photos():
+    frame = demo_frame(70)  # 640x480, as the default camera gives: shrunk to 400x300
+    det = build_detector(Config())
+    first = det.detect(frame)
+    assert det._net._canvas == (416, 320)  # OpenCV's canvas for 400x300, not the 416x416 it may grow to
+    det.detect(cv2.resize(frame, (300, 400)))  # a portrait photo (kiosk scan, an image folder)
+    assert det._net._canvas == (416, 416)
+    again = det.detect(frame)
+    assert det._net._canvas == (416, 416) and len(again) == len(first) == 1
+    assert np.abs(np.subtract(again[0].box, first[0].box)).max() <= 2
+
+
 def test_a_file_that_is_not_yunet_is_refused_in_one_line(tmp_path):
     with pytest.raises(KioskError, match="not a YuNet model converted by tools/convert_yunet.py"):
         LiteRTYuNet(MODELS_DIR / "mask_classifier.tflite", (320, 240), 0.3, 0.3)

@@ -105,7 +105,10 @@ class YuNetDetector:
         self.proposer = proposer  # another detector whose faces this one missed get the second look
         self.propose_max = int(propose_max)
         try:
-            self._net = self._create(first, (320, 240))
+            # With LiteRT the canvas starts tiny and grows to the frames (kiosk/vision/yunet_litert.py): a
+            # camera's one size is OpenCV's own canvas, a run of photos stops re-sizing once it holds them
+            self._net = self._create(first, (32, 32) if self.litert_model is not None else (320, 240),
+                                     grow_to=(self.input_width, self.input_width))
             if refine_low or proposer is not None:
                 # its own net, so neither pass re-sizes the other's (OpenCV rebuilds its priors then)
                 crop_net = self._window_net = self._create(min(float(refine_confirm), self.score_threshold),
@@ -120,15 +123,17 @@ class YuNetDetector:
         self._check(self.model_path)
         self.pixels = 0  # pixels run through YuNet since start, the start-up check not counted (kiosk/bench/pi_estimate.py)
 
-    def _create(self, score: float, size: tuple[int, int]):
+    def _create(self, score: float, size: tuple[int, int], grow_to: tuple[int, int] | None = None):
         if self.litert_model is not None:
-            return LiteRTYuNet(self.litert_model, size, score, self.iou_threshold, 5000, num_threads=self.threads)
+            return LiteRTYuNet(self.litert_model, size, score, self.iou_threshold, 5000, num_threads=self.threads,
+                               grow_to=grow_to)
         return cv2.FaceDetectorYN.create(str(self.model_path), "", size, score, self.iou_threshold, 5000)
 
     def _check(self, path: Path) -> None:
         """Run once on a blank frame so a wrong .onnx fails at start-up with one line, not per frame."""
         try:
-            self._run(np.zeros((240, 320, 3), np.uint8))
+            h, w = (32, 32) if self.litert_model is not None else (240, 320)  # the canvas LiteRT's starts at
+            self._run(np.zeros((h, w, 3), np.uint8))
         except (cv2.error, ValueError) as e:
             raise KioskError(f"{path}: not a YuNet face detector ({_first_line(e)})") from None
 

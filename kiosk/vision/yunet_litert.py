@@ -13,11 +13,13 @@ clipped to 0..1; box centre (col + dx, row + dy) x stride, size exp(dw, dh) x st
 (col + kx, row + ky) x stride; non-maximum suppression at the same IoU, keeping `top_k`.
 
 The canvas is OpenCV's exactly (the frame rounded up to a multiple of 32), so both engines find the same
-faces with the same scores (tools/convert_yunet.py's check; `tests/test_yunet_litert.py`). A larger canvas
-kept for frames of other sizes would save re-sizing the interpreter (XNNPACK prepares again: ~2-3 ms here
-and a slower first invoke), but more zero padding changes the network's answers near the bottom and right
-edges (on scenes-cc0's held-out series one more bad scene opened): a camera's frames all have one size and
-never pay it, photos of many sizes pay it at each change of size.
+faces with the same scores (tools/convert_yunet.py's check; `tests/test_yunet_litert.py`). With `grow_to`,
+the canvas only grows, up to that size: a smaller frame is padded into the canvas it has, and the
+interpreter is re-sized only for a frame that does not fit. A camera's frames all have one size, so the
+kiosk's canvas is OpenCV's; photos of many sizes would otherwise re-size it at nearly every photo, and each
+re-size costs ~2.3 ms here (XNNPACK rebuilds its indirection buffers for the new shape: 1.6 ms, and the
+next invoke is ~0.7 ms slower) and fragments the heap (~10 MiB of peak RSS over 100 scenes). The extra zero
+padding changes YuNet's answers near the bottom and right edges a little (docs/bench.md, session 20).
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ class LiteRTYuNet:
     """A YuNet .tflite (converted by tools/convert_yunet.py) with cv2.FaceDetectorYN's interface."""
 
     def __init__(self, path: str | Path, input_size: tuple[int, int], score_threshold: float,
-                 nms_threshold: float, top_k: int = 5000, num_threads: int = 1) -> None:
+                 nms_threshold: float, top_k: int = 5000, num_threads: int = 1,
+                 grow_to: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
+        # (width, height) up to which the canvas grows and never shrinks; None: OpenCV's canvas per frame
+        self.grow_to = (_ceil32(grow_to[0]), _ceil32(grow_to[1])) if grow_to is not None else None
         w, h = _ceil32(input_size[0]), _ceil32(input_size[1])
         self.interp = load_interpreter(self.path, num_threads=num_threads, input_shape=[1, h, w, 3])
         try:
@@ -66,8 +71,13 @@ class LiteRTYuNet:
         self._buffer = np.zeros((1, h, w, 3), np.float32)
 
     def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802 - cv2.FaceDetectorYN's name
-        """Size the interpreter for frames of `size` (width, height), padded as OpenCV pads them."""
+        """Size the interpreter for frames of `size` (width, height), padded as OpenCV pads them (with
+        `grow_to`: into the canvas it has when they fit, grown to hold them when that stays within `grow_to`)."""
         w, h = _ceil32(size[0]), _ceil32(size[1])
+        cw, ch = self._canvas
+        if self.grow_to is not None and w <= self.grow_to[0] and h <= self.grow_to[1] \
+                and cw <= self.grow_to[0] and ch <= self.grow_to[1]:
+            w, h = max(w, cw), max(h, ch)
         if (w, h) == self._canvas:
             return
         self.interp.resize_tensor_input(self._in, [1, h, w, 3])
