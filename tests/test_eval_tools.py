@@ -156,3 +156,39 @@ def test_scene_speed_lays_out_real_scenes_as_the_bench_workers_read_frames(tmp_p
     assert (tmp_path / "frames" / "faces1-0.jpg").read_bytes() == (folder / "a.jpg").read_bytes()
     with pytest.raises(CliError, match="peer interpreter"):
         scene_speed.main([str(folder), "--peer-python", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+
+
+def test_a_walk_in_clip_brings_the_walker_from_far_to_the_gate():
+    from tools.eval.scene_walkin import END_PX, FRAME_H, FRAME_W, START_PX, walkin_frames
+
+    photo = np.zeros((300, 400, 3), np.uint8)
+    photo[80:140, 100:150] = 255  # the walker's face box: x 100, y 80, 50 x 60
+    frames = walkin_frames(photo, (100, 80, 50, 60), 8)
+    assert len(frames) == 8 and all(f.shape == (FRAME_H, FRAME_W, 3) for f in frames)
+    widths = []
+    for f in frames:
+        ys, xs = np.nonzero(f[:, :, 0] > 127)
+        widths.append(xs.max() - xs.min() + 1)
+    assert abs(widths[0] - START_PX) <= 2 and abs(widths[-1] - END_PX) <= 2
+    assert all(a < b for a, b in zip(widths, widths[1:]))  # always coming closer
+    ys, xs = np.nonzero(frames[-1][:, :, 0] > 127)
+    assert abs((xs.min() + xs.max()) / 2 - FRAME_W / 2) <= 2 and abs((ys.min() + ys.max()) / 2 - FRAME_H * 0.45) <= 2
+
+
+def test_walk_in_clips_of_real_photos_are_decided_and_timed(tmp_path, portraits):
+    from tools.eval import scene_walkin
+
+    face = "150\t40\t150\t190"  # the astronaut's face
+    for label in ("mask", "no_mask"):
+        cv2.imwrite(str(tmp_path / f"{label}.jpg"), portraits[label])
+    (tmp_path / "boxes.tsv").write_text(f"scene\tlabel\tx\ty\tw\th\nmask.jpg\tmask\t{face}\nno_mask.jpg\tno_mask\t{face}\n")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as done:
+        scene_walkin.run(lambda: scene_walkin.main([str(tmp_path), "--frames", "16", "--fps", "30", "--out", str(out)]))
+    assert done.value.code == 0
+    r = json.loads((out / "walkin.json").read_text())
+    assert r["clips"] == 2 and r["decided"] == 2, r
+    assert r["by_walker"] == {"mask": {"open": 1}, "no_mask": {"deny": 1}}, r
+    # k = 3 agreeing frames at the gate at the least, and the walker reached the gate well before the clip ended
+    assert 3 <= r["frames_at_gate"]["median"] <= r["frames_at_gate"]["max"] < 16, r
+    assert sorted(p.name for p in out.iterdir()) == ["walkin.csv", "walkin.json"]  # no frame of a face kept

@@ -21,29 +21,17 @@ from tools.cli import CliError, run
 from tools.eval.kiosk_options import add_kiosk_options, kiosk_config
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("clip", type=Path, help="a video file (or image folder) the kiosk can read")
-    p.add_argument("--fps", type=float, default=15.0, help="the clip's frame rate (camera.fps; default 15)")
-    p.add_argument("--at-fps", type=float, nargs="*", default=[15.0, 25.0],
-                   help="frame rates to express the waits in seconds at (default 15 25)")
-    add_kiosk_options(p)
-    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
-    args = p.parse_args(argv)
-    if not args.clip.exists():
-        raise CliError(f"clip not found: {args.clip}")
-    if not 0.5 <= args.fps <= 120:
-        raise CliError(f"--fps {args.fps}: must be 0.5..120")
-
+def replay(clip: Path, cfg, fps: float) -> tuple[list[dict], dict]:
+    """Run the daemon on `clip` with `cfg` (mock GPIO, no broker, no screen): each decision with the frames
+    its person spent at the gate until it, and the analyser's work over the run."""
     from gpiozero.pins.mock import MockFactory
 
     from kiosk.pipeline import Kiosk
 
     with tempfile.TemporaryDirectory() as state:
-        cfg = kiosk_config(args)
         cfg.kiosk.state_dir = state
-        cfg.camera.source = str(args.clip)
-        cfg.camera.fps = args.fps
+        cfg.camera.source = str(clip)
+        cfg.camera.fps = fps
         cfg.camera.on_end = "exit"
         cfg.gpio.backend = "mock"
         cfg.mqtt.enabled = False
@@ -76,10 +64,28 @@ def main(argv=None) -> int:
             "faces_classified_per_frame": round(a.classified / frames, 3),
             "faces_kept_settled_per_frame": round(a.reused / frames, 3),
             "bystanders_skipped_per_frame": round(a.skipped / frames, 3)}
+    return waits, work
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("clip", type=Path, help="a video file (or image folder) the kiosk can read")
+    p.add_argument("--fps", type=float, default=15.0, help="the clip's frame rate (camera.fps; default 15)")
+    p.add_argument("--at-fps", type=float, nargs="*", default=[15.0, 25.0],
+                   help="frame rates to express the waits in seconds at (default 15 25)")
+    add_kiosk_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    args = p.parse_args(argv)
+    if not args.clip.exists():
+        raise CliError(f"clip not found: {args.clip}")
+    if not 0.5 <= args.fps <= 120:
+        raise CliError(f"--fps {args.fps}: must be 0.5..120")
+
+    waits, work = replay(args.clip, kiosk_config(args), args.fps)
     if args.json:
         print(json.dumps({"clip": str(args.clip), "decisions": waits, "work": work}))
         return 0
-    print(f"{args.clip}: {summary.frames} frames at {args.fps:g} fps; {work}")
+    print(f"{args.clip}: {work['frames']} frames at {args.fps:g} fps; {work}")
     for w in waits:
         secs = ", ".join(f"{w['frames_at_gate'] / f:.2f} s at {f:g} fps" for f in [args.fps, *args.at_fps])
         print(f"  {w['decision']:<5} {w['reason']:<10} track {w['track']}: {w['frames_at_gate']} frames at the gate "
