@@ -107,8 +107,8 @@ class YuNetDetector:
         try:
             # With LiteRT the canvas starts tiny and grows to the frames (kiosk/vision/yunet_litert.py): a
             # camera's one size is OpenCV's own canvas, a run of photos stops re-sizing once it holds them
-            self._net = self._create(first, (32, 32) if self.litert_model is not None else (320, 240),
-                                     grow_to=(self.input_width, self.input_width))
+            self._start = (32, 32) if self.litert_model is not None else (320, 240)  # (width, height)
+            self._net = self._create(first, self._start, grow_to=(self.input_width, self.input_width))
             if refine_low or proposer is not None:
                 # its own net, so neither pass re-sizes the other's (OpenCV rebuilds its priors then)
                 crop_net = self._window_net = self._create(min(float(refine_confirm), self.score_threshold),
@@ -132,8 +132,7 @@ class YuNetDetector:
     def _check(self, path: Path) -> None:
         """Run once on a blank frame so a wrong .onnx fails at start-up with one line, not per frame."""
         try:
-            h, w = (32, 32) if self.litert_model is not None else (240, 320)  # the canvas LiteRT's starts at
-            self._run(np.zeros((h, w, 3), np.uint8))
+            self._run(np.zeros((self._start[1], self._start[0], 3), np.uint8))  # at the size the net starts at
         except (cv2.error, ValueError) as e:
             raise KioskError(f"{path}: not a YuNet face detector ({_first_line(e)})") from None
 

@@ -51,6 +51,14 @@ def read_split(path: Path) -> dict[str, str]:
     return {scene: split for scene, (_, split) in read_series(path).items()}
 
 
+def in_split(names, series: Path | None, split: str) -> list[str]:
+    """Those of `names` (in their order) that `series` puts in `split`; all of them without a series file."""
+    if series is None:
+        return list(names)
+    where = read_split(series)
+    return [n for n in names if where.get(n) == split]
+
+
 def assign(series: dict[str, list[str]], stratum: dict[str, str], test_share: float) -> dict[str, str]:
     """series id -> split: series taken in hash order into `test` while every stratum (a scene's worst
     label) stays within `test_share` of its photos, so both parts hold scenes of every kind."""

@@ -148,12 +148,10 @@ def main(argv=None) -> int:
     from kiosk.vision.analysis import build_analyzer
     from kiosk.vision.tracking import Zone, zoned_frame_decision
 
-    boxes = read_boxes(args.folder / "boxes.tsv")
-    if args.series is not None:
-        from tools.data.scene_series import read_split
+    from tools.data.scene_series import in_split
 
-        split = read_split(args.series)
-        boxes = {s: b for s, b in boxes.items() if split.get(s) == args.split}
+    boxes = read_boxes(args.folder / "boxes.tsv")
+    boxes = {s: boxes[s] for s in in_split(boxes, args.series, args.split)}
     cfg = kiosk_config(args)
     analyzer = build_analyzer(cfg)
     zone = Zone.of(cfg)

@@ -70,13 +70,10 @@ def main(argv=None) -> int:
         raise CliError(f"peer interpreter {args.peer_python} not found: create .venv-peer as docs/bench.md says")
     if not 1 <= args.count <= 10000 or not 1 <= args.rounds <= 20 or not 1.0 <= args.seconds <= 3600:
         raise CliError("--count 1..10000, --rounds 1..20, --seconds 1..3600")
-    names = sorted(q.name for q in args.folder.iterdir() if q.suffix.lower() in (".jpg", ".jpeg"))
-    if args.series is not None:
-        from tools.data.scene_series import read_split
+    from tools.data.scene_series import in_split
 
-        split = read_split(args.series)
-        names = [n for n in names if split.get(n) == args.split]
-    names = names[: args.count]
+    names = sorted(q.name for q in args.folder.iterdir() if q.suffix.lower() in (".jpg", ".jpeg"))
+    names = in_split(names, args.series, args.split)[: args.count]
     if not names:
         raise CliError(f"{args.folder}: no JPEG scenes to time")
 

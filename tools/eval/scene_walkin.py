@@ -91,13 +91,11 @@ def main(argv=None) -> int:
     from tools.eval.eval_scenes import read_boxes
     from tools.eval.time_to_decision import replay
 
-    boxes = read_boxes(args.folder / "boxes.tsv")
-    if args.series is not None:
-        from tools.data.scene_series import read_split
+    from tools.data.scene_series import in_split
 
-        split = read_split(args.series)
-        boxes = {s: b for s, b in boxes.items() if split.get(s) == args.split}
-    scenes = [s for s in sorted(boxes) if any(b[2] >= args.min_face for _, b in boxes[s])]
+    boxes = read_boxes(args.folder / "boxes.tsv")
+    scenes = [s for s in in_split(sorted(boxes), args.series, args.split)
+              if any(b[2] >= args.min_face for _, b in boxes[s])]
     if args.count:
         scenes = scenes[: args.count]
     if not scenes:
