@@ -68,7 +68,6 @@ class LiteRTYuNet:
         self.nms_threshold = float(nms_threshold)
         self.top_k = int(top_k)
         self._canvas = (w, h)  # padded (width, height) the interpreter is sized for
-        self._buffer = np.zeros((1, h, w, 3), np.float32)
 
     def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802 - cv2.FaceDetectorYN's name
         """Size the interpreter for frames of `size` (width, height), padded as OpenCV pads them (with
@@ -83,17 +82,18 @@ class LiteRTYuNet:
         self.interp.resize_tensor_input(self._in, [1, h, w, 3])
         self.interp.allocate_tensors()
         self._canvas = (w, h)
-        self._buffer = np.zeros((1, h, w, 3), np.float32)
 
     def detect(self, image: np.ndarray) -> tuple[int, np.ndarray | None]:
         """(number of faces, rows as cv2.FaceDetectorYN gives them, or None without faces)."""
         h, w = image.shape[:2]
         self.setInputSize((w, h))
-        buf = self._buffer
+        # written straight into the interpreter's input (no copy through set_tensor: ~0.1 ms at 416x416), the
+        # padding too, every time: the runtime may use the input's memory during the invoke
+        buf = self.interp.tensor(self._in)()
         buf[0, :h, :w] = image
         buf[0, h:, :] = 0.0
         buf[0, :h, w:] = 0.0
-        self.interp.set_tensor(self._in, buf)
+        del buf  # a view into the interpreter: held, it would block the invoke
         self.interp.invoke()
         rows = self._decode(w, h)
         return len(rows), (rows if len(rows) else None)
@@ -104,12 +104,17 @@ class LiteRTYuNet:
         get = self.interp.get_tensor
         for s in STRIDES:
             cols, nrows = cw // s, ch // s
-            cls = np.clip(get(self._out[f"cls_{s}"]).reshape(-1), 0.0, 1.0)
+            cls = get(self._out[f"cls_{s}"]).reshape(-1)
             if cls.size != cols * nrows:
                 raise ValueError(f"unexpected output size at stride {s}: {cls.size}, not {cols}x{nrows}")
-            obj = np.clip(get(self._out[f"obj_{s}"]).reshape(-1), 0.0, 1.0)
-            score = np.sqrt(cls * obj)
-            keep = np.flatnonzero(score >= self.score_threshold)
+            # obj <= 1, so a score >= the threshold needs cls >= its square (a hair under, for rounding): only those are scored
+            near = np.flatnonzero(cls >= 0.999 * self.score_threshold * self.score_threshold)
+            if near.size == 0:
+                continue
+            obj = get(self._out[f"obj_{s}"]).reshape(-1)[near]
+            score_near = np.sqrt(np.clip(cls[near], 0.0, 1.0) * np.clip(obj, 0.0, 1.0))
+            hit = score_near >= self.score_threshold
+            keep, score = near[hit], score_near[hit]
             if keep.size == 0:
                 continue
             c = (keep % cols).astype(np.float32)
@@ -123,7 +128,7 @@ class LiteRTYuNet:
             k[:, 0::2] = (k[:, 0::2] + c[:, None]) * s
             k[:, 1::2] = (k[:, 1::2] + r[:, None]) * s
             kps.append(k)
-            scores.append(score[keep])
+            scores.append(score)
         if not boxes:
             return np.zeros((0, 15), np.float32)
         boxes_a, scores_a, kps_a = np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
