@@ -185,6 +185,26 @@ def test_an_unsure_face_is_kept_when_the_crop_confirms_it_and_background_is_not(
     assert strict.detect(small) == []
 
 
+def test_a_box_too_small_to_classify_spends_no_look_and_leaves_it_to_a_face(frame):
+    small = _small(frame, 0.3)  # the face ~28 px wide in frame pixels
+    det = YuNetDetector(YUNET, score_threshold=0.95, input_width=640, refine_low=0.05, refine_confirm=0.5,
+                        refine_max=1, min_face_px=20)
+    assert det.second_look.min_width == 20
+    face = max(YuNetDetector(YUNET, score_threshold=0.05, input_width=640)._run(small), key=lambda r: r[14])
+    assert 20 <= face[2] < 32 and face[14] < 0.95
+    speck = face.copy()  # a surer but tiny box elsewhere: before, it took the frame's one look
+    speck[:4] = (500, 400, 12, 14)
+    speck[14] = min(0.94, face[14] + 0.1)
+    got = det.second_look.confirm_rows(small, [], [speck, face])
+    assert det.second_look.crops == 1 and len(got) == 1 and iou(got[0], face) > 0.5
+    # a detector for faces of 32 px and more looks at neither
+    wide = YuNetDetector(YUNET, score_threshold=0.95, input_width=640, refine_low=0.05, refine_confirm=0.5,
+                         min_face_px=32)
+    assert wide.second_look.confirm_rows(small, [], [speck, face]) == [] and wide.second_look.crops == 0
+    # the kiosk's detector takes detector.min_face_px from the config
+    assert build_detector(Config()).second_look.min_width == Config().detector.min_face_px
+
+
 def test_second_look_settings_come_from_the_config_and_bad_ones_are_one_line_errors():
     cfg = Config()
     assert cfg.detector.refine_low > 0  # on by default

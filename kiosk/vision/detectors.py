@@ -47,7 +47,7 @@ def _yunet(cfg: Config, path: Path) -> FaceDetector:
                          refine_low=d.refine_low, refine_confirm=d.refine_confirm, refine_crop=d.refine_crop,
                          refine_max=d.refine_max, proposer=proposer, propose_max=d.propose_max,
                          litert_model=path.with_suffix(".tflite") if d.engine == "litert" else None,
-                         threads=auto_threads(d.threads))
+                         threads=auto_threads(d.threads), min_face_px=d.min_face_px)
 
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (

@@ -67,6 +67,7 @@ class YuNetDetector:
         propose_max: int = 2,
         litert_model: str | Path | None = None,
         threads: int = 1,
+        min_face_px: int = 0,
     ) -> None:
         check_settings(score_threshold, iou_threshold, max_faces)
         if input_width < 32:
@@ -114,7 +115,7 @@ class YuNetDetector:
                 crop_net = self._window_net = self._create(min(float(refine_confirm), self.score_threshold),
                                                            (refine_crop, refine_crop))
                 self.second_look = SecondLook(lambda img: self._run(img, crop_net), refine_low, refine_confirm,
-                                              refine_crop, refine_max)
+                                              refine_crop, refine_max, min_face_px)
         except cv2.error as e:
             raise KioskError(f"{self.model_path}: not a YuNet face detector ({_first_line(e)})") from None
         self._sizes: dict[int, tuple[int, int]] = {}
