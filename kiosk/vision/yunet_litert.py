@@ -107,7 +107,8 @@ class LiteRTYuNet:
             cls = get(self._out[f"cls_{s}"]).reshape(-1)
             if cls.size != cols * nrows:
                 raise ValueError(f"unexpected output size at stride {s}: {cls.size}, not {cols}x{nrows}")
-            # obj <= 1, so a score >= the threshold needs cls >= its square (a hair under, for rounding): only those are scored
+            # obj <= 1, so a score >= the threshold needs cls >= its square (a hair under, for float32 rounding):
+            # only those anchors are scored
             near = np.flatnonzero(cls >= 0.999 * self.score_threshold * self.score_threshold)
             if near.size == 0:
                 continue
