@@ -68,9 +68,9 @@ class DetectorSection:
     propose_score: float = _f(0.2, "yunet only: the proposing model's score from which its face gets a second look",
                               lo=0.05, hi=0.99)
     propose_max: int = _f(2, "yunet only: most second looks at proposed faces per frame (the surest first)", lo=1, hi=16)
-    min_face_px: int = _f(32, "faces narrower than this (pixels) are ignored; wider ones are classified and, "
-                             "if bad, can hold the gate (zone.outside) even before they are wide enough to be at "
-                             "the gate (zone.min_face_px)", lo=8, hi=2000)
+    min_face_px: int = _f(32, "faces narrower than this (pixels) are ignored (nor do their boxes get YuNet's second "
+                             "look); wider ones are classified and, if bad, can hold the gate (zone.outside) even "
+                             "before they are wide enough to be at the gate (zone.min_face_px)", lo=8, hi=2000)
     confirm_score: float = _f(0.6, "a detection scoring below this counts only when it is a sure mask (p >= "
                                    "decision.mask_threshold, nose covered); otherwise it is taken for a detector "
                                    "mistake and dropped like a `not_face` (an ear, an arm, a head from behind): "
