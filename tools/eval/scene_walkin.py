@@ -88,10 +88,9 @@ def main(argv=None) -> int:
     import cv2
 
     from kiosk.capture.images import read_image
+    from tools.data.scene_series import in_split
     from tools.eval.eval_scenes import read_boxes
     from tools.eval.time_to_decision import replay
-
-    from tools.data.scene_series import in_split
 
     boxes = read_boxes(args.folder / "boxes.tsv")
     scenes = [s for s in in_split(sorted(boxes), args.series, args.split)
