@@ -1,5 +1,9 @@
 """One frame in, classified faces out: detect -> filter -> crop -> classify.
 
+The filter keeps faces wide enough to judge (`detector.min_face_px`) and in view: a face whose box reaches more
+than `detector.max_cut` of its height or width past the frame's edge (YuNet boxes a face cut by the bottom edge
+whole) is half a face, which neither opens nor shuts the gate; the visitor is judged once in the picture.
+
 Shared by the daemon, `scan` and the benchmark, so all three make the same per-face calls.
 A crop the classifier calls `not_face` (a model trained with that class) is a detector mistake: it is
 dropped here, before the decision ever sees it, and counted in `rejected`. A face called `mask` gets a
@@ -33,11 +37,12 @@ class FaceAnalyzer:
     def __init__(self, detector, classifier: Classifier, min_face_px: int, margin: float,
                  max_faces: int, nose: NoseCheck | None = None, confirm_score: float = 0.0,
                  mask_threshold: float = 1.0, full_every: int = 1, motion: MotionGate | None = None,
-                 still_every: int = 1) -> None:
+                 still_every: int = 1, max_cut: float = 1.0) -> None:
         self.detector = detector
         self.classifier = classifier
         self.nose = nose
         self.min_face_px = min_face_px
+        self.min_inside = 1.0 - float(max_cut)  # a face less in view than this is half outside the frame
         self.margin = margin
         self.max_faces = max_faces
         self.confirm_score = confirm_score
@@ -72,7 +77,8 @@ class FaceAnalyzer:
             self.full_passes += 1
         if timing is not None:
             timing("detect", (time.perf_counter() - t0) * 1000)
-        detections = [d for d in detections if d.box[2] >= self.min_face_px]
+        # too small to judge, or half outside the frame (cut by its edge): neither opens nor shuts the gate
+        detections = [d for d in detections if d.box[2] >= self.min_face_px and d.inside >= self.min_inside]
         # The largest faces are the people at the gate; far-away ones are cut first.
         detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
         detections = detections[: self.max_faces]
@@ -197,4 +203,4 @@ def build_analyzer(cfg: Config) -> FaceAnalyzer:
                         cfg.detector.max_faces, nose, confirm_score=cfg.detector.confirm_score,
                         mask_threshold=cfg.decision.mask_threshold, full_every=cfg.detector.full_every,
                         motion=MotionGate(cfg.detector.motion_threshold) if cfg.detector.motion_threshold else None,
-                        still_every=cfg.detector.still_every)
+                        still_every=cfg.detector.still_every, max_cut=cfg.detector.max_cut)

@@ -28,6 +28,9 @@ class Detection:
     score: float  # detector confidence 0..1
     # (x, y) frame pixels; BlazeFace: right eye, left eye, nose tip, mouth, right ear, left ear
     keypoints: tuple[tuple[float, float], ...] = ()
+    # share of the face's own (unclipped) box inside the frame along its more cut axis: 1.0 is a whole face,
+    # 0.6 one cut by the frame's edge through 40 % of its width or height (kiosk/vision/analysis.py)
+    inside: float = 1.0
 
 
 class FaceDetector(Protocol):
@@ -261,17 +264,28 @@ class BlazeFaceDetector:
         w: int,
         h: int,
     ) -> Detection | None:
-        x0 = int(round(min(max((box[0] - ox) * sx, 0.0), w)))
-        y0 = int(round(min(max((box[1] - oy) * sy, 0.0), h)))
-        x1 = int(round(min(max((box[2] - ox) * sx, 0.0), w)))
-        y1 = int(round(min(max((box[3] - oy) * sy, 0.0), h)))
+        fx0, fy0, fx1, fy1 = (box[0] - ox) * sx, (box[1] - oy) * sy, (box[2] - ox) * sx, (box[3] - oy) * sy
+        x0 = int(round(min(max(fx0, 0.0), w)))
+        y0 = int(round(min(max(fy0, 0.0), h)))
+        x1 = int(round(min(max(fx1, 0.0), w)))
+        y1 = int(round(min(max(fy1, 0.0), h)))
         if x1 <= x0 or y1 <= y0:  # wholly in the padding: nothing of it is in the frame
             return None
         pts = kps.reshape(-1, 2)
         keypoints = tuple(
             (float((px - ox) * sx), float((py - oy) * sy)) for px, py in pts
         )
-        return Detection(box=(x0, y0, x1 - x0, y1 - y0), score=score, keypoints=keypoints)
+        return Detection(box=(x0, y0, x1 - x0, y1 - y0), score=score, keypoints=keypoints,
+                         inside=share_inside(fx0, fy0, fx1, fy1, w, h))
+
+
+def share_inside(x0: float, y0: float, x1: float, y1: float, w: int, h: int) -> float:
+    """How much of the box (corners, frame pixels, not clipped) lies inside a w x h frame, along its more cut
+    axis: 1.0 when none of it is outside."""
+    bw, bh = max(x1 - x0, 1e-6), max(y1 - y0, 1e-6)
+    in_w = max(0.0, min(x1, w) - max(x0, 0.0)) / bw
+    in_h = max(0.0, min(y1, h) - max(y0, 0.0)) / bh
+    return float(min(1.0, in_w, in_h))
 
 
 class TiledDetector:

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import KioskError
 from .boxes import iou
-from .detector import Detection, FaceDetector, check_settings
+from .detector import Detection, FaceDetector, check_settings, share_inside
 from .preprocess import shrink  # the frame to the detector's input: area halvings, then bilinear
 from .refine import MATCH_IOU, SecondLook, crop_transform, to_frame
 from .yunet_litert import LiteRTYuNet
@@ -250,7 +250,8 @@ def _to_detection(row: np.ndarray, sx: float, sy: float, w: int, h: int) -> Dete
     pts = row[4:14].reshape(5, 2) * np.array([sx, sy])
     mouth = (pts[3] + pts[4]) / 2
     keypoints = tuple((float(px), float(py)) for px, py in (pts[0], pts[1], pts[2], mouth))
-    return Detection(box=(x0, y0, x1 - x0, y1 - y0), score=float(min(max(row[14], 0.0), 1.0)), keypoints=keypoints)
+    return Detection(box=(x0, y0, x1 - x0, y1 - y0), score=float(min(max(row[14], 0.0), 1.0)), keypoints=keypoints,
+                     inside=share_inside(cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, w, h))
 
 
 def _to_row(d: Detection) -> np.ndarray:
