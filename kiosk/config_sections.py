@@ -72,10 +72,11 @@ class DetectorSection:
                              "look); wider ones are classified and, if bad, can hold the gate (zone.outside) even "
                              "before they are wide enough to be at the gate (zone.min_face_px)", lo=8, hi=2000)
     max_cut: float = _f(0.3, "a face whose box reaches more than this share of its width or height past the frame's "
-                             "edge is only half in view: it is dropped before classification, so it neither opens "
-                             "nor shuts the gate (a visitor stepping into the picture is judged once in view); "
-                             "1 = off (0.3: on real scenes a face cut through 55 % was refused as `covered`, a bare "
-                             "one cut through 19 % must still count; models/MODEL_CARD.md)", lo=0.0, hi=1.0)
+                             "edge is only half in view: it is reported but taken for a bystander, so it neither "
+                             "opens nor shuts the gate under zone.outside = \"ignore\" (a visitor stepping into "
+                             "the picture is judged once in view); 1 = off (0.3: on real scenes a mask cut through "
+                             "55 % was refused as `covered`, a bare face cut through 19 % must still count; "
+                             "models/MODEL_CARD.md)", lo=0.0, hi=1.0)
     confirm_score: float = _f(0.6, "a detection scoring below this counts only when it is a sure mask (p >= "
                                    "decision.mask_threshold, nose covered); otherwise it is taken for a detector "
                                    "mistake and dropped like a `not_face` (an ear, an arm, a head from behind): "

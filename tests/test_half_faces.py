@@ -1,7 +1,8 @@
 """A face cut by the frame's edge (detector.max_cut): half in view, it neither opens nor shuts the gate.
 
 Real YuNet and classifier on the astronaut photo (public domain) moved down a 640x480 frame until the bottom
-edge cuts the face: YuNet still boxes the whole face, reaching past the edge, and the analyser drops it.
+edge cuts the face: YuNet still boxes the whole face, reaching past the edge. The face is classified and
+reported, but as a bystander: alone it decides nothing, beside a masked visitor it does not hold the gate.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import pytest
 from skimage import data
 
 from kiosk.config import Config
+from kiosk.door.decision import FaceVerdict
 from kiosk.vision.analysis import build_analyzer
 from kiosk.vision.detector import share_inside
-from kiosk.vision.tracking import Zone, zoned_frame_decision
+from kiosk.vision.tracking import PersonDecider, Zone, zoned_frame_decision
 
 
 def _frame(drop_px: int) -> np.ndarray:
@@ -41,19 +43,45 @@ def analyzers():
     return build_analyzer(cut), build_analyzer(whole)
 
 
-def test_a_face_cut_by_the_frame_edge_is_not_judged_and_a_whole_one_is(analyzers):
+def test_a_face_cut_by_the_frame_edge_is_a_bystander_and_a_whole_one_is_judged(analyzers):
     cut, off = analyzers
     assert Config().detector.max_cut == 0.3
+    zone = Zone.of(Config())
     half = _frame(360)  # the bottom edge runs through the mouth
-    found = off.detector.detect(half)
+    found = cut.detect(half)
     assert len(found) == 1 and found[0].inside < 0.7 and found[0].box[2] >= 80  # a large face, boxed past the edge
-    assert cut.detect(half) == []
     faces, _ = cut.analyse(half)
-    assert faces == [] and zoned_frame_decision(faces, 0.7, Zone.of(Config()), "ignore", (640, 480)) == "none"
-    # with the rule off it is classified like any face
-    assert len(off.analyse(half)[0]) == 1
+    assert len(faces) == 1 and not faces[0].whole and faces[0].box == found[0].box  # reported, not dropped
+    assert faces[0].label != "mask"  # the astronaut wears none: a whole face like it would deny
+    assert zoned_frame_decision(faces, 0.7, zone, "ignore", (640, 480)) == "none"
+    # a masked visitor in the picture is not held by it; under `hold` a bad bystander still holds the gate
+    visitor = FaceVerdict("mask", 0.99, 0.99, (300, 60, 100, 110))
+    assert zoned_frame_decision([visitor, faces[0]], 0.7, zone, "ignore", (640, 480)) == "open"
+    assert zoned_frame_decision([visitor, faces[0]], 0.7, zone, "hold", (640, 480)) == "deny"
+    # with the rule off it is a face at the gate like any other, and denies
+    whole_faces, _ = off.analyse(half)
+    assert len(whole_faces) == 1 and whole_faces[0].whole
+    assert zoned_frame_decision(whole_faces, 0.7, zone, "ignore", (640, 480)) == "deny"
     # the same face whole, or cut a little, is judged
     for drop in (300, 330):
-        dets = cut.detect(_frame(drop))
-        assert len(dets) == 1 and dets[0].inside >= 0.7
-        assert len(cut.analyse(_frame(drop))[0]) == 1
+        faces, _ = cut.analyse(_frame(drop))
+        assert len(faces) == 1 and faces[0].whole
+        assert zoned_frame_decision(faces, 0.7, zone, "ignore", (640, 480)) == "deny"
+
+
+def test_the_daemon_neither_opens_nor_denies_for_a_face_cut_by_the_frame_edge(analyzers):
+    cut, _ = analyzers
+    cfg = Config()
+    decider = PersonDecider.of(cfg)
+    half = _frame(360)
+    for i in range(cfg.decision.n + 2):
+        faces, _ = cut.analyse(half)
+        assert decider.update(i / cfg.camera.fps, faces, (640, 480)) == []
+    assert not decider.present
+    # the visitor steps into the picture: now judged (no mask: denied within n frames)
+    whole = _frame(300)
+    got = []
+    for i in range(cfg.decision.n):
+        faces, _ = cut.analyse(whole)
+        got += decider.update((cfg.decision.n + 2 + i) / cfg.camera.fps, faces, (640, 480))
+    assert [d.decision for d in got] == ["deny"]

@@ -67,6 +67,8 @@ class FaceVerdict:
     mask_prob: float  # classifier probability of `mask`
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     det_score: float = 1.0
+    # False: cut by the frame's edge (detector.max_cut), half in view: a bystander, whatever its size and place
+    whole: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """One frame in, classified faces out: detect -> filter -> crop -> classify.
 
-The filter keeps faces wide enough to judge (`detector.min_face_px`) and in view: a face whose box reaches more
-than `detector.max_cut` of its height or width past the frame's edge (YuNet boxes a face cut by the bottom edge
-whole) is half a face, which neither opens nor shuts the gate; the visitor is judged once in the picture.
+A face whose box reaches more than `detector.max_cut` of its height or width past the frame's edge (YuNet boxes
+a face cut by the bottom edge whole) is half in view: its verdict says so (`FaceVerdict.whole`), and the zone
+takes it for a bystander (kiosk/vision/tracking.py), which neither opens nor shuts the gate; the visitor is judged
+once in the picture. It is still reported, as found.
 
 Shared by the daemon, `scan` and the benchmark, so all three make the same per-face calls.
 A crop the classifier calls `not_face` (a model trained with that class) is a detector mistake: it is
@@ -17,6 +18,7 @@ in their cooldown keep their last verdict, bystanders under the ignore policy ge
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
@@ -77,8 +79,7 @@ class FaceAnalyzer:
             self.full_passes += 1
         if timing is not None:
             timing("detect", (time.perf_counter() - t0) * 1000)
-        # too small to judge, or half outside the frame (cut by its edge): neither opens nor shuts the gate
-        detections = [d for d in detections if d.box[2] >= self.min_face_px and d.inside >= self.min_inside]
+        detections = [d for d in detections if d.box[2] >= self.min_face_px]
         # The largest faces are the people at the gate; far-away ones are cut first.
         detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
         detections = detections[: self.max_faces]
@@ -88,10 +89,14 @@ class FaceAnalyzer:
             # overlap (the next frame detected before this one is decided) a newcomer is followed from the
             # very next frame, not two later
             boxes = [d.box for d in detections]
-            att.follow = [b for b, n in zip(boxes, att.needed(boxes)) if n]
+            att.follow = [b for b, n in zip(boxes, att.needed(boxes, [self.whole(d) for d in detections])) if n]
             if whole and att.follow and self.motion is not None:
                 self.motion.remember(frame)  # only worth its cost when someone will be followed
         return detections
+
+    def whole(self, det: Detection) -> bool:
+        """The face is in the picture, not cut by its edge beyond `detector.max_cut`."""
+        return det.inside >= self.min_inside
 
     def _follow(self, frame: np.ndarray) -> list[Detection] | None:
         """The followed people's faces (kiosk/vision/attention.py), found in windows around them; None when this
@@ -125,13 +130,14 @@ class FaceAnalyzer:
         times = [0.0, 0.0]
         while True:
             alive = [i for i in range(len(detections)) if results.get(i, 0) is not None]
-            need = att.needed([detections[i].box for i in alive]) if att is not None else [True] * len(alive)
+            need = (att.needed([detections[i].box for i in alive], [self.whole(detections[i]) for i in alive])
+                    if att is not None else [True] * len(alive))
             todo = [i for i, n in zip(alive, need) if n and i not in results]
             if not todo:
                 break
             for i in [i for i in todo if i in stand_in]:
                 face = crop(frame, square_crop_box(detections[i].box, self.margin, *frame.shape[1::-1]))
-                results[i] = (stand_in[i], face)
+                results[i] = (dataclasses.replace(stand_in[i], whole=self.whole(detections[i])), face)
                 self.reused += 1
             fresh = [i for i in todo if i not in stand_in]
             for i, got in zip(fresh, self._run_models(frame, [detections[i] for i in fresh], times)):
@@ -187,7 +193,7 @@ class FaceAnalyzer:
                 self.rejected += 1  # a weak box that is not a sure mask: most likely not a face at all
                 continue
             out[j] = (FaceVerdict(label=label, score=score, mask_prob=mask_prob, box=tuple(det.box),
-                                  det_score=float(det.score)), face)
+                                  det_score=float(det.score), whole=self.whole(det)), face)
         return out
 
 

@@ -70,13 +70,14 @@ class Attention:
         best = max(self.settled, key=lambda v: iou(v.box, box), default=None)
         if best is None or iou(best.box, box) < SAME_PLACE:
             return None
-        return FaceVerdict(best.label, best.score, best.mask_prob, tuple(box), best.det_score)
+        return FaceVerdict(best.label, best.score, best.mask_prob, tuple(box), best.det_score, best.whole)
 
-    def needed(self, boxes: list[tuple[int, int, int, int]]) -> list[bool]:
-        """Per box of one frame: can its verdict matter to the gate? (Everyone can under `hold`.)"""
+    def needed(self, boxes: list[tuple[int, int, int, int]], whole: list[bool] | None = None) -> list[bool]:
+        """Per box of one frame (and whether its face is in the picture, not cut by the frame's edge): can its
+        verdict matter to the gate? (Everyone can under `hold`.)"""
         if self.outside != "ignore":
             return [True] * len(boxes)
-        roles = self.zone.roles(boxes, self.frame_size)
+        roles = self.zone.roles(boxes, self.frame_size, whole)
         if not any(gate for gate, _ in roles):
             return [True] * len(boxes)  # nobody at the gate: the screen still needs to know who is in view
         return [gate or near for gate, near in roles]

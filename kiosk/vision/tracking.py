@@ -13,7 +13,8 @@ the zone at least `near` times the front person's width (however small in pixels
 person*: a bad face among them holds the gate for everyone (a masked person cannot open it for an
 unmasked one beside or just behind them), and is denied itself when it is at the gate. Faces narrower
 than that, a passer-by far behind, a half face, a printed poster across the hall, are *bystanders*, as are
-faces outside the zone's region; what a bad bystander does is a policy (`outside`):
+faces outside the zone's region and faces cut by the frame's edge (`FaceVerdict.whole`, detector.max_cut: a
+visitor still stepping into the picture); what a bad bystander does is a policy (`outside`):
   ignore  it plays no part: it neither opens nor shuts the gate (the default since session 14: on real
           scenes most gates were held by small faces far behind the person in front);
   hold    it holds the gate closed while it is in view, but is never denied itself (deny-safe).
@@ -86,16 +87,18 @@ class Zone:
         """At the gate: in the region and at least min_face_px wide."""
         return box[2] >= self.min_face_px and self.inside(box, frame_size)
 
-    def roles(self, boxes: list[tuple[int, int, int, int]],
-              frame_size: tuple[int, int] | None) -> list[tuple[bool, bool]]:
-        """(at the gate, with the front person) for each box of one frame (module docstring)."""
-        at_gate = [self.holds(b, frame_size) for b in boxes]
+    def roles(self, boxes: list[tuple[int, int, int, int]], frame_size: tuple[int, int] | None,
+              whole: list[bool] | None = None) -> list[tuple[bool, bool]]:
+        """(at the gate, with the front person) for each box of one frame (module docstring). A face not
+        `whole` (cut by the frame's edge, FaceVerdict.whole) is neither: a bystander."""
+        whole = whole if whole is not None else [True] * len(boxes)
+        at_gate = [w and self.holds(b, frame_size) for b, w in zip(boxes, whole)]
         if self.near <= 0:
             return [(g, g) for g in at_gate]
         front = max((b[2] for b, g in zip(boxes, at_gate) if g), default=0)
         floor = self.near * front
-        return [(g and b[2] >= floor, front > 0 and b[2] >= floor and self.inside(b, frame_size))
-                for b, g in zip(boxes, at_gate)]
+        return [(g and b[2] >= floor, w and front > 0 and b[2] >= floor and self.inside(b, frame_size))
+                for b, g, w in zip(boxes, at_gate, whole)]
 
 
 def _centre_distance(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -189,7 +192,7 @@ def zoned_frame_decision(faces: list[FaceVerdict], mask_threshold: float, zone: 
     face at the gate denies; else any sure mask at the gate opens, unless a bad face with the front person
     (or, under `hold`, a bad bystander) holds the gate; an unsure mask neither opens nor holds (its own
     track would wait). Nobody at the gate, or only unsure masks: "none"."""
-    roles = zone.roles([f.box for f in faces], frame_size)
+    roles = zone.roles([f.box for f in faces], frame_size, [f.whole for f in faces])
     at_gate = [f for f, (gate, _) in zip(faces, roles) if gate]
     if any(f.label != "mask" for f in at_gate):
         return Outcome.DENY
@@ -237,7 +240,9 @@ class PersonDecider:
     def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...],
                frame_size: tuple[int, int] | None = None) -> list[Decision]:
         seen = self.tracker.update(list(faces), lambda: Decider(self.policy))
-        roles = dict(zip((t.id for t, _ in seen), self.zone.roles([t.box for t, _ in seen], frame_size)))
+        # a track not seen this frame keeps what its last face was: in the picture or cut by its edge
+        whole = [(f or t.last).whole if (f or t.last) is not None else True for t, f in seen]
+        roles = dict(zip((t.id for t, _ in seen), self.zone.roles([t.box for t, _ in seen], frame_size, whole)))
         # A bad face holds the gate for everyone else while its track lives: with the front person
         # always, as a bystander under the `hold` policy.
         holding = [t.id for t, _ in seen if t.bad and (roles[t.id][1] or self.outside == "hold")]
