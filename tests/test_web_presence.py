@@ -5,6 +5,7 @@ kiosk/pipeline.py hands them, and the stream says idle, closer (faces, none at t
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -92,6 +93,10 @@ def test_the_views_follow_who_is_in_front_of_the_camera():
     assert presence_view([SMALL], zone, (W, H)) == "closer"
     assert presence_view([OFF_SIDE], zone, (W, H)) == "closer"
     assert presence_view([SMALL, OFF_SIDE, AT_GATE], zone, (W, H)) == "checking"
+    # a face cut by the frame's edge (detector.max_cut) is decided on by nobody: not "checking"
+    cut = dataclasses.replace(AT_GATE, whole=False)
+    assert presence_view([cut], zone, (W, H)) == "idle"
+    assert presence_view([cut, SMALL], zone, (W, H)) == "closer"
 
 
 def test_a_view_is_pushed_once_it_has_settled_and_never_on_a_flicker():

@@ -3,7 +3,7 @@
 Without it the screen says "Please look at the camera" while a visitor stands too far back or off to the
 side, and while the kiosk gathers its k frames: a visitor sees nothing happen and leaves or waits. So:
 
-  idle      no face in the frame
+  idle      no face in the frame (a face cut by the frame's edge is none)
   closer    faces, none at the gate (narrower than zone.min_face_px, or centred outside the zone's region)
   checking  someone at the gate, not decided yet
 
@@ -28,7 +28,10 @@ SETTLE_S = 0.3
 
 
 def presence_view(faces: Sequence[FaceVerdict], zone: Zone, frame_size: tuple[int, int] | None) -> str:
-    """The view for one frame's faces (frame_size: width, height in pixels)."""
+    """The view for one frame's faces (frame_size: width, height in pixels). A face cut by the frame's edge
+    (FaceVerdict.whole) counts as none: nothing is decided on it, and "Please look at the camera" is what such a
+    visitor needs to hear (one too close to the camera as much as one stepping in)."""
+    faces = [f for f in faces if f.whole]
     if not faces:
         return "idle"
     return "checking" if any(zone.holds(f.box, frame_size) for f in faces) else "closer"
