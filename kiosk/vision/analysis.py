@@ -89,12 +89,12 @@ class FaceAnalyzer:
             # overlap (the next frame detected before this one is decided) a newcomer is followed from the
             # very next frame, not two later
             boxes = [d.box for d in detections]
-            att.follow = [b for b, n in zip(boxes, att.needed(boxes, [self.whole(d) for d in detections])) if n]
+            att.follow = [b for b, n in zip(boxes, att.needed(boxes, [self.in_picture(d) for d in detections])) if n]
             if whole and att.follow and self.motion is not None:
                 self.motion.remember(frame)  # only worth its cost when someone will be followed
         return detections
 
-    def whole(self, det: Detection) -> bool:
+    def in_picture(self, det: Detection) -> bool:
         """The face is in the picture, not cut by its edge beyond `detector.max_cut`."""
         return det.inside >= self.min_inside
 
@@ -130,14 +130,14 @@ class FaceAnalyzer:
         times = [0.0, 0.0]
         while True:
             alive = [i for i in range(len(detections)) if results.get(i, 0) is not None]
-            need = (att.needed([detections[i].box for i in alive], [self.whole(detections[i]) for i in alive])
+            need = (att.needed([detections[i].box for i in alive], [self.in_picture(detections[i]) for i in alive])
                     if att is not None else [True] * len(alive))
             todo = [i for i, n in zip(alive, need) if n and i not in results]
             if not todo:
                 break
             for i in [i for i in todo if i in stand_in]:
                 face = crop(frame, square_crop_box(detections[i].box, self.margin, *frame.shape[1::-1]))
-                results[i] = (dataclasses.replace(stand_in[i], whole=self.whole(detections[i])), face)
+                results[i] = (dataclasses.replace(stand_in[i], whole=self.in_picture(detections[i])), face)
                 self.reused += 1
             fresh = [i for i in todo if i not in stand_in]
             for i, got in zip(fresh, self._run_models(frame, [detections[i] for i in fresh], times)):
@@ -193,7 +193,7 @@ class FaceAnalyzer:
                 self.rejected += 1  # a weak box that is not a sure mask: most likely not a face at all
                 continue
             out[j] = (FaceVerdict(label=label, score=score, mask_prob=mask_prob, box=tuple(det.box),
-                                  det_score=float(det.score), whole=self.whole(det)), face)
+                                  det_score=float(det.score), whole=self.in_picture(det)), face)
         return out
 
 

@@ -241,7 +241,8 @@ class PersonDecider:
                frame_size: tuple[int, int] | None = None) -> list[Decision]:
         seen = self.tracker.update(list(faces), lambda: Decider(self.policy))
         # a track not seen this frame keeps what its last face was: in the picture or cut by its edge
-        whole = [(f or t.last).whole if (f or t.last) is not None else True for t, f in seen]
+        whole = [(f if f is not None else t.last).whole if (f is not None or t.last is not None) else True
+                 for t, f in seen]
         roles = dict(zip((t.id for t, _ in seen), self.zone.roles([t.box for t, _ in seen], frame_size, whole)))
         # A bad face holds the gate for everyone else while its track lives: with the front person
         # always, as a bystander under the `hold` policy.
