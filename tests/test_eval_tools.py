@@ -158,6 +158,19 @@ def test_scene_speed_lays_out_real_scenes_as_the_bench_workers_read_frames(tmp_p
         scene_speed.main([str(folder), "--peer-python", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
 
 
+def test_scene_speed_reads_the_ratio_round_by_round():
+    from tools.eval.scene_speed import round_ratios
+
+    def side(*totals):
+        return {"stages_ms": {"total": list(totals)}}
+
+    # a loaded second round slows both sides: each round's ratio is its own, whatever the other round's load
+    ours = [side(5.0, 6.0, 7.0), side(10.0, 12.0, 14.0)]
+    peer = [side(100.0, 120.0, 140.0), side(150.0, 160.0, 170.0)]
+    assert round_ratios(ours, peer) == [20.0, 13.33]
+    assert round_ratios([side()], [side(1.0)]) == []  # a side that timed nothing gives no ratio
+
+
 def test_a_walk_in_clip_brings_the_walker_from_far_to_the_gate():
     from tools.eval.scene_walkin import END_PX, FRAME_H, FRAME_W, START_PX, walkin_frames
 

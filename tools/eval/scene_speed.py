@@ -8,7 +8,8 @@ The bench (`kiosk bench --peer`) times fixed 640x480 frames made from the demo c
 new scene, through the same two worker processes (ours: `python -m kiosk.bench worker`, the daemon's pieces
 with the default config; the peer: `-m tools.eval.peer_worker` in `.venv-peer`, docs/bench.md) and the same
 timing loop, the two sides taking turns in `--rounds` rounds. Reported: the median and 95th percentile of
-the whole per-scene time (decode to decision), the faces found, each side's peak RSS, and ours/peer.
+the whole per-scene time (decode to decision), the faces found, each side's peak RSS, and ours/peer, pooled and
+round by round (on a shared machine the load moves both sides' times between rounds; more rounds, steadier).
 Writes OUT/scene_speed.json.
 """
 
@@ -51,6 +52,18 @@ def summarise(results: list[dict]) -> dict:
             "p95_ms": round(totals[min(len(totals) - 1, int(0.95 * len(totals)))], 2),
             "failures": sum(r["failures"] for r in results),
             "faces_found": sum(v or 0 for v in results[0]["faces_found"].values())}
+
+
+def round_ratios(ours: list[dict], peer: list[dict]) -> list[float]:
+    """Per round, the peer's median time per scene over ours. The two sides of one round run back to back, so each
+    ratio reads one stretch of the machine's load; on a shared machine whose load drifts between rounds, their
+    spread shows how much of the pooled ratio is the minute rather than the code."""
+    out = []
+    for o, q in zip(ours, peer):
+        ot, qt = o["stages_ms"]["total"], q["stages_ms"]["total"]
+        if ot and qt:
+            out.append(round(statistics.median(qt) / statistics.median(ot), 2))
+    return out
 
 
 def main(argv=None) -> int:
@@ -106,13 +119,14 @@ def main(argv=None) -> int:
     if o.get("median_ms") and q.get("median_ms") and rss["peer"]:
         report["ours_faster_per_scene"] = round(q["median_ms"] / o["median_ms"], 1)
         report["peak_rss_ours_over_peer"] = round(rss["ours"] / rss["peer"], 3)
+        report["ours_faster_by_round"] = round_ratios(results["ours"], results["peer"])
     (args.out / "scene_speed.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     for key, s in report["sides"].items():
         print(f"{key}: {s.get('median_ms')} ms median, {s.get('p95_ms')} ms p95 per scene over {s['frames']} "
               f"timed; faces found {s.get('faces_found')}; failures {s.get('failures')}; peak RSS {s['peak_rss_mib']} MiB")
     if "ours_faster_per_scene" in report:
         print(f"ours is {report['ours_faster_per_scene']}x faster per scene (median); peak RSS ours/peer "
-              f"{report['peak_rss_ours_over_peer']}")
+              f"{report['peak_rss_ours_over_peer']}; round by round {report['ours_faster_by_round']}x")
     return 0
 
 
