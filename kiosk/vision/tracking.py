@@ -240,9 +240,8 @@ class PersonDecider:
     def update(self, now: float, faces: list[FaceVerdict] | tuple[FaceVerdict, ...],
                frame_size: tuple[int, int] | None = None) -> list[Decision]:
         seen = self.tracker.update(list(faces), lambda: Decider(self.policy))
-        # a track not seen this frame keeps what its last face was: in the picture or cut by its edge
-        whole = [(f if f is not None else t.last).whole if (f is not None or t.last is not None) else True
-                 for t, f in seen]
+        # a track's last face is this frame's when seen (Tracker.update sets it), else the one it had
+        whole = [t.last is None or t.last.whole for t, _ in seen]
         roles = dict(zip((t.id for t, _ in seen), self.zone.roles([t.box for t, _ in seen], frame_size, whole)))
         # A bad face holds the gate for everyone else while its track lives: with the front person
         # always, as a bystander under the `hold` policy.

@@ -87,7 +87,7 @@ def cause(decision: str, worst: str, faces, faces_gt, zone, frame_size) -> str:
     return "bad_face_missed"
 
 
-def perfect_faces(detections, faces, faces_gt, unlabelled: bool, max_cut: float = 1.0) -> list:
+def perfect_faces(detections, faces, faces_gt, unlabelled: bool, in_picture=lambda d: True) -> list:
     """This frame's faces as a perfect classifier would call them (see `ceiling` in the module docstring)."""
     from kiosk.door.decision import FaceVerdict
 
@@ -96,7 +96,7 @@ def perfect_faces(detections, faces, faces_gt, unlabelled: bool, max_cut: float 
         gt = overlapping(faces_gt, d.box, lambda lb: lb[1])
         if gt is not None:
             out.append(FaceVerdict(label=gt[0], score=1.0, mask_prob=float(gt[0] == "mask"), box=tuple(d.box),
-                                   det_score=float(d.score), whole=d.inside >= 1.0 - max_cut))
+                                   det_score=float(d.score), whole=in_picture(d)))
         elif unlabelled:
             out.extend(f for f in faces if f.box == tuple(d.box))
     return out
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     zone = Zone.of(cfg)
     rows, per_face = [], defaultdict(Counter)
 
-    cut = cfg.detector.max_cut
+    whole = analyzer.in_picture  # the kiosk's own rule for a face cut by the frame's edge
 
     def decide(faces, size) -> str:
         return zoned_frame_decision(faces, cfg.decision.mask_threshold, zone, cfg.zone.outside, size)
@@ -177,8 +177,8 @@ def main(argv=None) -> int:
             got = best.label if best is not None else "missed"
             per_face[label][got] += 1
         rows.append({"scene": scene, "worst": worst, "decision": decision,
-                     "ceiling_with_unlabelled": decide(perfect_faces(detections, faces, faces_gt, True, cut), size),
-                     "ceiling_labelled_only": decide(perfect_faces(detections, faces, faces_gt, False, cut), size),
+                     "ceiling_with_unlabelled": decide(perfect_faces(detections, faces, faces_gt, True, whole), size),
+                     "ceiling_labelled_only": decide(perfect_faces(detections, faces, faces_gt, False, whole), size),
                      "cause": cause(decision, worst, faces, faces_gt, zone, size),
                      "labels": " ".join(f"{f.label}:{f.score:.2f}" for f in faces)})
     should_open = [r for r in rows if r["worst"] == "mask"]
