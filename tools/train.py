@@ -124,8 +124,9 @@ class AugmentedBatches:
     """Factory for a keras.utils.PyDataset of randomly augmented, shuffled training batches."""
 
     @staticmethod
-    def make(x, y, batch, seed, augment: bool, target=None):
-        """`target(images, labels)`, when given, turns each batch's labels into soft targets (distillation)."""
+    def make(x, y, batch, seed, augment: bool, target=None, shrink=None):
+        """`target(images, labels)`, when given, turns each batch's labels into soft targets (distillation);
+        `shrink(images)`, when given, turns each view (after its target was taken) into the model's input size."""
         k = keras()
 
         class _DS(k.utils.PyDataset):
@@ -144,7 +145,10 @@ class AugmentedBatches:
                     xb = np.stack([D.augment(x[j], self.rng, self.cfg) for j in idx])
                 else:
                     xb = x[idx]
-                return xb.astype(np.float32), (y[idx] if target is None else target(xb, y[idx]))
+                yb = y[idx] if target is None else target(xb, y[idx])
+                if shrink is not None:
+                    xb = shrink(xb)
+                return xb.astype(np.float32), yb
 
             def on_epoch_end(self):
                 self.order = self.rng.permutation(len(x))
@@ -201,12 +205,17 @@ def main(argv=None) -> int:
     if not 0 <= args.ema < 1:
         raise CliError(f"--ema {args.ema:g}: must be 0 (off) or a momentum in (0, 1), e.g. 0.999")
     t0 = time.time()
+    view = args.size
+    if args.teacher:
+        from tools.training.distil import view_size
+
+        view = view_size(args.teacher, args.size)
     packed = len(args.roots) == 1 and args.roots[0].endswith(".npz")
     if packed:
         # a file from tools/training/pack_dataset.py: splits already decoded and resized (train on another machine)
         if args.max_per_class or only:
             raise CliError("--max-per-class and --classes work on dataset folders; pack again with --classes")
-        pk = D.load_packed(args.roots[0], args.size)
+        pk = D.load_packed(args.roots[0], view)
         labels = pk.labels
         (xtr, ytr), (xva, yva), (xte, yte) = pk.split("train"), pk.split("val"), pk.split("test")
         print(f"classes (output order): {list(labels)}; packed splits from {args.roots[0]} "
@@ -227,10 +236,10 @@ def main(argv=None) -> int:
                     out += [s for s in ss if s.label == l][: args.max_per_class]
                 return out
             train_s, val_s, test_s = cap(train_s), cap(val_s), cap(test_s)
-        print(f"decoding and resizing images to {args.size}x{args.size} through kiosk.vision.preprocess.resize_face ...")
-        xtr, ytr, _ = D.load_arrays(ds, train_s, args.size)
-        xva, yva, _ = D.load_arrays(ds, val_s, args.size)
-        xte, yte, _ = D.load_arrays(ds, test_s, args.size)
+        print(f"decoding and resizing images to {view}x{view} through kiosk.vision.preprocess.resize_face ...")
+        xtr, ytr, _ = D.load_arrays(ds, train_s, view)
+        xva, yva, _ = D.load_arrays(ds, val_s, view)
+        xte, yte, _ = D.load_arrays(ds, test_s, view)
         if ds.unreadable:
             print(f"skipped {len(ds.unreadable)} unreadable image(s), e.g. {ds.unreadable[0]}")
         unreadable, duplicates, conflicts = len(ds.unreadable), ds.duplicates, ds.conflicts
@@ -255,11 +264,21 @@ def main(argv=None) -> int:
 
     model, backbone, bnames = build_model(args.size, args.alpha, args.weights, len(labels), args.bn_momentum,
                                           args.blocks)
-    teacher = soft = None
+    teacher = soft = shrink = None
+    # views: what the teacher sees (val and test as loaded); xva, xte: what the student sees
+    xva_view, xte_view = xva, xte
+    if view != args.size:
+        from tools.training.distil import shrink_views
+
+        def shrink(images):
+            return shrink_views(images, args.size)
+
+        xva, xte = shrink(xva_view), shrink(xte_view)
+        print(f"the teacher sees each {view}px view, the student the same view shrunk to {args.size}px")
     if args.teacher:
         from tools.training.distil import Teacher, targets
 
-        teacher = Teacher(args.teacher, list(labels), args.size)
+        teacher = Teacher(args.teacher, list(labels), view)
 
         def soft(images, ys):
             return targets(teacher.probs(images), ys, args.teacher_weight)
@@ -268,8 +287,8 @@ def main(argv=None) -> int:
         class_weight = None
         print(f"distilling from {args.teacher} (target: {args.teacher_weight:g} teacher, "
               f"{1 - args.teacher_weight:g} label)")
-    train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment, soft)
-    val_data = (xva.astype(np.float32), yva if soft is None else soft(xva, yva))
+    train_ds = AugmentedBatches.make(xtr, ytr, args.batch, args.seed, not args.no_augment, soft, shrink)
+    val_data = (xva.astype(np.float32), yva if soft is None else soft(xva_view, yva))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     histories = []
@@ -320,7 +339,7 @@ def main(argv=None) -> int:
     print(f"wrote {model_path} (training {train_seconds / 60:.1f} min)")
 
     results, saved_val_loss = {}, None
-    for split, xx, yy in (("val", xva, yva), ("test", xte, yte)):
+    for split, xx, yy, views in (("val", xva, yva, xva_view), ("test", xte, yte, xte_view)):
         if len(xx):
             probs = predict_probs(model, xx)
             results[split] = M.compute(yy, probs.argmax(1), labels)
@@ -334,7 +353,7 @@ def main(argv=None) -> int:
                 from tools.training.distil import agreement
 
                 pos = labels.index("no_mask") if "no_mask" in labels else 0
-                results[f"{split}_teacher_agreement"] = agreement(probs, teacher.probs(xx), pos)
+                results[f"{split}_teacher_agreement"] = agreement(probs, teacher.probs(views), pos)
                 a = results[f"{split}_teacher_agreement"]
                 print(f"{split}: same top class as the teacher {a['same_top_class'] * 100:.2f} %, "
                       f"|P({labels[pos]}) - teacher's| mean {a['abs_diff_mean']:.3f}, p95 {a['abs_diff_p95']:.3f}")

