@@ -215,7 +215,10 @@ def main(argv=None) -> int:
         # a file from tools/training/pack_dataset.py: splits already decoded and resized (train on another machine)
         if args.max_per_class or only:
             raise CliError("--max-per-class and --classes work on dataset folders; pack again with --classes")
-        pk = D.load_packed(args.roots[0], view)
+        pk = D.load_packed(args.roots[0], args.size if view == args.size else None)
+        if pk.size != view:  # a student smaller than its teacher is taught on the teacher's views, shrunk
+            raise CliError(f"{args.roots[0]}: images are {pk.size} px; --teacher {args.teacher} sees {view} px views "
+                           f"of the {args.size} px student's: pack again with --size {view}")
         labels = pk.labels
         (xtr, ytr), (xva, yva), (xte, yte) = pk.split("train"), pk.split("val"), pk.split("test")
         print(f"classes (output order): {list(labels)}; packed splits from {args.roots[0]} "

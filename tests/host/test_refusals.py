@@ -91,6 +91,10 @@ def test_packed_file_of_another_size(tmp_path):
     assert proc.returncode == 0, proc.stderr
     one_line_error(run_tool("tools.train", tmp_path / "p.npz", "--size", 64, "--out", tmp_path / "o"),
                    "p.npz", "32 px", "--size 64")
+    # a 32 px student of the 64 px nose check is taught on 64 px views: the pack must hold those
+    nose = Path(__file__).resolve().parents[2] / "models" / "nose_check.tflite"
+    one_line_error(run_tool("tools.train", tmp_path / "p.npz", "--size", 32, "--teacher", nose, "--out", tmp_path / "o"),
+                   "p.npz", "32 px", "64 px views", "--size 64")
 
 
 def test_pack_refuses_bad_options(tmp_path):
